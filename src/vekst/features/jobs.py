@@ -1,0 +1,579 @@
+"""Relative job growth (RA) and commuting-weighted relative job growth (VRA).
+
+Definitions follow the attractiveness model (Vareide, *Drivkrefter for flytting*, 2022;
+sections "Relativ vekst i antall arbeidsplasser", "Pendlingslekkasje og nabovekst" and
+table 2 of the source chapter, summarised in ``attractiveness-model.md``):
+
+* job growth of municipality ``k`` in year ``t`` is the percentage change of the employed
+  persons counted at their place of work in the 4th quarter of ``t`` against the 4th
+  quarter of ``t - 1``;
+* RA subtracts the national job growth of the same year (percentage points);
+* VRA of a home municipality ``m`` is the commuting-share weighted sum of RA over every
+  municipality its employed residents work in, its own municipality included.
+
+All functions are pure functions of a panel (see :mod:`vekst.data.panel`) and return
+labelled :class:`xarray.DataArray` objects with ``attrs["units"]``.
+
+Conventions chosen here (and why)
+---------------------------------
+* National job growth (``national="workplace"``, the default) is the growth of the sum of
+  ``employed_workplace`` over the municipalities observed in both years. With that choice
+  the employment-weighted mean of RA is exactly zero in every year, so RA is a purely
+  relative measure. ``national="residence"`` uses the sum of ``employed_residence``
+  instead: every employed resident of Norway, including those whose workplace is the
+  continental shelf, Svalbard or unknown, i.e. Norway's total employment. That is the
+  national figure the published table 2 (Rælingen 2021) was computed with; it differs
+  from the default by a few hundredths of a percentage point.
+* Commuting shares (``denominator="commuting"``, the default) divide each home
+  municipality's flows by the row total, so a row sums to one and every employed resident
+  is attached to some RA. ``denominator="employed_residence"`` divides by all employed
+  residents (the published table 2 convention); the rows then sum to slightly less than
+  one, the remainder being residents who work on the shelf, on Svalbard or at an unknown
+  place, whose RA is undefined and who therefore add nothing to VRA.
+* Commuting year for job-growth year ``t``: the matrix of year ``t`` itself when it
+  exists, otherwise the nearest available year (ties go to the earlier year, the one
+  that was known at the time). ``commuting_year`` overrides this with one year for all
+  job-growth years or with a ``{job_growth_year: commuting_year}`` mapping.
+* ``lag`` L at year t holds VRA of year ``t - L``; each VRA year uses its own commuting
+  matrix, so a lagged value is identical to the unlagged value of the earlier year.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "CommutingCoverageError",
+    "EmptyCommutingRowError",
+    "FeatureError",
+    "MissingCommutingError",
+    "MissingEmploymentError",
+    "commuting_shares",
+    "commuting_year_map",
+    "national_job_growth",
+    "relative_job_growth",
+    "vra",
+    "vra_split",
+]
+
+National = Literal["workplace", "residence"]
+Denominator = Literal["commuting", "employed_residence"]
+OnIncomplete = Literal["raise", "nan"]
+
+
+class FeatureError(ValueError):
+    """A feature cannot be computed from the panel; the message says where and why."""
+
+
+class MissingEmploymentError(FeatureError):
+    """The panel lacks the employment counts a feature needs (variable or year)."""
+
+
+class MissingCommutingError(FeatureError):
+    """The panel has no commuting matrix at all, or none for a requested year."""
+
+
+class CommutingCoverageError(MissingCommutingError):
+    """A municipality is absent from (or has NaN cells in) a commuting matrix."""
+
+
+class EmptyCommutingRowError(FeatureError):
+    """A home municipality has no employed residents in a commuting matrix."""
+
+
+def describe_municipalities(
+    panel: xr.Dataset | xr.DataArray, codes: Iterable, limit: int = 8
+) -> str:
+    """Format codes as ``'3224 (Rælingen), 0301 (Oslo)'`` for error messages."""
+    codes = [str(c) for c in codes]
+    names: dict[str, str] = {}
+    if "name" in panel.coords and "municipality" in panel["name"].dims:
+        names = {
+            str(c): str(n)
+            for c, n in zip(
+                panel["municipality"].values, panel["name"].values, strict=True
+            )
+        }
+    parts = [f"{c} ({names[c]})" if c in names else c for c in codes[:limit]]
+    more = f" and {len(codes) - limit} more" if len(codes) > limit else ""
+    return ", ".join(parts) + more
+
+
+def years_with_data(da: xr.DataArray) -> list[int]:
+    """Years in which ``da`` has at least one non-missing value."""
+    other = [d for d in da.dims if d != "year"]
+    present = da.notnull().any(other) if other else da.notnull()
+    return [int(y) for y in da["year"].values[np.asarray(present.values)]]
+
+
+def _previous_year(da: xr.DataArray) -> xr.DataArray:
+    """Value of year ``t - 1`` placed at year ``t`` (NaN where ``t - 1`` is not in the panel)."""
+    years = np.asarray(da["year"].values)
+    return da.reindex(year=years - 1).assign_coords(year=years)
+
+
+def _employment(panel: xr.Dataset, name: str) -> xr.DataArray:
+    if name not in panel.data_vars:
+        raise MissingEmploymentError(
+            f"the panel has no '{name}' variable (employed persons, 4th quarter, by "
+            "municipality and year); job growth needs it. Build the panel with employment "
+            "data (SSB tables 11618/03321) or use vekst.load_default()."
+        )
+    return panel[name].transpose("municipality", "year")
+
+
+def national_job_growth(panel: xr.Dataset, national: National = "workplace") -> xr.DataArray:
+    """National job growth in percent, year ``t`` against ``t - 1``.
+
+    Parameters
+    ----------
+    panel
+        A panel with ``employed_workplace`` (``national="workplace"``) or
+        ``employed_residence`` (``national="residence"``).
+    national
+        Which national total: the sum of ``employed_workplace`` over municipalities (the
+        default; makes the employment-weighted RA exactly zero) or the sum of
+        ``employed_residence`` (all employed residents of Norway, shelf/Svalbard/unknown
+        workplaces included; the published convention). Only municipalities observed in
+        both years enter either sum.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(year,)``, percent; NaN where no municipality is observed in both years.
+
+    Raises
+    ------
+    MissingEmploymentError
+        If the panel lacks the employment variable.
+    """
+    if national not in ("workplace", "residence"):
+        raise ValueError(f"national must be 'workplace' or 'residence', got {national!r}.")
+    name = "employed_workplace" if national == "workplace" else "employed_residence"
+    employed = _employment(panel, name)
+    previous = _previous_year(employed)
+    both = employed.notnull() & previous.notnull()
+    now_total = employed.where(both).sum("municipality", min_count=1)
+    before_total = previous.where(both).sum("municipality", min_count=1)
+    growth = 100.0 * (now_total / before_total.where(before_total > 0) - 1.0)
+    growth.name = "national_job_growth"
+    growth.attrs = {
+        "units": "percent",
+        "long_name": "national job growth, 4th quarter t against 4th quarter t-1",
+        "national": national,
+        "source_variable": name,
+    }
+    return growth
+
+
+def relative_job_growth(
+    panel: xr.Dataset,
+    years: Sequence[int] | None = None,
+    national: National = "workplace",
+) -> xr.DataArray:
+    """Relative job growth RA: local job growth minus national job growth, in pp.
+
+    ``RA[k, t] = 100 * (E[k, t] / E[k, t-1] - 1) - G[t]`` with ``E`` = employed persons
+    by place of work (4th quarter) and ``G`` from :func:`national_job_growth`.
+
+    Parameters
+    ----------
+    panel
+        Panel with ``employed_workplace``.
+    years
+        Years to return. ``None`` returns every panel year, NaN where ``t`` or ``t - 1``
+        lacks employment (e.g. the first employment year). Naming years makes a missing
+        year an error instead.
+    national
+        National total, see :func:`national_job_growth`.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(municipality, year)``, percentage points. NaN (never zero) where the
+        municipality's employment is missing in ``t`` or ``t - 1`` or is 0 in ``t - 1``
+        (growth from nothing is undefined).
+
+    Raises
+    ------
+    MissingEmploymentError
+        If ``employed_workplace`` is absent, or a requested year (or the year before it)
+        has no employment data; the message lists the years that have data.
+    """
+    employed = _employment(panel, "employed_workplace")
+    available = years_with_data(employed)
+    if years is not None:
+        for year in years:
+            lacking = [y for y in (int(year) - 1, int(year)) if y not in available]
+            if lacking:
+                raise MissingEmploymentError(
+                    f"relative job growth for {year} needs employed_workplace in "
+                    f"{int(year) - 1} and {year}, but {lacking} has no data; employment is "
+                    f"available for {_span(available)}, so job growth for "
+                    f"{_span(available[1:]) if len(available) > 1 else 'no year'}."
+                )
+    previous = _previous_year(employed)
+    local = 100.0 * (employed / previous.where(previous > 0) - 1.0)
+    ra = local - national_job_growth(panel, national)
+    ra = ra.transpose("municipality", "year")
+    if years is not None:
+        ra = ra.sel(year=[int(y) for y in years])
+    ra.name = "relative_job_growth"
+    ra.attrs = {
+        "units": "percentage points",
+        "long_name": "relative job growth (local minus national job growth, 4th quarter)",
+        "national": national,
+    }
+    return ra
+
+
+def _span(years: Sequence[int]) -> str:
+    years = list(years)
+    if not years:
+        return "no year"
+    if years == list(range(years[0], years[-1] + 1)):
+        return f"{years[0]}-{years[-1]}" if len(years) > 1 else str(years[0])
+    return ", ".join(str(y) for y in years)
+
+
+def _commuting(panel: xr.Dataset) -> xr.DataArray:
+    if "commuting" not in panel.data_vars:
+        raise MissingCommutingError(
+            "the panel has no 'commuting' variable (employed persons by home municipality "
+            "x work_municipality x year, SSB 03321); commuting shares and VRA need it."
+        )
+    return panel["commuting"].transpose("municipality", "work_municipality", "year")
+
+
+def commuting_year_map(
+    panel: xr.Dataset,
+    years: Iterable[int],
+    commuting_year: int | Mapping[int, int] | None = None,
+) -> dict[int, int]:
+    """Which commuting matrix weights the job growth of each year.
+
+    Parameters
+    ----------
+    panel
+        Panel with ``commuting``.
+    years
+        Job-growth years to map.
+    commuting_year
+        ``None``: the same year when its matrix exists, else the nearest year with a
+        matrix (ties to the earlier year). An ``int`` uses that matrix for every year. A
+        mapping overrides the named years; the others follow the ``None`` rule.
+
+    Returns
+    -------
+    dict
+        ``{job_growth_year: commuting_year}``.
+
+    Raises
+    ------
+    MissingCommutingError
+        If the panel has no commuting data, or an override names a year without a matrix.
+    """
+    available = years_with_data(_commuting(panel))
+    if not available:
+        raise MissingCommutingError("the panel's 'commuting' variable is NaN in every year.")
+    overrides: dict[int, int] = {}
+    if isinstance(commuting_year, Mapping):
+        overrides = {int(k): int(v) for k, v in commuting_year.items()}
+    elif commuting_year is not None:
+        overrides = {int(y): int(commuting_year) for y in years}
+    out = {}
+    for year in years:
+        year = int(year)
+        chosen = overrides.get(year)
+        if chosen is None:
+            chosen = min(available, key=lambda c: (abs(c - year), c))
+        elif chosen not in available:
+            raise MissingCommutingError(
+                f"commuting_year={chosen} was requested for job-growth year {year}, but the "
+                f"panel has commuting matrices only for {_span(available)}."
+            )
+        out[year] = chosen
+    return out
+
+
+def commuting_shares(
+    panel: xr.Dataset,
+    year: int,
+    denominator: Denominator = "commuting",
+    on_incomplete: OnIncomplete = "raise",
+) -> xr.DataArray:
+    """Share of each municipality's employed residents working in each municipality.
+
+    Parameters
+    ----------
+    panel
+        Panel with ``commuting`` (and ``employed_residence`` for that denominator).
+    year
+        Year of the commuting matrix (4th quarter).
+    denominator
+        ``"commuting"``: the row total of the matrix, so rows sum to 1 (own municipality
+        included). ``"employed_residence"``: all employed residents, including those
+        working outside any municipality (shelf, Svalbard, unknown); rows sum to <= 1.
+    on_incomplete
+        What to do with a home municipality whose row is missing (any NaN cell) or empty
+        (no employed residents): ``"raise"`` (default) raises
+        :class:`CommutingCoverageError` / :class:`EmptyCommutingRowError`; ``"nan"``
+        returns an all-NaN row for it. Never a row of zeros.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(municipality, work_municipality)``, a fraction (0-1).
+
+    Raises
+    ------
+    MissingCommutingError
+        If the panel has no commuting matrix for ``year``; the message lists the years
+        that have one.
+    CommutingCoverageError
+        A row with NaN cells, or a NaN ``employed_residence`` (``on_incomplete="raise"``).
+    EmptyCommutingRowError
+        A row whose total is 0 (``on_incomplete="raise"``).
+    """
+    if denominator not in ("commuting", "employed_residence"):
+        raise ValueError(
+            f"denominator must be 'commuting' or 'employed_residence', got {denominator!r}."
+        )
+    if on_incomplete not in ("raise", "nan"):
+        raise ValueError(f"on_incomplete must be 'raise' or 'nan', got {on_incomplete!r}.")
+    commuting = _commuting(panel)
+    available = years_with_data(commuting)
+    year = int(year)
+    if year not in available:
+        raise MissingCommutingError(
+            f"no commuting matrix for {year}; the panel has commuting for "
+            f"{_span(available)}. Pick one of those years (or pass commuting_year=... to "
+            "vra())."
+        )
+    flows = commuting.sel(year=year)
+    missing_row = flows.isnull().any("work_municipality")
+    total = flows.sum("work_municipality", skipna=False)
+    if denominator == "commuting":
+        denom = total
+    else:
+        residents = _employment(panel, "employed_residence").sel(year=year)
+        missing_row = missing_row | residents.isnull()
+        denom = residents
+    empty = (total == 0) & ~missing_row
+    if on_incomplete == "raise":
+        if bool(missing_row.any()):
+            codes = panel["municipality"].values[np.asarray(missing_row.values)]
+            raise CommutingCoverageError(
+                f"commuting {year}: home municipality {describe_municipalities(panel, codes)} "
+                f"has missing (NaN) commuting or employed-resident counts, so its commuting "
+                "shares are unknown. Fill the row from SSB 03321 (map old codes with "
+                "vekst.data.codes) or pass on_incomplete='nan' to get NaN for it."
+            )
+        if bool(empty.any()):
+            codes = panel["municipality"].values[np.asarray(empty.values)]
+            raise EmptyCommutingRowError(
+                f"commuting {year}: home municipality {describe_municipalities(panel, codes)} "
+                "has no employed residents (row total 0), so its commuting shares are "
+                "undefined. This usually means a code-mapping gap; check the source or pass "
+                "on_incomplete='nan' to get NaN for it."
+            )
+    shares = flows / denom.where(denom > 0)
+    shares = shares.where(~missing_row)
+    shares.name = "commuting_share"
+    shares.attrs = {
+        "units": "1",
+        "long_name": "share of the home municipality's employed residents working in "
+        "work_municipality (4th quarter)",
+        "denominator": denominator,
+        "commuting_year": year,
+    }
+    return shares
+
+
+def _vra_parts(
+    panel: xr.Dataset,
+    commuting_year: int | Mapping[int, int] | None,
+    national: National,
+    denominator: Denominator,
+    on_incomplete: OnIncomplete,
+) -> tuple[xr.DataArray, xr.DataArray, dict[int, int]]:
+    """Own and neighbours' part of unlagged VRA, (municipality, year), and the year map."""
+    ra = relative_job_growth(panel, national=national)
+    codes = [str(c) for c in panel["municipality"].values]
+    years = [int(y) for y in panel["year"].values]
+    own = np.full((len(codes), len(years)), np.nan)
+    neighbours = np.full_like(own, np.nan)
+    ra_years = years_with_data(ra)
+    year_map = commuting_year_map(panel, ra_years, commuting_year) if ra_years else {}
+    shares_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for t, cy in year_map.items():
+        if cy not in shares_cache:
+            shares_cache[cy] = _share_matrix(panel, cy, codes, denominator, on_incomplete)
+        shares, own_share, work_index = shares_cache[cy]
+        r = ra.sel(year=t).values[work_index]
+        # A zero share means no exposure at all; only then may a NaN RA be skipped.
+        contrib = np.where(shares == 0, 0.0, shares * r[None, :])
+        total = contrib.sum(axis=1)
+        own_part = np.where(own_share == 0, 0.0, own_share * ra.sel(year=t).values)
+        j = years.index(t)
+        own[:, j] = own_part
+        neighbours[:, j] = total - own_part
+    coords = {"municipality": panel["municipality"], "year": panel["year"]}
+    own_da = xr.DataArray(own, dims=("municipality", "year"), coords=coords)
+    neighbours_da = xr.DataArray(neighbours, dims=("municipality", "year"), coords=coords)
+    return own_da, neighbours_da, year_map
+
+
+def _share_matrix(
+    panel: xr.Dataset,
+    year: int,
+    codes: list[str],
+    denominator: Denominator,
+    on_incomplete: OnIncomplete,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Share matrix over panel municipalities, own-share vector, RA index per work column."""
+    shares = commuting_shares(panel, year, denominator, on_incomplete)
+    work_codes = [str(c) for c in shares["work_municipality"].values]
+    absent = [c for c in codes if c not in work_codes]
+    if absent:
+        raise CommutingCoverageError(
+            f"commuting {year}: municipality {describe_municipalities(panel, absent)} is "
+            "missing from the work_municipality axis, so nobody's share of working there "
+            "is known. Rebuild the commuting matrix over all panel municipalities (zeros "
+            "included)."
+        )
+    foreign = [c for c in work_codes if c not in codes]
+    values = shares.values
+    if foreign:
+        cols = [work_codes.index(c) for c in foreign]
+        used = np.nansum(values[:, cols], axis=0) > 0
+        if used.any():
+            bad = [c for c, u in zip(foreign, used, strict=True) if u]
+            raise CommutingCoverageError(
+                f"commuting {year}: residents work in {bad[:8]}, which are not panel "
+                "municipalities, so their job growth is unknown. Map those codes to the "
+                "panel's code vintage or drop the flows."
+            )
+        keep = [i for i, c in enumerate(work_codes) if c in codes]
+        values = values[:, keep]
+        work_codes = [work_codes[i] for i in keep]
+    position = {c: i for i, c in enumerate(codes)}
+    work_index = np.array([position[c] for c in work_codes])
+    own_col = np.array([work_codes.index(c) for c in codes])
+    own_share = values[np.arange(len(codes)), own_col]
+    return values, own_share, work_index
+
+
+def _lagged(series: xr.DataArray, lags: Sequence[int]) -> xr.DataArray:
+    years = np.asarray(series["year"].values)
+    layers = [
+        series.reindex(year=years - int(lag)).assign_coords(year=years) for lag in lags
+    ]
+    out = xr.concat(layers, dim=xr.DataArray(list(lags), dims="lag", name="lag"))
+    return out.transpose("lag", "municipality", "year")
+
+
+def _vra_attrs(year_map: dict[int, int], **extra: str) -> dict:
+    attrs = {
+        "units": "percentage points",
+        "lag_convention": "lag L at year t holds the value of year t-L",
+        "job_growth_years": np.array(list(year_map), dtype=int),
+        "commuting_years": np.array(list(year_map.values()), dtype=int),
+    }
+    attrs.update(extra)
+    return attrs
+
+
+def vra(
+    panel: xr.Dataset,
+    commuting_year: int | Mapping[int, int] | None = None,
+    lags: Sequence[int] = (0, 1, 2),
+    national: National = "workplace",
+    denominator: Denominator = "commuting",
+    on_incomplete: OnIncomplete = "raise",
+) -> xr.DataArray:
+    """Commuting-weighted relative job growth, ``VRA[m, t] = sum_k share[m, k] * RA[k, t]``.
+
+    Parameters
+    ----------
+    panel
+        Panel with ``employed_workplace`` and ``commuting``.
+    commuting_year
+        Which commuting matrix weights which job-growth year; see
+        :func:`commuting_year_map` (default: same year, else nearest available).
+    lags
+        Lags to return; lag ``L`` at year ``t`` holds VRA of year ``t - L``.
+    national
+        National job growth definition, see :func:`national_job_growth`.
+    denominator
+        Commuting-share denominator, see :func:`commuting_shares`.
+    on_incomplete
+        Missing or empty commuting rows: ``"raise"`` or ``"nan"`` (NaN VRA for them).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(lag, municipality, year)``, percentage points. NaN where RA is missing for
+        the year, or where a municipality someone commutes to has no RA (a share of 0
+        never propagates NaN). ``attrs["job_growth_years"]`` and
+        ``attrs["commuting_years"]`` record the matrix used for each year.
+
+    Raises
+    ------
+    MissingEmploymentError, MissingCommutingError, CommutingCoverageError,
+    EmptyCommutingRowError
+        See :func:`relative_job_growth` and :func:`commuting_shares`.
+    """
+    own, neighbours, year_map = _vra_parts(
+        panel, commuting_year, national, denominator, on_incomplete
+    )
+    out = _lagged(own + neighbours, lags)
+    out.name = "vra"
+    out.attrs = _vra_attrs(
+        year_map,
+        long_name="weighted relative job growth (VRA)",
+        national=national,
+        denominator=denominator,
+    )
+    return out
+
+
+def vra_split(
+    panel: xr.Dataset,
+    commuting_year: int | Mapping[int, int] | None = None,
+    lags: Sequence[int] = (0, 1, 2),
+    national: National = "workplace",
+    denominator: Denominator = "commuting",
+    on_incomplete: OnIncomplete = "raise",
+) -> xr.Dataset:
+    """VRA split into the own-municipality part and the neighbours' part.
+
+    ``own[m, t] = share[m, m] * RA[m, t]`` and ``neighbours = VRA - own``, so
+    ``own + neighbours`` equals :func:`vra` with the same arguments. Used by the growth
+    decomposition ("own jobs" and "neighbours' jobs").
+
+    Parameters
+    ----------
+    panel, commuting_year, lags, national, denominator, on_incomplete
+        As for :func:`vra`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``own`` and ``neighbours``, dims ``(lag, municipality, year)``,
+        percentage points.
+    """
+    own, neighbours, year_map = _vra_parts(
+        panel, commuting_year, national, denominator, on_incomplete
+    )
+    ds = xr.Dataset({"own": _lagged(own, lags), "neighbours": _lagged(neighbours, lags)})
+    ds["own"].attrs = _vra_attrs(year_map, long_name="own municipality's part of VRA")
+    ds["neighbours"].attrs = _vra_attrs(
+        year_map, long_name="other municipalities' part of VRA (commuting destinations)"
+    )
+    ds.attrs = {"national": national, "denominator": denominator}
+    return ds

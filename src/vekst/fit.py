@@ -1,0 +1,471 @@
+"""Fitting, diagnostics, the convergence gate, and saving/loading fits.
+
+nutpie is the default sampler: PyMC's own NUTS is an order of magnitude slower on
+machines whose PyTensor has no BLAS (see ``benchmarks/fit_national.py``). numpyro is an
+option (``pip install vekst[jax]``).
+
+A fit is stored as an ArviZ ``InferenceData`` netCDF file. Its attrs carry the spec (JSON),
+the spec hash, the data hash and the package version; :func:`load_fit` refuses a file
+whose stored spec does not hash to the stored hash, whose version differs in major/minor,
+or whose data hash differs from the data the caller supplies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from vekst import __version__
+from vekst.models.data import MigrationData, VitalData, data_hash
+from vekst.models.joint import build_joint_model
+from vekst.models.spec import ModelSpec, spec_from_dict
+
+__all__ = [
+    "Diagnostics",
+    "FitIdentityError",
+    "FitResult",
+    "NotConvergedError",
+    "diagnose",
+    "fit_model",
+    "load_fit",
+    "projection_draws",
+    "require_converged",
+    "save_fit",
+]
+
+#: Thresholds of the convergence gate.
+RHAT_MAX = 1.01
+ESS_MIN = 400.0
+BFMI_MIN = 0.3
+
+_COMPILED_CACHE: dict[tuple, object] = {}
+
+
+class NotConvergedError(RuntimeError):
+    """A fit failed the convergence gate and may not be used for projection."""
+
+
+class FitIdentityError(ValueError):
+    """A saved fit does not match the spec, data or package version it is used with."""
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence summary of a fit.
+
+    Attributes
+    ----------
+    rhat_max, ess_bulk_min, ess_tail_min
+        Worst R-hat and smallest bulk/tail ESS over the parameters checked.
+    divergences
+        Number of divergent transitions after tuning.
+    bfmi_min
+        Smallest energy BFMI over chains.
+    worst
+        Names of the parameters with the worst R-hat and bulk ESS.
+    problems
+        Human-readable reasons the gate fails; empty when it passes.
+    """
+
+    rhat_max: float
+    ess_bulk_min: float
+    ess_tail_min: float
+    divergences: int
+    bfmi_min: float
+    worst: dict[str, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    @property
+    def converged(self) -> bool:
+        """Whether the convergence gate passes."""
+        return not self.problems
+
+    def as_dict(self) -> dict:
+        """Plain-data form (stored in the fit's attrs)."""
+        return {
+            "rhat_max": self.rhat_max,
+            "ess_bulk_min": self.ess_bulk_min,
+            "ess_tail_min": self.ess_tail_min,
+            "divergences": self.divergences,
+            "bfmi_min": self.bfmi_min,
+            "worst": self.worst,
+            "problems": list(self.problems),
+            "converged": self.converged,
+        }
+
+
+@dataclass
+class FitResult:
+    """A fitted model with everything needed to check and reuse it."""
+
+    idata: az.InferenceData
+    spec: ModelSpec
+    diagnostics: Diagnostics
+    migration: MigrationData
+    timings: dict[str, float]
+
+
+def _checked_variables(idata: az.InferenceData) -> list[str]:
+    """Free parameters and the quantities users read (skip raw z-scores and data)."""
+    names = []
+    for name in idata.posterior.data_vars:
+        # Raw z-scores and nutpie's unconstrained copies are not reported to users.
+        if name.endswith(("_z", "__")):
+            continue
+        names.append(str(name))
+    return names
+
+
+def diagnose(
+    idata: az.InferenceData,
+    *,
+    rhat_max: float = RHAT_MAX,
+    ess_min: float = ESS_MIN,
+    bfmi_min: float = BFMI_MIN,
+) -> Diagnostics:
+    """Summarise R-hat, bulk and tail ESS, divergences and BFMI, and apply the gate.
+
+    Parameters
+    ----------
+    idata
+        A fit's InferenceData with ``posterior`` and ``sample_stats``.
+    rhat_max, ess_min, bfmi_min
+        Gate thresholds.
+
+    Returns
+    -------
+    Diagnostics
+    """
+    names = _checked_variables(idata)
+    rhat = az.rhat(idata, var_names=names)
+    ess_bulk = az.ess(idata, var_names=names, method="bulk")
+    ess_tail = az.ess(idata, var_names=names, method="tail")
+
+    def worst(ds: xr.Dataset, largest: bool) -> tuple[float, str]:
+        values = {n: float(ds[n].max() if largest else ds[n].min()) for n in ds.data_vars}
+        values = {n: v for n, v in values.items() if np.isfinite(v)}
+        if not values:
+            return (np.nan, "")
+        name = (max if largest else min)(values, key=values.get)
+        return values[name], str(name)
+
+    rhat_value, rhat_name = worst(rhat, largest=True)
+    bulk_value, bulk_name = worst(ess_bulk, largest=False)
+    tail_value, _ = worst(ess_tail, largest=False)
+    stats = idata.sample_stats
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    try:
+        bfmi = float(np.min(az.bfmi(idata)))
+    except (KeyError, ValueError, AttributeError):
+        bfmi = float("nan")
+    problems = []
+    if not rhat_value <= rhat_max:
+        problems.append(f"R-hat {rhat_value:.3f} > {rhat_max} for '{rhat_name}'")
+    if not bulk_value >= ess_min:
+        problems.append(f"bulk ESS {bulk_value:.0f} < {ess_min:.0f} for '{bulk_name}'")
+    if not tail_value >= ess_min:
+        problems.append(f"tail ESS {tail_value:.0f} < {ess_min:.0f}")
+    if divergences > 0:
+        problems.append(f"{divergences} divergent transitions")
+    if np.isfinite(bfmi) and bfmi < bfmi_min:
+        problems.append(f"BFMI {bfmi:.2f} < {bfmi_min}")
+    return Diagnostics(
+        rhat_max=rhat_value,
+        ess_bulk_min=bulk_value,
+        ess_tail_min=tail_value,
+        divergences=divergences,
+        bfmi_min=bfmi,
+        worst={"rhat": rhat_name, "ess_bulk": bulk_name},
+        problems=tuple(problems),
+    )
+
+
+def require_converged(idata: az.InferenceData, allow_unconverged: bool = False) -> Diagnostics:
+    """The convergence gate: raise unless the fit converged or the user overrides.
+
+    Parameters
+    ----------
+    idata
+        A fit.
+    allow_unconverged
+        Explicit override; the problems are still returned (and should be shown).
+
+    Raises
+    ------
+    NotConvergedError
+        Listing every failed check and what to do.
+    """
+    diagnostics = diagnose(idata)
+    if not diagnostics.converged and not allow_unconverged:
+        raise NotConvergedError(
+            "the fit did not converge: "
+            + "; ".join(diagnostics.problems)
+            + ". Refit with more tuning/draws (--tune, --draws) or a simpler spec; to "
+            "project anyway, pass --allow-unconverged (the forecast will be flagged)."
+        )
+    return diagnostics
+
+
+def _compile(model: pm.Model, key: tuple):
+    import nutpie
+
+    compiled = _COMPILED_CACHE.get(key)
+    if compiled is None:
+        compiled = nutpie.compile_pymc_model(model, freeze_model=False)
+        _COMPILED_CACHE[key] = compiled
+        return compiled, False
+    data = {var.name: np.asarray(var.get_value()) for var in model.data_vars}
+    return compiled.with_data(**data), True
+
+
+def fit_model(
+    spec: ModelSpec,
+    migration: MigrationData,
+    births: VitalData | None = None,
+    deaths: VitalData | None = None,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    cores: int | None = None,
+    seed: int = 20240101,
+    sampler: str = "nutpie",
+    progress: bool = True,
+) -> FitResult:
+    """Fit the joint model (migration + the vital blocks whose data are given).
+
+    Parameters
+    ----------
+    spec
+        The model spec.
+    migration, births, deaths
+        Arrays from :mod:`vekst.models.data`.
+    draws, tune, chains, cores, seed
+        Sampler settings; the seed makes results reproducible.
+    sampler
+        ``"nutpie"`` (default), ``"pymc"`` or ``"numpyro"``.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    FitResult
+        With diagnostics; the convergence gate is applied at projection time.
+    """
+    model = build_joint_model(spec, migration, births, deaths)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    if sampler == "nutpie":
+        import nutpie
+
+        shapes = tuple(
+            (var.name, tuple(np.shape(var.get_value()))) for var in model.data_vars
+        )
+        compiled, reused = _compile(model, (spec.hash, shapes))
+        timings["compile_s"] = time.perf_counter() - start
+        timings["compile_reused"] = float(reused)
+        start = time.perf_counter()
+        idata = nutpie.sample(
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores or min(chains, os.cpu_count() or 1),
+            seed=seed,
+            progress_bar=progress,
+            save_warmup=False,
+        )
+    elif sampler in ("pymc", "numpyro"):
+        with model:
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=cores or min(chains, os.cpu_count() or 1),
+                random_seed=seed,
+                progressbar=progress,
+                nuts_sampler=sampler,
+                compute_convergence_checks=False,
+            )
+        timings["compile_s"] = float("nan")
+    else:
+        raise ValueError(f"sampler must be 'nutpie', 'pymc' or 'numpyro', not {sampler!r}")
+    timings["sampling_s"] = time.perf_counter() - start
+    # The model's arrays travel with the fit so a loaded fit can be checked and rebuilt.
+    idata.add_groups({"fit_data": migration.to_dataset()})
+    diagnostics = diagnose(idata)
+    idata.attrs.update(_identity_attrs(spec, migration, births, deaths))
+    idata.attrs["diagnostics"] = json.dumps(diagnostics.as_dict())
+    idata.attrs["sampler"] = sampler
+    idata.attrs["seed"] = seed
+    return FitResult(idata, spec, diagnostics, migration, timings)
+
+
+def _identity_attrs(spec, migration, births, deaths) -> dict[str, str]:
+    return {
+        "spec": spec.to_json(),
+        "spec_hash": spec.hash,
+        "data_hash": data_hash(migration, births, deaths),
+        "vekst_version": __version__,
+        "covariates": json.dumps(list(migration.covariates)),
+        **{k: float(v) for k, v in migration.centers.items()},
+    }
+
+
+def save_fit(result: FitResult | az.InferenceData, path: str | Path) -> Path:
+    """Write a fit to netCDF atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    result
+        A :class:`FitResult` or its ``idata``.
+    path
+        Target ``.nc`` file.
+    """
+    idata = result.idata if isinstance(result, FitResult) else result
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".nc.tmp")
+    os.close(handle)
+    try:
+        idata.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_fit(
+    path: str | Path,
+    *,
+    spec: ModelSpec | None = None,
+    data_hash_expected: str | None = None,
+) -> tuple[az.InferenceData, ModelSpec]:
+    """Read a fit and check its identity.
+
+    Parameters
+    ----------
+    path
+        A file written by :func:`save_fit`.
+    spec
+        If given, the stored spec must hash the same.
+    data_hash_expected
+        If given, the stored data hash must equal it.
+
+    Returns
+    -------
+    (InferenceData, ModelSpec)
+
+    Raises
+    ------
+    FitIdentityError
+        When the file was altered, or was made by another spec, data or package version.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"fit file {path} not found; create one with `vekst fit --out`.")
+    idata = az.from_netcdf(path, engine="h5netcdf")
+    attrs = idata.attrs
+    missing = [k for k in ("spec", "spec_hash", "data_hash", "vekst_version") if k not in attrs]
+    if missing:
+        raise FitIdentityError(
+            f"{path}: attrs {missing} are missing; this file was not written by vekst.save_fit."
+        )
+    stored = spec_from_dict(json.loads(attrs["spec"]), source=f"{path} (stored spec)")
+    if stored.hash != attrs["spec_hash"]:
+        raise FitIdentityError(
+            f"{path}: the stored spec hashes to {stored.hash} but the file says "
+            f"{attrs['spec_hash']}; the file was edited. Refit with `vekst fit`."
+        )
+    if spec is not None and spec.hash != stored.hash:
+        raise FitIdentityError(
+            f"{path}: fitted with spec '{stored.name}' ({stored.hash}), not with "
+            f"'{spec.name}' ({spec.hash}). Refit with this spec or load without one."
+        )
+    if data_hash_expected is not None and data_hash_expected != attrs["data_hash"]:
+        raise FitIdentityError(
+            f"{path}: fitted on data {attrs['data_hash']}, but the data given hash to "
+            f"{data_hash_expected}. Refit on these data with `vekst fit`."
+        )
+    if _major_minor(attrs["vekst_version"]) != _major_minor(__version__):
+        raise FitIdentityError(
+            f"{path}: written by vekst {attrs['vekst_version']}, this is {__version__}. "
+            "Refit with this version."
+        )
+    return idata, stored
+
+
+def _major_minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split(".")[:2])
+
+
+def projection_draws(
+    idata: az.InferenceData, n_draws: int | None = None, seed: int = 0
+) -> xr.Dataset:
+    """Posterior draws in the form the projection consumes.
+
+    Parameters
+    ----------
+    idata
+        A fit.
+    n_draws
+        Subsample this many draws (without replacement); all when ``None``.
+    seed
+        Seed of the subsample.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dim ``draw`` (chains stacked) with ``beta_mu``, ``beta_sigma`` (covariate),
+        ``year_effect_mu``, ``year_effect_sigma``, ``attractiveness`` (municipality),
+        ``sigma_base``, ``sigma_pop``, and where fitted ``fert_dev``, ``mort_dev``,
+        ``beta_year`` and ``year_effect`` (for the decomposition of past years); attrs
+        ``covariates``, ``centrality_center``, ``ds_center``.
+    """
+    posterior = idata.posterior
+    names = [
+        n
+        for n in (
+            "beta_mu",
+            "beta_sigma",
+            "year_effect_mu",
+            "year_effect_sigma",
+            "attractiveness",
+            "sigma_base",
+            "sigma_pop",
+            "fert_dev",
+            "mort_dev",
+            "beta_year",
+            "year_effect",
+        )
+        if n in posterior
+    ]
+    stacked = posterior[names].stack(sample=("chain", "draw"))
+    stacked = stacked.drop_vars(["sample", "chain", "draw"], errors="ignore")
+    stacked = stacked.rename({"sample": "draw"}).assign_coords(
+        draw=np.arange(stacked.sizes["sample"])
+    )
+    if "beta_sigma" not in stacked and "beta_mu" in stacked:
+        stacked["beta_sigma"] = xr.zeros_like(stacked["beta_mu"])
+    if n_draws is not None and n_draws < stacked.sizes["draw"]:
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(stacked.sizes["draw"], size=n_draws, replace=False))
+        stacked = stacked.isel(draw=keep).assign_coords(draw=np.arange(n_draws))
+    attrs = idata.attrs
+    stacked.attrs = {
+        "covariates": json.loads(attrs.get("covariates", "[]")),
+        "centrality_center": float(attrs.get("centrality_center", 0.0)),
+        "ds_center": float(attrs.get("ds_center", 0.0)),
+        "spec_hash": attrs.get("spec_hash", ""),
+    }
+    return stacked.transpose("draw", ...)

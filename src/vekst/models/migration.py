@@ -1,0 +1,174 @@
+r"""The hierarchical net-migration model.
+
+.. math::
+
+    y_{mt} = \gamma_t + \sum_k \beta_{kt} x_{kmt} a_{kmt} + \alpha_m + \varepsilon_{mt}
+
+* :math:`y_{mt}`: net migration in % of the 1 January population.
+* :math:`\gamma_t \sim N(\gamma_\mu, \gamma_\sigma)`: the year effect (national net
+  immigration and common shocks).
+* :math:`\beta_{kt} = \beta_{\mu,k} + \beta_{\sigma,k} z_{kt}`: coefficients partially
+  pooled across years (non-centred by default; centred or fully pooled by spec).
+* :math:`a_{kmt} \in \{0, 1\}`: whether covariate *k* is observed. Missing covariates
+  switch their term off for that cell instead of dropping the year, so years without job
+  data still inform the year effects, centrality, DS and attractiveness. We chose this over
+  imputing VRA inside the model because VRA is missing for whole years (no employment
+  data), where an imputation model would only return its own prior.
+* :math:`\alpha_m = \alpha_{\text{region}[m]} + \delta_m` (+ county level, + drift): the
+  residential attractiveness, partially pooled within labour-market regions. Region and
+  municipality terms are zero-sum so they do not compete with :math:`\gamma_\mu`.
+* :math:`\varepsilon_{mt}`: Normal or Student-t with scale
+  :math:`\sqrt{\sigma_{base}^2 + \sigma_{pop}^2 \cdot 10^4 / N_{mt}}`: small municipalities
+  are noisier.
+
+The likelihood is written on the balanced municipality x year grid with an explicit sum
+over covariates; that layout is ~8x cheaper per gradient than long-format indexing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from vekst.models.data import MigrationData
+from vekst.models.spec import ModelSpec
+
+__all__ = ["add_migration_block", "build_migration_model"]
+
+
+def build_migration_model(spec: ModelSpec, data: MigrationData) -> pm.Model:
+    """Build the migration model as a ``pm.Model`` with named coords.
+
+    Parameters
+    ----------
+    spec
+        The model spec; ``spec.migration`` is used.
+    data
+        Arrays from :func:`vekst.models.data.migration_data`.
+
+    Returns
+    -------
+    pymc.Model
+    """
+    with pm.Model(coords=data.coords()) as model:
+        add_migration_block(spec, data)
+    return model
+
+
+def add_migration_block(spec: ModelSpec, data: MigrationData) -> None:
+    """Add the migration model's variables to the model on the context stack."""
+    mspec = spec.migration
+    priors = mspec.priors
+    covariates = list(data.covariates)
+    n_years = len(data.years)
+
+    observed = data.observed
+    rate_filled = np.where(observed, data.rate, 0.0)
+    x_data = pm.Data("x", data.x * data.x_available, dims=("covariate", "municipality", "year"))
+    inv_population = pm.Data(
+        "inv_population", 1e4 / np.maximum(data.population, 1.0), dims=("municipality", "year")
+    )
+    rate_data = pm.Data("net_migration_rate", rate_filled, dims=("municipality", "year"))
+
+    year_effect_mu = pm.Normal("year_effect_mu", 0.0, priors["year_effect_mu_sd"])
+    year_effect_sigma = pm.HalfNormal("year_effect_sigma", priors["year_effect_sigma_sd"])
+    year_effect_z = pm.Normal("year_effect_z", 0.0, 1.0, dims="year")
+    year_effect = pm.Deterministic(
+        "year_effect", year_effect_mu + year_effect_sigma * year_effect_z, dims="year"
+    )
+
+    mu = year_effect[None, :] + _attractiveness(spec, data)
+    if covariates:
+        beta_year = _year_coefficients(mspec, covariates, n_years)
+        for k in range(len(covariates)):
+            mu = mu + beta_year[k][None, :] * x_data[k]
+
+    sigma_base = pm.HalfNormal("sigma_base", priors["sigma_base_sd"])
+    sigma_pop = pm.HalfNormal("sigma_pop", priors["sigma_pop_sd"])
+    scale = pt.sqrt(sigma_base**2 + sigma_pop**2 * inv_population)
+
+    if observed.all():
+        mu_obs, scale_obs, y_obs = mu, scale, rate_data
+        obs_dims: tuple[str, ...] | None = ("municipality", "year")
+    else:
+        flat = np.flatnonzero(observed.ravel())
+        mu_obs = mu.ravel()[flat]
+        scale_obs = scale.ravel()[flat]
+        y_obs = rate_data.ravel()[flat]
+        obs_dims = None
+    if mspec.likelihood == "student_t":
+        pm.StudentT(
+            "net_migration_obs",
+            nu=mspec.student_t_nu,
+            mu=mu_obs,
+            sigma=scale_obs,
+            observed=y_obs,
+            dims=obs_dims,
+        )
+    else:
+        pm.Normal("net_migration_obs", mu=mu_obs, sigma=scale_obs, observed=y_obs, dims=obs_dims)
+
+
+def _year_coefficients(mspec, covariates: list[str], n_years: int) -> pt.TensorVariable:
+    beta_mu = pm.Normal(
+        "beta_mu",
+        mu=np.array([mspec.beta_mu_mean[c] for c in covariates]),
+        sigma=np.array([mspec.beta_mu_sd[c] for c in covariates]),
+        dims="covariate",
+    )
+    if mspec.year_coefficients == "pooled":
+        beta_year = pt.repeat(beta_mu[:, None], n_years, axis=1)
+        pm.Deterministic("beta_year", beta_year, dims=("covariate", "year"))
+        return beta_year
+    beta_sigma = pm.HalfNormal(
+        "beta_sigma",
+        sigma=np.array([mspec.beta_sigma_sd[c] for c in covariates]),
+        dims="covariate",
+    )
+    if mspec.year_coefficients == "centered":
+        return pm.Normal(
+            "beta_year",
+            mu=beta_mu[:, None],
+            sigma=beta_sigma[:, None],
+            dims=("covariate", "year"),
+        )
+    beta_z = pm.Normal("beta_z", 0.0, 1.0, dims=("covariate", "year"))
+    return pm.Deterministic(
+        "beta_year", beta_mu[:, None] + beta_sigma[:, None] * beta_z, dims=("covariate", "year")
+    )
+
+
+def _attractiveness(spec: ModelSpec, data: MigrationData) -> pt.TensorVariable:
+    mspec = spec.migration
+    priors = mspec.priors
+    levels = mspec.attractiveness
+    total = 0.0
+    if "region" in levels:
+        region_sigma = pm.HalfNormal("attract_region_sigma", priors["attract_region_sigma_sd"])
+        region_z = pm.ZeroSumNormal("attract_region_z", sigma=1.0, dims="region")
+        attract_region = pm.Deterministic(
+            "attract_region", region_sigma * region_z, dims="region"
+        )
+        total = total + attract_region[data.region_index()]
+    if "county" in levels:
+        county_sigma = pm.HalfNormal("attract_county_sigma", priors["attract_county_sigma_sd"])
+        county_z = pm.ZeroSumNormal("attract_county_z", sigma=1.0, dims="county")
+        attract_county = pm.Deterministic(
+            "attract_county", county_sigma * county_z, dims="county"
+        )
+        total = total + attract_county[data.county_index()]
+    muni_sigma = pm.HalfNormal(
+        "attract_municipality_sigma", priors["attract_municipality_sigma_sd"]
+    )
+    muni_z = pm.ZeroSumNormal("attract_municipality_z", sigma=1.0, dims="municipality")
+    total = total + muni_sigma * muni_z
+    attractiveness = pm.Deterministic("attractiveness", total, dims="municipality")
+    grid = attractiveness[:, None]
+    if mspec.attractiveness_drift:
+        drift_sigma = pm.HalfNormal("attract_drift_sigma", priors["attract_drift_sigma_sd"])
+        drift_z = pm.Normal("attract_drift_z", 0.0, 1.0, dims="municipality")
+        drift = pm.Deterministic("attract_drift", drift_sigma * drift_z, dims="municipality")
+        centred_year = np.asarray(data.years, dtype=float) - float(np.mean(data.years))
+        grid = grid + drift[:, None] * centred_year[None, :]
+    return grid

@@ -1,0 +1,357 @@
+"""Model specifications: the declarative part of a model, read from ``models/*.toml``.
+
+A spec says which covariates enter the migration model, how coefficients and
+attractiveness are pooled, which likelihoods are used and what the priors are. Builders in
+:mod:`vekst.models.migration`, :mod:`vekst.models.vital` and :mod:`vekst.models.joint` turn
+a spec plus data into a ``pm.Model``; the OLS baseline reads the same spec.
+
+Every problem in a spec file is collected and reported at once in one
+:class:`SpecError`, so a user fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "KNOWN_COVARIATES",
+    "FertilitySpec",
+    "MigrationSpec",
+    "ModelSpec",
+    "SpecError",
+    "default_spec_path",
+    "load_spec",
+    "spec_from_dict",
+]
+
+#: Covariates the feature layer can provide (see vekst.features.design_matrix).
+KNOWN_COVARIATES: tuple[str, ...] = ("vra_0", "vra_1", "vra_2", "centrality", "ds")
+LIKELIHOODS_MIGRATION = ("normal", "student_t")
+LIKELIHOODS_VITAL = ("poisson", "negative_binomial")
+YEAR_COEFFICIENTS = ("pooled", "centered", "non_centered")
+ATTRACTIVENESS_LEVELS = ("county", "region", "municipality")
+
+_MIGRATION_PRIOR_SCALARS = {
+    "year_effect_mu_sd": 1.0,
+    "year_effect_sigma_sd": 0.5,
+    "attract_region_sigma_sd": 0.5,
+    "attract_county_sigma_sd": 0.3,
+    "attract_municipality_sigma_sd": 0.5,
+    "attract_drift_sigma_sd": 0.05,
+    "sigma_base_sd": 0.5,
+    "sigma_pop_sd": 2.0,
+}
+_MIGRATION_PRIOR_TABLES = ("beta_mu_mean", "beta_mu_sd", "beta_sigma_sd")
+_VITAL_PRIOR_SCALARS = {
+    "dev_region_sigma_sd": 0.2,
+    "dev_municipality_sigma_sd": 0.2,
+    "alpha_sd": 100.0,
+    "drift_sigma_sd": 0.02,
+}
+_TOP_KEYS = {"name", "description", "migration", "fertility", "mortality"}
+_MIGRATION_KEYS = {
+    "covariates",
+    "likelihood",
+    "student_t_nu",
+    "year_coefficients",
+    "attractiveness",
+    "attractiveness_drift",
+    "priors",
+}
+_VITAL_KEYS = {"enabled", "likelihood", "year_drift", "priors"}
+
+
+class SpecError(ValueError):
+    """A model spec is invalid; the message lists every problem found."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s) in the model spec:\n{lines}")
+
+
+@dataclass(frozen=True)
+class MigrationSpec:
+    """The net-migration submodel."""
+
+    covariates: tuple[str, ...]
+    likelihood: str = "student_t"
+    student_t_nu: float = 5.0
+    year_coefficients: str = "non_centered"
+    attractiveness: tuple[str, ...] = ("region", "municipality")
+    attractiveness_drift: bool = False
+    beta_mu_mean: dict[str, float] = field(default_factory=dict)
+    beta_mu_sd: dict[str, float] = field(default_factory=dict)
+    beta_sigma_sd: dict[str, float] = field(default_factory=dict)
+    priors: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FertilitySpec:
+    """A vital-deviation submodel (fertility or mortality share the form)."""
+
+    enabled: bool = True
+    likelihood: str = "negative_binomial"
+    year_drift: bool = False
+    priors: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A complete model specification.
+
+    Attributes
+    ----------
+    name, description
+        Identification.
+    migration
+        The migration submodel.
+    fertility, mortality
+        The vital-deviation submodels (same form).
+    """
+
+    name: str
+    description: str
+    migration: MigrationSpec
+    fertility: FertilitySpec
+    mortality: FertilitySpec
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the spec as plain data (round-trips through :func:`spec_from_dict`)."""
+        raw = asdict(self)
+        migration = raw["migration"]
+        priors = dict(migration.pop("priors"))
+        for table in _MIGRATION_PRIOR_TABLES:
+            priors[table] = migration.pop(table)
+        migration["priors"] = priors
+        migration["covariates"] = list(migration["covariates"])
+        migration["attractiveness"] = list(migration["attractiveness"])
+        return raw
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys), stored with every fit."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON: identifies the spec in saved fits."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def with_covariates(self, covariates: tuple[str, ...]) -> ModelSpec:
+        """Return a copy with another covariate list (priors are kept per name)."""
+        raw = self.to_dict()
+        raw["migration"]["covariates"] = list(covariates)
+        return spec_from_dict(raw, source=f"{self.name} (covariates changed)")
+
+
+def default_spec_path(name: str = "vareide2022") -> Path:
+    """Path of a spec shipped in the project's ``models/`` folder.
+
+    Parameters
+    ----------
+    name
+        File stem, e.g. ``"vareide2022"`` or ``"no_jobs"``.
+    """
+    path = Path(__file__).resolve().parents[3] / "models" / f"{name}.toml"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"model spec {path} not found; pass the path of a spec file "
+            "(see models/vareide2022.toml in the vekst repository)."
+        )
+    return path
+
+
+def load_spec(path: str | Path | None = None) -> ModelSpec:
+    """Read and validate a model spec from a TOML file.
+
+    Parameters
+    ----------
+    path
+        A ``.toml`` file, a shipped spec's name (``"no_jobs"``), or ``None`` for the
+        default ``models/vareide2022.toml``.
+
+    Returns
+    -------
+    ModelSpec
+
+    Raises
+    ------
+    SpecError
+        Listing every unknown key, invalid value and impossible combination at once.
+    """
+    if path is None:
+        path = default_spec_path()
+    elif not str(path).endswith(".toml") and not Path(path).exists():
+        path = default_spec_path(str(path))
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(str(path), [f"not valid TOML: {error}"]) from error
+    return spec_from_dict(raw, source=str(path))
+
+
+def spec_from_dict(raw: dict[str, Any], *, source: str = "spec") -> ModelSpec:
+    """Build a :class:`ModelSpec` from plain data, collecting every problem.
+
+    Parameters
+    ----------
+    raw
+        The parsed TOML (or :meth:`ModelSpec.to_dict` output).
+    source
+        Name used in the error message.
+    """
+    raw = copy.deepcopy(raw)
+    problems: list[str] = []
+    _unknown(raw, _TOP_KEYS, "top level", problems)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        problems.append("'name' must be a non-empty string")
+        name = "unnamed"
+    migration = _parse_migration(raw.get("migration"), problems)
+    fertility = _parse_vital(raw.get("fertility", {}), "fertility", problems)
+    mortality = _parse_vital(raw.get("mortality", {}), "mortality", problems)
+    if problems:
+        raise SpecError(source, problems)
+    return ModelSpec(
+        name=name,
+        description=str(raw.get("description", "")),
+        migration=migration,
+        fertility=fertility,
+        mortality=mortality,
+    )
+
+
+def _unknown(table: dict, allowed: set[str], where: str, problems: list[str]) -> None:
+    for key in sorted(set(table) - allowed):
+        problems.append(f"unknown key '{key}' in {where} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
+    if not isinstance(raw, dict):
+        problems.append("a [migration] table is required")
+        return MigrationSpec(covariates=())
+    _unknown(raw, _MIGRATION_KEYS, "[migration]", problems)
+    covariates = raw.get("covariates", [])
+    if not isinstance(covariates, list):
+        problems.append("[migration] covariates must be a list")
+        covariates = []
+    for cov in covariates:
+        if cov not in KNOWN_COVARIATES:
+            problems.append(
+                f"[migration] unknown covariate '{cov}' (known: {', '.join(KNOWN_COVARIATES)})"
+            )
+    if len(set(covariates)) != len(covariates):
+        problems.append("[migration] covariates are listed twice")
+    lags = sorted(int(c[-1]) for c in covariates if c.startswith("vra_"))
+    if lags and lags != list(range(lags[-1] + 1)):
+        problems.append(
+            f"[migration] VRA lags {lags} skip a lag: the model uses consecutive lags from 0"
+        )
+    likelihood = raw.get("likelihood", "student_t")
+    if likelihood not in LIKELIHOODS_MIGRATION:
+        problems.append(
+            f"[migration] likelihood '{likelihood}' is not one of {LIKELIHOODS_MIGRATION}"
+        )
+    nu = raw.get("student_t_nu", 5.0)
+    if not isinstance(nu, int | float) or nu <= 1:
+        problems.append("[migration] student_t_nu must be a number above 1")
+    elif likelihood == "normal" and "student_t_nu" in raw:
+        problems.append("[migration] student_t_nu is set but the likelihood is 'normal'")
+    year_coefficients = raw.get("year_coefficients", "non_centered")
+    if year_coefficients not in YEAR_COEFFICIENTS:
+        problems.append(
+            f"[migration] year_coefficients '{year_coefficients}' is not one of "
+            f"{YEAR_COEFFICIENTS}"
+        )
+    levels = raw.get("attractiveness", ["region", "municipality"])
+    if not isinstance(levels, list) or any(level not in ATTRACTIVENESS_LEVELS for level in levels):
+        problems.append(
+            f"[migration] attractiveness must list levels among {ATTRACTIVENESS_LEVELS}"
+        )
+        levels = ["region", "municipality"]
+    if "municipality" not in levels:
+        problems.append(
+            "[migration] attractiveness must include 'municipality' (it is the residual "
+            "the model ranks places by)"
+        )
+    if "county" in levels and "region" not in levels:
+        problems.append(
+            "[migration] a 'county' attractiveness level needs the 'region' level below it"
+        )
+    drift = raw.get("attractiveness_drift", False)
+    if not isinstance(drift, bool):
+        problems.append("[migration] attractiveness_drift must be true or false")
+    priors_raw = raw.get("priors", {})
+    allowed_priors = set(_MIGRATION_PRIOR_SCALARS) | set(_MIGRATION_PRIOR_TABLES)
+    _unknown(priors_raw, allowed_priors, "[migration.priors]", problems)
+    tables: dict[str, dict[str, float]] = {}
+    for table in _MIGRATION_PRIOR_TABLES:
+        values = priors_raw.get(table, {})
+        tables[table] = {}
+        for cov in covariates:
+            if cov not in values:
+                problems.append(f"[migration.priors] {table} has no value for '{cov}'")
+            elif table != "beta_mu_mean" and not values[cov] > 0:
+                problems.append(f"[migration.priors] {table}.{cov} must be positive")
+            else:
+                tables[table][cov] = float(values[cov])
+        for extra in sorted(set(values) - set(covariates)):
+            problems.append(
+                f"[migration.priors] {table} names '{extra}', which is not among the covariates"
+            )
+    scalars = dict(_MIGRATION_PRIOR_SCALARS)
+    for key in _MIGRATION_PRIOR_SCALARS:
+        if key in priors_raw:
+            value = priors_raw[key]
+            if not isinstance(value, int | float) or value <= 0:
+                problems.append(f"[migration.priors] {key} must be a positive number")
+            else:
+                scalars[key] = float(value)
+    return MigrationSpec(
+        covariates=tuple(covariates),
+        likelihood=likelihood,
+        student_t_nu=float(nu) if isinstance(nu, int | float) else 5.0,
+        year_coefficients=year_coefficients,
+        attractiveness=tuple(levels),
+        attractiveness_drift=bool(drift),
+        beta_mu_mean=tables["beta_mu_mean"],
+        beta_mu_sd=tables["beta_mu_sd"],
+        beta_sigma_sd=tables["beta_sigma_sd"],
+        priors=scalars,
+    )
+
+
+def _parse_vital(raw: Any, section: str, problems: list[str]) -> FertilitySpec:
+    if not isinstance(raw, dict):
+        problems.append(f"[{section}] must be a table")
+        return FertilitySpec(enabled=False)
+    _unknown(raw, _VITAL_KEYS, f"[{section}]", problems)
+    likelihood = raw.get("likelihood", "negative_binomial")
+    if likelihood not in LIKELIHOODS_VITAL:
+        problems.append(f"[{section}] likelihood '{likelihood}' is not one of {LIKELIHOODS_VITAL}")
+    priors_raw = raw.get("priors", {})
+    _unknown(priors_raw, set(_VITAL_PRIOR_SCALARS), f"[{section}.priors]", problems)
+    priors = dict(_VITAL_PRIOR_SCALARS)
+    for key in _VITAL_PRIOR_SCALARS:
+        if key in priors_raw:
+            value = priors_raw[key]
+            if not isinstance(value, int | float) or value <= 0:
+                problems.append(f"[{section}.priors] {key} must be a positive number")
+            else:
+                priors[key] = float(value)
+    if likelihood == "poisson" and "alpha_sd" in priors_raw:
+        problems.append(f"[{section}.priors] alpha_sd is set but the likelihood is 'poisson'")
+    return FertilitySpec(
+        enabled=bool(raw.get("enabled", True)),
+        likelihood=likelihood,
+        year_drift=bool(raw.get("year_drift", False)),
+        priors=priors,
+    )

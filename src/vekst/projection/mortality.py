@@ -1,0 +1,288 @@
+r"""National mortality for the projection: history, improvement trend and life tables.
+
+Assumption (documented default)
+-------------------------------
+Death rates keep improving at the pace of the recent past. For every sex and single-year
+age we fit a straight line to :math:`\log m(x, t)` over the last ``window`` (20) observed
+years and keep its slope :math:`b_x` as the yearly change. The slopes are smoothed over
+neighbouring ages (a 5-year moving average, because single-age slopes at very old and
+very young ages are noisy), clipped so that no age worsens (:math:`b_x \le 0`) and no age
+improves faster than 5 % a year. The projection starts from the **observed** rates of the
+last year with data (the jump-off year *T*):
+
+.. math::
+
+    m(x, s, t) = m(x, s, T) \exp\big(\lambda\, b_{x,s}\, (t - T)\big)
+
+with :math:`\lambda` = ``improvement_multiplier`` of the scenario (1 by default; 0 freezes
+mortality; 2 doubles the pace). ``method="lee_carter"`` replaces the per-age slopes with
+the Lee-Carter drift :math:`b_x \cdot \bar{\Delta k}` (first singular vector of the centred
+log rates, random walk with drift for :math:`k_t`).
+
+Survival follows the constant-hazard convention of :mod:`vekst.data.components`:
+the probability to survive one year of age at rate *m* is :math:`\exp(-m)`. The life
+table of :func:`life_expectancy` uses the same convention, so an e0 shift and the
+projection agree on what a rate means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "MortalityDataError",
+    "MortalityTrend",
+    "estimate_mortality_trend",
+    "life_expectancy",
+    "mortality_history",
+    "shift_life_expectancy",
+]
+
+#: Rates are floored here before taking logs (a zero single-age rate has no log).
+RATE_FLOOR = 1e-7
+
+
+class MortalityDataError(ValueError):
+    """The panel lacks usable national death rates; the message says what to add."""
+
+
+def mortality_history(panel: xr.Dataset, *, before_year: int | None = None) -> xr.DataArray:
+    """National death rates as ``(year, sex, age)``, years with complete data only.
+
+    Uses ``mortality_rate_history`` (dims ``hist_year, age, sex``; a long national series)
+    when the panel has it, else ``mortality_rate`` (``age, sex, year``).
+
+    Parameters
+    ----------
+    panel
+        A validated panel.
+    before_year
+        Keep only calendar years strictly before this one (the projection's base year), so
+        a back-test never sees the rates of the years it projects.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(year, sex, age)``, float64.
+
+    Raises
+    ------
+    MortalityDataError
+        When neither variable exists or no year is complete.
+    """
+    if "mortality_rate_history" in panel:
+        rates = panel["mortality_rate_history"].rename({"hist_year": "year"})
+        source = "mortality_rate_history"
+    elif "mortality_rate" in panel:
+        rates = panel["mortality_rate"]
+        source = "mortality_rate"
+    else:
+        raise MortalityDataError(
+            "the panel has neither 'mortality_rate_history' (hist_year, age, sex) nor "
+            "'mortality_rate' (age, sex, year); add national death rates (e.g. HMD Mx_1x1) "
+            "before projecting."
+        )
+    rates = rates.transpose("year", "sex", "age").sel(sex=["female", "male"])
+    if before_year is not None:
+        rates = rates.sel(year=rates["year"] < before_year)
+    complete = np.asarray(rates.notnull().all(("sex", "age")).values)
+    rates = rates.isel(year=np.flatnonzero(complete))
+    if rates.sizes["year"] == 0:
+        limit = f" before {before_year}" if before_year is not None else ""
+        raise MortalityDataError(
+            f"'{source}' has no year{limit} with a rate for every age and sex; fill the "
+            "missing ages (e.g. extrapolate the oldest ages) or choose a later base year."
+        )
+    return rates.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class MortalityTrend:
+    """Jump-off rates and yearly log-rate change per sex and age.
+
+    Attributes
+    ----------
+    jump_off_year
+        Last observed calendar year; projected rates are relative to it.
+    jump_off_rate
+        Observed rates of that year, ``(sex, age)``.
+    drift
+        Yearly change of ``log m``, ``(sex, age)``; negative means improvement.
+    method, window
+        How the drift was estimated and over how many years.
+    """
+
+    jump_off_year: int
+    jump_off_rate: np.ndarray
+    drift: np.ndarray
+    method: str
+    window: int
+
+    def rates(self, years: np.ndarray, *, improvement_multiplier: float = 1.0) -> np.ndarray:
+        """Projected national death rates ``(year, sex, age)`` for calendar ``years``.
+
+        Parameters
+        ----------
+        years
+            Calendar years (usually after ``jump_off_year``; earlier years extrapolate
+            backwards along the same trend).
+        improvement_multiplier
+            Scales the drift (scenario alternative); 0 holds the jump-off rates.
+        """
+        horizon = np.asarray(years, dtype=np.float64) - self.jump_off_year
+        factor = np.exp(improvement_multiplier * self.drift[None] * horizon[:, None, None])
+        return self.jump_off_rate[None] * factor
+
+    def describe(self) -> dict:
+        """Plain-data summary stored in the projection's attrs."""
+        return {
+            "method": self.method,
+            "window": self.window,
+            "jump_off_year": self.jump_off_year,
+            "mean_improvement_pct_per_year": {
+                sex: float(-100 * np.mean(self.drift[i])) for i, sex in enumerate(("female", "male"))
+            },
+        }
+
+
+def estimate_mortality_trend(
+    history: xr.DataArray,
+    *,
+    window: int = 20,
+    method: str = "loglinear",
+    smooth_ages: int = 5,
+    max_improvement: float = 0.05,
+    allow_worsening: bool = False,
+) -> MortalityTrend:
+    """Estimate the yearly improvement of national death rates.
+
+    Parameters
+    ----------
+    history
+        ``(year, sex, age)`` rates from :func:`mortality_history`.
+    window
+        Number of most recent years used for the trend.
+    method
+        ``"loglinear"`` (per-age OLS slope of log rates) or ``"lee_carter"``.
+    smooth_ages
+        Width of the moving average over ages applied to the slopes (1 = none).
+    max_improvement
+        Largest yearly improvement allowed at any age (0.05 = 5 % a year).
+    allow_worsening
+        Keep positive slopes (rising mortality); by default they are set to 0.
+
+    Returns
+    -------
+    MortalityTrend
+    """
+    if method not in ("loglinear", "lee_carter"):
+        raise ValueError(f"method must be 'loglinear' or 'lee_carter', not {method!r}")
+    years = np.asarray(history["year"].values, dtype=np.float64)
+    values = np.asarray(history.transpose("year", "sex", "age").values, dtype=np.float64)
+    recent = slice(max(0, len(years) - window), len(years))
+    years_w, values_w = years[recent], values[recent]
+    jump_off = values[-1].copy()
+    if len(years_w) < 2:
+        drift = np.zeros_like(jump_off)
+    else:
+        log_m = np.log(np.maximum(values_w, RATE_FLOOR))
+        if method == "loglinear":
+            centred = years_w - years_w.mean()
+            drift = np.tensordot(centred, log_m - log_m.mean(0), axes=(0, 0)) / np.sum(
+                centred**2
+            )
+        else:
+            drift = np.stack([_lee_carter_drift(log_m[:, s, :]) for s in range(log_m.shape[1])])
+        drift = _smooth(drift, smooth_ages)
+    upper = np.inf if allow_worsening else 0.0
+    drift = np.clip(drift, np.log1p(-max_improvement), upper)
+    return MortalityTrend(
+        jump_off_year=int(years[-1]),
+        jump_off_rate=jump_off,
+        drift=drift,
+        method=method,
+        window=int(len(years_w)),
+    )
+
+
+def _lee_carter_drift(log_m: np.ndarray) -> np.ndarray:
+    """Yearly log-rate change b_x * mean(diff k) from a rank-1 SVD of (year, age) log rates."""
+    centred = log_m - log_m.mean(0)
+    u, s, vt = np.linalg.svd(centred, full_matrices=False)
+    b = vt[0]
+    k = u[:, 0] * s[0]
+    scale = b.sum()
+    if abs(scale) < 1e-12:
+        return np.zeros(log_m.shape[1])
+    b, k = b / scale, k * scale
+    return b * (k[-1] - k[0]) / (len(k) - 1)
+
+
+def _smooth(values: np.ndarray, width: int) -> np.ndarray:
+    """Moving average over the last axis; the window shrinks at the edges."""
+    if width <= 1:
+        return values
+    half = width // 2
+    n = values.shape[-1]
+    cumulative = np.concatenate(
+        [np.zeros((*values.shape[:-1], 1)), np.cumsum(values, axis=-1)], axis=-1
+    )
+    lo = np.clip(np.arange(n) - half, 0, n)
+    hi = np.clip(np.arange(n) + half + 1, 0, n)
+    return (cumulative[..., hi] - cumulative[..., lo]) / (hi - lo)
+
+
+def life_expectancy(rates: np.ndarray) -> np.ndarray:
+    """Period life expectancy at birth from single-age death rates (last age open).
+
+    Constant hazard within each year of age: survival ``exp(-m)`` and person-years
+    ``l (1 - exp(-m)) / m``; the open age contributes ``l / m``.
+
+    Parameters
+    ----------
+    rates
+        Death rates with age on the last axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        e0 for every leading index.
+    """
+    m = np.maximum(np.asarray(rates, dtype=np.float64), 1e-12)
+    survival = np.exp(-m)
+    alive = np.concatenate(
+        [np.ones((*m.shape[:-1], 1)), np.cumprod(survival[..., :-1], axis=-1)], axis=-1
+    )
+    person_years = alive[..., :-1] * (1 - survival[..., :-1]) / m[..., :-1]
+    open_interval = alive[..., -1] / m[..., -1]
+    return person_years.sum(-1) + open_interval
+
+
+def shift_life_expectancy(rates: np.ndarray, target_shift: np.ndarray) -> np.ndarray:
+    """Scale rates proportionally so that e0 changes by ``target_shift`` years.
+
+    Parameters
+    ----------
+    rates
+        ``(..., age)`` death rates.
+    target_shift
+        Years to add to e0, broadcastable to ``rates.shape[:-1]``; negative lowers e0.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``rates * exp(alpha)`` with one ``alpha`` per leading index found by bisection.
+    """
+    rates = np.asarray(rates, dtype=np.float64)
+    target = life_expectancy(rates) + np.broadcast_to(target_shift, rates.shape[:-1])
+    lo = np.full(rates.shape[:-1], -5.0)
+    hi = np.full(rates.shape[:-1], 5.0)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        too_long = life_expectancy(rates * np.exp(mid)[..., None]) > target
+        lo = np.where(too_long, mid, lo)
+        hi = np.where(too_long, hi, mid)
+    return rates * np.exp(0.5 * (lo + hi))[..., None]

@@ -1,0 +1,61 @@
+"""Model specs: shipped files load, bad files list every problem at once."""
+
+import pytest
+
+from vekst.models.spec import SpecError, default_spec_path, load_spec, spec_from_dict
+
+
+def test_shipped_specs_load_with_expected_structure():
+    full = load_spec()
+    assert full.name == "vareide2022"
+    assert full.migration.covariates == ("vra_0", "vra_1", "vra_2", "centrality", "ds")
+    assert full.migration.attractiveness == ("region", "municipality")
+    no_jobs = load_spec("no_jobs")
+    assert not any(c.startswith("vra") for c in no_jobs.migration.covariates)
+
+
+def test_spec_round_trips_and_hash_tracks_content():
+    spec = load_spec()
+    again = spec_from_dict(spec.to_dict())
+    assert again == spec
+    assert again.hash == spec.hash
+    changed = spec.to_dict()
+    changed["migration"]["priors"]["beta_mu_mean"]["ds"] = -0.5
+    assert spec_from_dict(changed).hash != spec.hash
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    text = default_spec_path().read_text()
+    text = text.replace('likelihood = "student_t"', 'likelihood = "cauchy"\ncolour = "red"')
+    text = text.replace(
+        'covariates = ["vra_0", "vra_1", "vra_2", "centrality", "ds"]',
+        'covariates = ["vra_0", "vra_2", "centrality", "ds", "housing"]',
+    )
+    text = text.replace('attractiveness = ["region", "municipality"]', 'attractiveness = ["county", "municipality"]')
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "unknown key 'colour'" in message
+    assert "likelihood 'cauchy'" in message
+    assert "unknown covariate 'housing'" in message
+    assert "skip a lag" in message
+    assert "'county' attractiveness level needs the 'region'" in message
+    assert "no value for 'housing'" in message
+    assert len(info.value.problems) >= 6
+
+
+def test_missing_prior_for_a_covariate_is_named():
+    raw = load_spec().to_dict()
+    del raw["migration"]["priors"]["beta_sigma_sd"]["ds"]
+    with pytest.raises(SpecError, match="beta_sigma_sd has no value for 'ds'"):
+        spec_from_dict(raw)
+
+
+def test_student_t_nu_with_normal_likelihood_is_an_impossible_combination():
+    raw = load_spec().to_dict()
+    raw["migration"]["likelihood"] = "normal"
+    with pytest.raises(SpecError, match="student_t_nu is set but the likelihood is 'normal'"):
+        spec_from_dict(raw)
