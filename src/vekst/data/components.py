@@ -38,6 +38,8 @@ import xarray as xr
 from vekst.data.panel import SEXES
 
 __all__ = [
+    "DERIVED_VARIABLES",
+    "add_derived_components",
     "implied_births",
     "net_migration_total",
     "newborn_survival",
@@ -47,6 +49,10 @@ __all__ = [
     "survival_probability",
     "survive",
 ]
+
+
+#: Variables :func:`add_derived_components` computes.
+DERIVED_VARIABLES: tuple[str, ...] = ("births", "net_migration", "net_migration_total")
 
 
 class ComponentInputError(ValueError):
@@ -191,8 +197,10 @@ def split_births_by_sex(
     """
     if "sex" in births.dims:
         raise ComponentInputError("births already has a 'sex' dimension; do not split it.")
-    srb = xr.DataArray(sex_ratio_at_birth) if np.isscalar(sex_ratio_at_birth) else (
-        _align_to(sex_ratio_at_birth, births)
+    srb = (
+        xr.DataArray(sex_ratio_at_birth)
+        if np.isscalar(sex_ratio_at_birth)
+        else (_align_to(sex_ratio_at_birth, births))
     )
     male_share = srb / (1 + srb)
     female_share = 1 / (1 + srb)
@@ -371,3 +379,71 @@ def net_migration_total(net_migration: xr.DataArray) -> xr.DataArray:
     total.name = "net_migration_total"
     total.attrs = {**net_migration.attrs, "description": "net migration summed over age, sex"}
     return total
+
+
+def _sex_ratio_by_year(panel: xr.Dataset) -> xr.DataArray | float | None:
+    if "sex_ratio_at_birth" not in panel:
+        return None
+    srb = panel["sex_ratio_at_birth"]
+    if "hist_year" in srb.dims:
+        srb = srb.rename(hist_year="year")
+    return srb
+
+
+def add_derived_components(panel: xr.Dataset) -> xr.Dataset:
+    """Add births, net migration by age and sex, and total net migration to a panel.
+
+    Observed births (``panel["births"]`` with ``attrs["derived"] != "yes"``) are used as
+    they are, split by sex with ``panel["sex_ratio_at_birth"]``; otherwise births are the
+    proxy of :func:`implied_births` and age-0 net migration is zero. Net migration comes
+    from :func:`residual_net_migration` with ``panel["mortality_rate"]``, so that
+    ``population[t + 1] == survive(population[t]) + newborn_survivors(births[t]) +
+    net_migration[t]`` holds exactly for the returned panel.
+
+    Parameters
+    ----------
+    panel
+        A panel with ``population`` and ``mortality_rate`` (any code vintage, real or
+        simulated).
+
+    Returns
+    -------
+    xarray.Dataset
+        A new dataset with ``births`` (when not observed), ``net_migration`` and
+        ``net_migration_total`` (all ``derived="yes"``); the input is not modified.
+    """
+    for name in ("population", "mortality_rate"):
+        if name not in panel:
+            raise ComponentInputError(
+                f"panel has no '{name}'; derived components need population stocks and "
+                "national mortality rates."
+            )
+    population = panel["population"]
+    mortality = panel["mortality_rate"]
+    out = panel.copy()
+    observed = "births" in panel and panel["births"].attrs.get("derived", "no") != "yes"
+    if observed:
+        migration = residual_net_migration(
+            population,
+            mortality,
+            panel["births"],
+            sex_ratio_at_birth=_sex_ratio_by_year(panel),
+        )
+    else:
+        migration = residual_net_migration(population, mortality)
+        births = implied_births(population, mortality)
+        births.attrs.update(
+            source="derived from population and mortality_rate",
+            note="proxy from the age-0 stock, not observed births",
+        )
+        out["births"] = births.transpose(*[d for d in population.dims if d in births.dims])
+    migration.attrs.update(
+        source="derived from population and mortality_rate (and births if observed)",
+        description="net migration (in minus out) during the calendar year by the cohort "
+        "residual method; age is the age on 1 January of the next year; includes the "
+        "error of applying national mortality to each municipality",
+    )
+    out["net_migration"] = migration
+    out["net_migration_total"] = net_migration_total(migration)
+    out["net_migration_total"].attrs.update(source="derived from net_migration")
+    return out

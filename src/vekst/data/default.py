@@ -14,6 +14,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from vekst.data.components import add_derived_components
 from vekst.data.panel import validate_panel
 
 __all__ = [
@@ -89,7 +90,7 @@ def default_panel_path() -> Path:
 @functools.lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int) -> xr.Dataset:
     # mtime_ns is part of the cache key so that a rebuilt file is re-read.
-    panel = xr.load_dataset(path, engine="h5netcdf")
+    panel = add_derived_components(xr.load_dataset(path, engine="h5netcdf"))
     return validate_panel(panel, code_vintage=2024, source=Path(path).name)
 
 
@@ -97,7 +98,10 @@ def load_default() -> xr.Dataset:
     """Load and validate the embedded default panel.
 
     The file is read once per process; every call returns a deep copy, so callers may
-    modify the result freely.
+    modify the result freely. ``births`` (proxy), ``net_migration`` and
+    ``net_migration_total`` are not stored in the file: they are computed here by
+    :func:`vekst.data.components.add_derived_components` from the stored population and
+    mortality rates, so the cohort-component identity holds exactly.
 
     Returns
     -------

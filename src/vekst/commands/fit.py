@@ -1,0 +1,146 @@
+"""``vekst fit``: fit a model spec to a panel and print coefficients and diagnostics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def coefficient_table(fit_result, ols) -> Table:
+    """Pooled posterior, per-year posterior means and OLS side by side."""
+    posterior = fit_result.idata.posterior
+    table = Table(title="Migration coefficients (outcome: net migration, % of population)")
+    table.add_column("covariate")
+    table.add_column("pooled mean [94 % interval]", justify="right")
+    table.add_column("across-year sd", justify="right")
+    table.add_column("OLS pooled (se)", justify="right")
+    table.add_column("years: Bayes mean / OLS", justify="left")
+    for cov in posterior["covariate"].values:
+        beta = posterior["beta_mu"].sel(covariate=cov).values.ravel()
+        low, high = (float(q) for q in _quantiles(beta))
+        sigma = (
+            f"{float(posterior['beta_sigma'].sel(covariate=cov).mean()):.3f}"
+            if "beta_sigma" in posterior
+            else "-"
+        )
+        years = []
+        beta_year = posterior["beta_year"].sel(covariate=cov).mean(("chain", "draw"))
+        for year in beta_year["year"].values:
+            ols_value = float(ols.beta_year.sel(covariate=cov, year=year))
+            if ols_value == ols_value:  # only years where OLS could be fitted
+                years.append(f"{year}: {float(beta_year.sel(year=year)):.3f}/{ols_value:.3f}")
+        table.add_row(
+            str(cov),
+            f"{beta.mean():.3f} [{low:.3f}, {high:.3f}]",
+            sigma,
+            f"{float(ols.beta.sel(covariate=cov)):.3f} ({float(ols.beta_se.sel(covariate=cov)):.3f})",
+            "  ".join(years[-4:]),
+        )
+    return table
+
+
+def _quantiles(values):
+    import numpy as np
+
+    return np.quantile(values, [0.03, 0.97])
+
+
+def diagnostics_table(diagnostics) -> Table:
+    """The convergence summary as a table."""
+    table = Table(title="Diagnostics")
+    table.add_column("check")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    table.add_row("max R-hat", f"{diagnostics.rhat_max:.3f}", "≤ 1.01")
+    table.add_row("min bulk ESS", f"{diagnostics.ess_bulk_min:.0f}", "≥ 400")
+    table.add_row("min tail ESS", f"{diagnostics.ess_tail_min:.0f}", "≥ 400")
+    table.add_row("divergences", str(diagnostics.divergences), "0")
+    table.add_row("min BFMI", f"{diagnostics.bfmi_min:.2f}", "≥ 0.3")
+    return table
+
+
+def run_fit(
+    spec_path: Path | None,
+    out: Path,
+    *,
+    panel=None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 20240101,
+    sampler: str = "nutpie",
+    progress: bool = True,
+):
+    """Fit ``spec_path`` on ``panel`` (default: the embedded data) and save to ``out``."""
+    from vekst import load_default
+    from vekst.fit import fit_model, save_fit
+    from vekst.models.data import migration_data, vital_data
+    from vekst.models.ols import fit_ols
+    from vekst.models.spec import load_spec
+
+    spec = load_spec(spec_path)
+    panel = load_default() if panel is None else panel
+    with console.status("computing features (VRA, centrality, DS, expected births)"):
+        migration = migration_data(panel, spec)
+        births = vital_data(panel, "births") if spec.fertility.enabled else None
+        deaths = vital_data(panel, "deaths") if spec.mortality.enabled else None
+    console.print(
+        f"[bold]{spec.name}[/]: {len(migration.municipalities)} municipalities x "
+        f"{len(migration.years)} years ({migration.years[0]}-{migration.years[-1]}); "
+        f"births block: {'yes' if births else 'no'}; deaths block: {'yes' if deaths else 'no'}"
+    )
+    result = fit_model(
+        spec,
+        migration,
+        births,
+        deaths,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        sampler=sampler,
+        progress=progress,
+    )
+    ols = fit_ols(migration)
+    save_fit(result, out)
+    console.print(coefficient_table(result, ols))
+    console.print(diagnostics_table(result.diagnostics))
+    timing = result.timings
+    console.print(
+        f"compile {timing.get('compile_s', float('nan')):.1f} s, "
+        f"sampling {timing['sampling_s']:.1f} s; saved to {out}"
+    )
+    if result.diagnostics.converged:
+        console.print("[green]convergence gate: passed[/]")
+    else:
+        console.print(
+            "[red]convergence gate: FAILED[/] - " + "; ".join(result.diagnostics.problems)
+            + ". Projections from this fit are refused unless --allow-unconverged is given."
+        )
+    return result, ols
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``vekst fit``."""
+
+    @app.command("fit")
+    def fit_command(
+        spec: Path = typer.Option(None, help="Model spec (.toml); default models/vareide2022.toml."),
+        out: Path = typer.Option(Path("fit.nc"), help="Where to write the fit (netCDF)."),
+        draws: int = typer.Option(1000, help="Draws per chain after tuning."),
+        tune: int = typer.Option(1000, help="Tuning steps per chain."),
+        chains: int = typer.Option(4, help="Number of chains."),
+        seed: int = typer.Option(20240101, help="Random seed (results are reproducible)."),
+        sampler: str = typer.Option("nutpie", help="nutpie (default), pymc or numpyro."),
+    ) -> None:
+        """Fit the hierarchical model on the embedded data; print coefficients and diagnostics."""
+        result, _ = run_fit(
+            spec, out, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler
+        )
+        if not result.diagnostics.converged:
+            raise typer.Exit(code=3)

@@ -1,0 +1,83 @@
+"""``vekst info``: what the embedded (or a given) panel holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def info_tables(panel) -> list[Table]:
+    """Summary tables: overview, national population by year, variables."""
+    from vekst.data.panel import describe_availability
+
+    overview = Table(title="Panel", show_header=False)
+    overview.add_column("")
+    overview.add_column("")
+    years = panel["year"].values
+    overview.add_row("municipalities", f"{panel.sizes['municipality']} (code vintage "
+                     f"{panel.attrs.get('code_vintage', '?')})")
+    overview.add_row("labour-market regions", str(len(set(panel["region"].values.tolist()))))
+    overview.add_row("counties", str(len(set(panel["county"].values.tolist()))))
+    overview.add_row("stock years", f"{years[0]}-{years[-1]} (population on 1 January)")
+    overview.add_row("ages", f"{int(panel['age'].values[0])}-{int(panel['age'].values[-1])}+")
+
+    national = Table(title="National population on 1 January")
+    national.add_column("year", justify="right")
+    national.add_column("population", justify="right")
+    national.add_column("change", justify="right")
+    totals = panel["population"].sum(("municipality", "age", "sex")).values
+    for i, year in enumerate(years):
+        change = "" if i == 0 else f"{totals[i] - totals[i - 1]:+,.0f}"
+        national.add_row(str(year), f"{totals[i]:,.0f}", change)
+
+    variables = Table(title="Variables: observed or derived")
+    variables.add_column("variable")
+    variables.add_column("kind")
+    variables.add_column("years")
+    variables.add_column("status")
+    variables.add_column("units")
+    for name, entry in describe_availability(panel).items():
+        span = entry["years"]
+        variables.add_row(
+            name,
+            entry["kind"],
+            "-" if span is None else f"{span[0]}-{span[1]}",
+            "[yellow]derived (estimate)[/]" if entry["derived"] else "observed",
+            str(panel[name].attrs.get("units", "")),
+        )
+    return [overview, national, variables]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``vekst info``."""
+
+    @app.command("info")
+    def info_command(
+        panel_file: Path = typer.Option(
+            None, "--panel", help="A panel netCDF file; default: the embedded data."
+        ),
+    ) -> None:
+        """Summarise the panel: municipalities, years, national population, what is derived."""
+        import xarray as xr
+
+        from vekst import load_default
+        from vekst.data.panel import validate_panel
+
+        if panel_file is None:
+            panel = load_default()
+        else:
+            panel = validate_panel(
+                xr.load_dataset(panel_file, engine="h5netcdf"), source=str(panel_file),
+                code_vintage=None,
+            )
+        for table in info_tables(panel):
+            console.print(table)
+        console.print(
+            "Sources: Statistisk sentralbyrå (NLOD 2.0 / CC BY 4.0); Human Mortality Database "
+            "and Human Fertility Database (CC BY 4.0). See data/README.md."
+        )
