@@ -154,19 +154,16 @@ def harmonise(
     needed = [code_column, *value_columns] + ([year_column] if year_column else [])
     absent = [c for c in needed if c not in frame.columns]
     if absent:
-        raise ValueError(f"column(s) {absent} not in the frame (columns: {list(frame.columns)}).")
+        raise ValueError(
+            f"column(s) {absent} not in the frame (columns: {list(frame.columns)})."
+        )
     table = code_table() if table is None else table
     first, last = int(table["year"].min()), int(table["year"].max())
 
     work = frame.copy()
     work[code_column] = normalise_codes(work[code_column])
-    vintage = (
-        work[year_column].astype(int)
-        if year_column
-        else pd.Series(
-            int(year),
-            index=work.index,  # type: ignore[arg-type]
-        )
+    vintage = work[year_column].astype(int) if year_column else pd.Series(
+        int(year), index=work.index  # type: ignore[arg-type]
     )
     too_early = vintage < first
     if too_early.any():

@@ -300,9 +300,7 @@ def _status(raw: Any, n_cells: int, source: str) -> dict[int, str]:
         if len(raw) == 1:
             return dict.fromkeys(range(n_cells), str(raw[0]))
         if len(raw) != n_cells:
-            raise JsonStatError(
-                f"{source}: 'status' has {len(raw)} entries for {n_cells} cells"
-            )
+            raise JsonStatError(f"{source}: 'status' has {len(raw)} entries for {n_cells} cells")
         return {i: str(symbol) for i, symbol in enumerate(raw) if symbol not in (None, "")}
     raise JsonStatError(f"{source}: 'status' must be a string, array or object")
 
@@ -406,7 +404,9 @@ def parse(
     )
 
 
-def parse_metadata(document: Mapping[str, Any] | str | bytes, *, source: str = "metadata") -> Dataset:
+def parse_metadata(
+    document: Mapping[str, Any] | str | bytes, *, source: str = "metadata"
+) -> Dataset:
     """Parse a PxWebApi 2 ``/metadata`` document (JSON-stat 2.0 with no values).
 
     Parameters

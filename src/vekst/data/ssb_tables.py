@@ -86,7 +86,9 @@ class Select:
         Label of the variable (e.g. ``"arbeidsstyrkestatus"``), used to find it when
         ``variable`` is not among the table's variable codes.
     codelist
-        Optional PxWebApi code list (``vs_...`` value set or ``agg_...`` grouping).
+        Optional PxWebApi code list (``vs_...`` value set or ``agg_...`` grouping). Its
+        codes differ from the table's own, so give them in ``codes``; they are sent
+        unchecked. None of the shipped specs uses one: vekst harmonises codes itself.
     """
 
     variable: str
@@ -214,8 +216,9 @@ POPULATION = TableSpec(
     contents=(Content("population", code="Personer1"),),
     selections=(
         Select("Kjonn", codes=("1", "2")),
-        # Single years of age; the open interval is written with "+", e.g. "105+".
-        Select("Alder", pattern=r"\d{1,3}\+?"),
+        # Single years of age; the open interval is written with "+", e.g. "105+". "999"
+        # (a total, in tables that have one) is excluded.
+        Select("Alder", pattern=r"(?!999)\d{1,3}\+?"),
     ),
     split_order=("Tid", "Region", "Alder"),
     verified=(
@@ -326,9 +329,7 @@ HOUSING = TableSpec(
 EMPLOYMENT_RATE = TableSpec(
     key="employment_rate",
     table_id="13618",
-    title=(
-        "Personer, etter arbeidsstyrkestatus, kjønn og alder. Bruddjusterte tall (AKU)"
-    ),
+    title=("Personer, etter arbeidsstyrkestatus, kjønn og alder. Bruddjusterte tall (AKU)"),
     description=(
         "National labour force survey (AKU), annual, 2009-: persons by labour force status, "
         "sex and age group. employment_rate = employed / all persons in the group, "
