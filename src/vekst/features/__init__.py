@@ -23,12 +23,14 @@ from vekst.features.jobs import (
     MissingEmploymentError,
     commuting_shares,
     commuting_year_map,
+    complete_commuting_years,
     national_job_growth,
     relative_job_growth,
     vra,
     vra_split,
 )
 from vekst.features.labour import (
+    SSB_REGISTER_RATES_2006,
     EmploymentRateError,
     demographic_supply,
     ds_components,
@@ -47,6 +49,7 @@ from vekst.features.vital import (
 
 __all__ = [
     "DEFAULT_COVARIATES",
+    "SSB_REGISTER_RATES_2006",
     "CommutingCoverageError",
     "EmploymentRateError",
     "EmptyCommutingRowError",
@@ -59,6 +62,7 @@ __all__ = [
     "centrality",
     "commuting_shares",
     "commuting_year_map",
+    "complete_commuting_years",
     "death_probability",
     "demographic_supply",
     "design_matrix",

@@ -1,8 +1,9 @@
 """Centrality: SSB's centrality index as a model covariate.
 
-The attractiveness model uses SSB's centrality index (0-1000; 295-1000 across Norway's
-municipalities) divided by 1000 and centred (source chapter, "Sentralitet"; vedlegg 4).
-Regions take the population-weighted mean of their municipalities.
+The attractiveness model uses SSB's centrality index (0-1000; 293-1000 across the panel's
+municipalities) divided by 1000 with the mean subtracted; regions take the
+population-weighted mean of their municipalities (source chapter, section "Nettoflytting
+og sentralitet"). The index is the 2017-based one, constant in time.
 
 Centre
 ------
@@ -63,8 +64,7 @@ def _population_total(panel: xr.Dataset, year: int) -> xr.DataArray:
     years = [int(y) for y in panel["year"].values]
     if year not in years:
         raise FeatureError(
-            f"population weights for {year} requested, but the panel covers "
-            f"{years[0]}-{years[-1]}."
+            f"population weights for {year} requested, but the panel covers {years[0]}-{years[-1]}."
         )
     return panel["population"].sel(year=year).sum(("age", "sex"))
 
@@ -158,9 +158,7 @@ def region_centrality(
     total = weights.groupby(region).sum()
     out = weighted / total
     if "region_name" in panel.coords:
-        names = (
-            panel["region_name"].reset_coords(drop=True).astype(str).groupby(region).first()
-        )
+        names = panel["region_name"].reset_coords(drop=True).astype(str).groupby(region).first()
         out = out.assign_coords(region_name=("region", np.asarray(names.values)))
     out.name = "region_centrality"
     out.attrs = dict(muni.attrs)

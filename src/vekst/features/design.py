@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -79,7 +80,7 @@ def design_matrix(
     covariates: Sequence[str] = DEFAULT_COVARIATES,
     employment_rate: xr.DataArray | None = None,
     commuting_year: int | Mapping[int, int] | None = None,
-    **vra_options: str,
+    **vra_options: Any,
 ) -> xr.DataArray:
     """Covariates of the net-migration model on the municipality x year grid.
 
@@ -96,7 +97,7 @@ def design_matrix(
     commuting_year
         Commuting matrix per job-growth year, see :func:`vekst.features.jobs.vra`.
     **vra_options
-        ``national``, ``denominator``, ``on_incomplete`` passed to
+        ``national``, ``denominator``, ``on_incomplete``, ``max_unknown_share`` passed to
         :func:`vekst.features.jobs.vra`.
 
     Returns
@@ -104,7 +105,10 @@ def design_matrix(
     xarray.DataArray
         Dims ``(covariate, municipality, year)``; coordinate ``units`` on ``covariate``.
         NaN exactly where an input is missing (e.g. VRA lag 0 before the second
-        employment year, DS where death rates are missing).
+        employment year, DS where death rates are missing). ``attrs`` record the
+        commuting year used for each job-growth year, ``centrality_center`` (the constant
+        subtracted from centrality) and ``ds_center_by_year`` (DS is centred on the
+        municipal mean of each year).
 
     Raises
     ------
@@ -126,9 +130,9 @@ def design_matrix(
                 f"{list(DEFAULT_COVARIATES)})."
             )
     # Carries the municipality labels (name, county, region) onto every layer.
-    grid = xr.zeros_like(
-        panel["population"].isel(age=0, sex=0, drop=True), dtype=float
-    ).transpose("municipality", "year")
+    grid = xr.zeros_like(panel["population"].isel(age=0, sex=0, drop=True), dtype=float).transpose(
+        "municipality", "year"
+    )
     layers: list[xr.DataArray] = []
     units: list[str] = []
     lags = sorted({lag for _, lag in parsed.values()})
@@ -158,6 +162,14 @@ def design_matrix(
     if total is not None:
         out.attrs["vra_job_growth_years"] = total.attrs["job_growth_years"]
         out.attrs["vra_commuting_years"] = total.attrs["commuting_years"]
+    if "centrality" in covariates:
+        # A projection must subtract the same constant to reuse fitted coefficients.
+        out.attrs["centrality_center"] = float(_centrality(panel).attrs["center"])
+    if ds is not None:
+        # DS is centred per year (no single constant): a projection centres each projected
+        # year on its own municipal mean, as here.
+        out.attrs["ds_center_by_year"] = np.asarray(ds.attrs["center"], dtype=float)
+        out.attrs["ds_center_method"] = ds.attrs["center_method"]
     return out
 
 

@@ -34,6 +34,15 @@ Conventions chosen here (and why)
   exists, otherwise the nearest available year (ties go to the earlier year, the one
   that was known at the time). ``commuting_year`` overrides this with one year for all
   job-growth years or with a ``{job_growth_year: commuting_year}`` mapping.
+* A commuting matrix with NaN cells (a municipality absent that year; in the embedded
+  data Rindal in 2019, missing from SSB's 2019 files) is skipped by the automatic choice,
+  so job growth of 2019 is weighted with the 2018 matrix there. Asking for such a matrix
+  explicitly raises :class:`CommutingCoverageError` naming the municipality and year.
+* A destination whose RA is unknown (no employment in ``t`` or ``t - 1``, or 0 in
+  ``t - 1``) is renormalised away when at most ``max_unknown_share`` (default 5 %) of the
+  employed residents work there; otherwise VRA is NaN. :func:`vra_split` reports the
+  share. Without this, the handful of Oslo residents who work in Rindal would blank
+  the VRA of Oslo and some twenty other municipalities for 2019-2020.
 * ``lag`` L at year t holds VRA of year ``t - L``; each VRA year uses its own commuting
   matrix, so a lagged value is identical to the unlagged value of the earlier year.
 """
@@ -54,6 +63,7 @@ __all__ = [
     "MissingEmploymentError",
     "commuting_shares",
     "commuting_year_map",
+    "complete_commuting_years",
     "national_job_growth",
     "relative_job_growth",
     "vra",
@@ -63,6 +73,8 @@ __all__ = [
 National = Literal["workplace", "residence"]
 Denominator = Literal["commuting", "employed_residence"]
 OnIncomplete = Literal["raise", "nan"]
+#: Default largest share of employed residents working where RA is unknown (see vra()).
+MAX_UNKNOWN_SHARE = 0.05
 
 
 class FeatureError(ValueError):
@@ -94,9 +106,7 @@ def describe_municipalities(
     if "name" in panel.coords and "municipality" in panel["name"].dims:
         names = {
             str(c): str(n)
-            for c, n in zip(
-                panel["municipality"].values, panel["name"].values, strict=True
-            )
+            for c, n in zip(panel["municipality"].values, panel["name"].values, strict=True)
         }
     parts = [f"{c} ({names[c]})" if c in names else c for c in codes[:limit]]
     more = f" and {len(codes) - limit} more" if len(codes) > limit else ""
@@ -123,7 +133,8 @@ def _employment(panel: xr.Dataset, name: str) -> xr.DataArray:
             "municipality and year); job growth needs it. Build the panel with employment "
             "data (SSB tables 11618/03321) or use vekst.load_default()."
         )
-    return panel[name].transpose("municipality", "year")
+    # float64 throughout: the panel stores counts as float32.
+    return panel[name].transpose("municipality", "year").astype(float)
 
 
 def national_job_growth(panel: xr.Dataset, national: National = "workplace") -> xr.DataArray:
@@ -246,7 +257,14 @@ def _commuting(panel: xr.Dataset) -> xr.DataArray:
             "the panel has no 'commuting' variable (employed persons by home municipality "
             "x work_municipality x year, SSB 03321); commuting shares and VRA need it."
         )
-    return panel["commuting"].transpose("municipality", "work_municipality", "year")
+    return panel["commuting"].transpose("municipality", "work_municipality", "year").astype(float)
+
+
+def complete_commuting_years(panel: xr.Dataset) -> list[int]:
+    """Years whose commuting matrix has no missing (NaN) cell."""
+    commuting = _commuting(panel)
+    complete = commuting.notnull().all(("municipality", "work_municipality"))
+    return [int(y) for y in commuting["year"].values[np.asarray(complete.values)]]
 
 
 def commuting_year_map(
@@ -263,9 +281,13 @@ def commuting_year_map(
     years
         Job-growth years to map.
     commuting_year
-        ``None``: the same year when its matrix exists, else the nearest year with a
-        matrix (ties to the earlier year). An ``int`` uses that matrix for every year. A
-        mapping overrides the named years; the others follow the ``None`` rule.
+        ``None``: the same year when its matrix exists and is complete, else the nearest
+        year with a complete matrix (ties to the earlier year). A matrix with NaN cells
+        (a municipality absent that year, e.g. Rindal in 2019 in the embedded data) is
+        skipped; if no matrix is complete, every matrix with data is a candidate (and
+        :func:`commuting_shares` then reports the gaps). An ``int`` uses that matrix for
+        every year. A mapping overrides the named years; the others follow the ``None``
+        rule.
 
     Returns
     -------
@@ -277,9 +299,12 @@ def commuting_year_map(
     MissingCommutingError
         If the panel has no commuting data, or an override names a year without a matrix.
     """
-    available = years_with_data(_commuting(panel))
+    commuting = _commuting(panel)
+    available = years_with_data(commuting)
     if not available:
         raise MissingCommutingError("the panel's 'commuting' variable is NaN in every year.")
+    complete = complete_commuting_years(panel)
+    candidates = complete or available
     overrides: dict[int, int] = {}
     if isinstance(commuting_year, Mapping):
         overrides = {int(k): int(v) for k, v in commuting_year.items()}
@@ -290,7 +315,7 @@ def commuting_year_map(
         year = int(year)
         chosen = overrides.get(year)
         if chosen is None:
-            chosen = min(available, key=lambda c: (abs(c - year), c))
+            chosen = min(candidates, key=lambda c: (abs(c - year), c))
         elif chosen not in available:
             raise MissingCommutingError(
                 f"commuting_year={chosen} was requested for job-growth year {year}, but the "
@@ -319,10 +344,11 @@ def commuting_shares(
         included). ``"employed_residence"``: all employed residents, including those
         working outside any municipality (shelf, Svalbard, unknown); rows sum to <= 1.
     on_incomplete
-        What to do with a home municipality whose row is missing (any NaN cell) or empty
-        (no employed residents): ``"raise"`` (default) raises
-        :class:`CommutingCoverageError` / :class:`EmptyCommutingRowError`; ``"nan"``
-        returns an all-NaN row for it. Never a row of zeros.
+        What to do with a home municipality whose row is missing (any NaN cell, including
+        a cell in a work municipality absent that year) or empty (no employed residents):
+        ``"raise"`` (default) raises :class:`CommutingCoverageError` /
+        :class:`EmptyCommutingRowError`; ``"nan"`` returns an all-NaN row for it. Never
+        a row of zeros.
 
     Returns
     -------
@@ -355,6 +381,7 @@ def commuting_shares(
             "vra())."
         )
     flows = commuting.sel(year=year)
+    absent_work = flows.isnull().all("municipality")
     missing_row = flows.isnull().any("work_municipality")
     total = flows.sum("work_municipality", skipna=False)
     if denominator == "commuting":
@@ -365,6 +392,14 @@ def commuting_shares(
         denom = residents
     empty = (total == 0) & ~missing_row
     if on_incomplete == "raise":
+        if bool(absent_work.any()):
+            codes = flows["work_municipality"].values[np.asarray(absent_work.values)]
+            raise CommutingCoverageError(
+                f"commuting {year}: work municipality {describe_municipalities(panel, codes)} "
+                "has no data (NaN column), so no row total and no share of the matrix is "
+                "known. Use another year's matrix (vra() skips incomplete years by itself), "
+                "fill the column from SSB 03321, or pass on_incomplete='nan'."
+            )
         if bool(missing_row.any()):
             codes = panel["municipality"].values[np.asarray(missing_row.values)]
             raise CommutingCoverageError(
@@ -400,13 +435,17 @@ def _vra_parts(
     national: National,
     denominator: Denominator,
     on_incomplete: OnIncomplete,
-) -> tuple[xr.DataArray, xr.DataArray, dict[int, int]]:
-    """Own and neighbours' part of unlagged VRA, (municipality, year), and the year map."""
+    max_unknown_share: float,
+) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray, dict[int, int]]:
+    """Own part, neighbours' part and unknown-RA share of unlagged VRA, and the year map."""
+    if not 0.0 <= max_unknown_share <= 1.0:
+        raise ValueError(f"max_unknown_share must lie in [0, 1], got {max_unknown_share}.")
     ra = relative_job_growth(panel, national=national)
     codes = [str(c) for c in panel["municipality"].values]
     years = [int(y) for y in panel["year"].values]
     own = np.full((len(codes), len(years)), np.nan)
     neighbours = np.full_like(own, np.nan)
+    unknown = np.full_like(own, np.nan)
     ra_years = years_with_data(ra)
     year_map = commuting_year_map(panel, ra_years, commuting_year) if ra_years else {}
     shares_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -414,18 +453,35 @@ def _vra_parts(
         if cy not in shares_cache:
             shares_cache[cy] = _share_matrix(panel, cy, codes, denominator, on_incomplete)
         shares, own_share, work_index = shares_cache[cy]
-        r = ra.sel(year=t).values[work_index]
-        # A zero share means no exposure at all; only then may a NaN RA be skipped.
-        contrib = np.where(shares == 0, 0.0, shares * r[None, :])
-        total = contrib.sum(axis=1)
-        own_part = np.where(own_share == 0, 0.0, own_share * ra.sel(year=t).values)
+        ra_t = ra.sel(year=t).values
+        r = ra_t[work_index]
+        known = np.isfinite(r)
+        # A zero share is no exposure at all, so an unknown RA there costs nothing.
+        exposed_unknown = np.where(known[None, :] | (shares == 0), 0.0, shares)
+        unknown_share = exposed_unknown.sum(axis=1)
+        row_total = shares.sum(axis=1)
+        known_total = row_total - unknown_share
+        contrib = np.where(known[None, :] & (shares != 0), shares * np.where(known, r, 0.0), 0.0)
+        contrib = np.where(np.isnan(shares), np.nan, contrib)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # Spread the unknown destinations' weight over the known ones (renormalise).
+            scale = np.where(known_total > 0, row_total / known_total, np.nan)
+        usable = unknown_share <= max_unknown_share
+        own_known = np.isfinite(ra_t) | (own_share == 0)
+        own_part = np.where(own_share == 0, 0.0, own_share * np.where(own_known, ra_t, 0.0))
         j = years.index(t)
-        own[:, j] = own_part
-        neighbours[:, j] = total - own_part
+        total = contrib.sum(axis=1) * scale
+        own[:, j] = np.where(usable, own_part * scale, np.nan)
+        neighbours[:, j] = np.where(usable, total - own_part * scale, np.nan)
+        unknown[:, j] = unknown_share
     coords = {"municipality": panel["municipality"], "year": panel["year"]}
-    own_da = xr.DataArray(own, dims=("municipality", "year"), coords=coords)
-    neighbours_da = xr.DataArray(neighbours, dims=("municipality", "year"), coords=coords)
-    return own_da, neighbours_da, year_map
+    dims = ("municipality", "year")
+    return (
+        xr.DataArray(own, dims=dims, coords=coords),
+        xr.DataArray(neighbours, dims=dims, coords=coords),
+        xr.DataArray(unknown, dims=dims, coords=coords),
+        year_map,
+    )
 
 
 def _share_matrix(
@@ -470,9 +526,7 @@ def _share_matrix(
 
 def _lagged(series: xr.DataArray, lags: Sequence[int]) -> xr.DataArray:
     years = np.asarray(series["year"].values)
-    layers = [
-        series.reindex(year=years - int(lag)).assign_coords(year=years) for lag in lags
-    ]
+    layers = [series.reindex(year=years - int(lag)).assign_coords(year=years) for lag in lags]
     out = xr.concat(layers, dim=xr.DataArray(list(lags), dims="lag", name="lag"))
     return out.transpose("lag", "municipality", "year")
 
@@ -495,6 +549,7 @@ def vra(
     national: National = "workplace",
     denominator: Denominator = "commuting",
     on_incomplete: OnIncomplete = "raise",
+    max_unknown_share: float = MAX_UNKNOWN_SHARE,
 ) -> xr.DataArray:
     """Commuting-weighted relative job growth, ``VRA[m, t] = sum_k share[m, k] * RA[k, t]``.
 
@@ -513,14 +568,22 @@ def vra(
         Commuting-share denominator, see :func:`commuting_shares`.
     on_incomplete
         Missing or empty commuting rows: ``"raise"`` or ``"nan"`` (NaN VRA for them).
+    max_unknown_share
+        Largest share of a municipality's employed residents that may work in
+        municipalities whose RA is unknown that year (e.g. Rindal 2019-2020 in the
+        embedded data, whose 2019 employment is missing). Up to this share, VRA is the
+        share-weighted RA over the known destinations, renormalised to their total share
+        (the unknown destinations are taken to grow like the known ones); above it VRA is
+        NaN. Default 0.05. ``0`` makes any exposure to an unknown RA give NaN.
 
     Returns
     -------
     xarray.DataArray
         Dims ``(lag, municipality, year)``, percentage points. NaN where RA is missing for
-        the year, or where a municipality someone commutes to has no RA (a share of 0
-        never propagates NaN). ``attrs["job_growth_years"]`` and
-        ``attrs["commuting_years"]`` record the matrix used for each year.
+        the year or the unknown share exceeds ``max_unknown_share`` (a share of 0 never
+        propagates NaN); never a silent zero. ``attrs["job_growth_years"]`` and
+        ``attrs["commuting_years"]`` record the matrix used for each year;
+        :func:`vra_split` returns the unknown share itself.
 
     Raises
     ------
@@ -528,8 +591,8 @@ def vra(
     EmptyCommutingRowError
         See :func:`relative_job_growth` and :func:`commuting_shares`.
     """
-    own, neighbours, year_map = _vra_parts(
-        panel, commuting_year, national, denominator, on_incomplete
+    own, neighbours, _, year_map = _vra_parts(
+        panel, commuting_year, national, denominator, on_incomplete, max_unknown_share
     )
     out = _lagged(own + neighbours, lags)
     out.name = "vra"
@@ -549,6 +612,7 @@ def vra_split(
     national: National = "workplace",
     denominator: Denominator = "commuting",
     on_incomplete: OnIncomplete = "raise",
+    max_unknown_share: float = MAX_UNKNOWN_SHARE,
 ) -> xr.Dataset:
     """VRA split into the own-municipality part and the neighbours' part.
 
@@ -558,19 +622,33 @@ def vra_split(
 
     Parameters
     ----------
-    panel, commuting_year, lags, national, denominator, on_incomplete
+    panel, commuting_year, lags, national, denominator, on_incomplete, max_unknown_share
         As for :func:`vra`.
 
     Returns
     -------
     xarray.Dataset
-        Variables ``own`` and ``neighbours``, dims ``(lag, municipality, year)``,
-        percentage points.
+        Variables ``own`` and ``neighbours`` (percentage points) and ``unknown_share``
+        (fraction of employed residents working where RA is unknown), dims ``(lag,
+        municipality, year)``. Where the unknown share was renormalised away, both parts
+        are scaled by the same factor, so they still add up to VRA.
     """
-    own, neighbours, year_map = _vra_parts(
-        panel, commuting_year, national, denominator, on_incomplete
+    own, neighbours, unknown, year_map = _vra_parts(
+        panel, commuting_year, national, denominator, on_incomplete, max_unknown_share
     )
-    ds = xr.Dataset({"own": _lagged(own, lags), "neighbours": _lagged(neighbours, lags)})
+    ds = xr.Dataset(
+        {
+            "own": _lagged(own, lags),
+            "neighbours": _lagged(neighbours, lags),
+            "unknown_share": _lagged(unknown, lags),
+        }
+    )
+    ds["unknown_share"].attrs = {
+        "units": "1",
+        "long_name": "share of employed residents working where RA is unknown "
+        "(renormalised away up to max_unknown_share, else VRA is NaN)",
+        "max_unknown_share": float(max_unknown_share),
+    }
     ds["own"].attrs = _vra_attrs(year_map, long_name="own municipality's part of VRA")
     ds["neighbours"].attrs = _vra_attrs(
         year_map, long_name="other municipalities' part of VRA (commuting destinations)"
