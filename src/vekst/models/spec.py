@@ -133,6 +133,9 @@ class ModelSpec:
         migration["priors"] = priors
         migration["covariates"] = list(migration["covariates"])
         migration["attractiveness"] = list(migration["attractiveness"])
+        for section in ("fertility", "mortality"):
+            if raw[section]["likelihood"] == "poisson":
+                raw[section]["priors"].pop("alpha_sd", None)
         return raw
 
     def to_json(self) -> str:
