@@ -1,0 +1,41 @@
+"""Figures and the HTML report.
+
+* :mod:`vekst.report.plots` -- plot functions that take labelled data and return figures
+  (fan charts, pyramids, drivers of growth, the attractiveness barometer, coefficients)
+  and the tables beside them.
+* :func:`write_report` -- one self-contained HTML page with every figure embedded.
+"""
+
+from vekst.report.html import ReportInputError, default_municipalities, write_report
+from vekst.report.plots import (
+    AGE_GROUPS,
+    PlotInputError,
+    age_group_table,
+    attractiveness_ranking,
+    coefficient_plot,
+    decomposition_chart,
+    decomposition_summary,
+    diagnostics_table,
+    fan_chart,
+    population_pyramid,
+    ranking_table,
+    top_k_probability,
+)
+
+__all__ = [
+    "AGE_GROUPS",
+    "PlotInputError",
+    "ReportInputError",
+    "age_group_table",
+    "attractiveness_ranking",
+    "coefficient_plot",
+    "decomposition_chart",
+    "decomposition_summary",
+    "default_municipalities",
+    "diagnostics_table",
+    "fan_chart",
+    "population_pyramid",
+    "ranking_table",
+    "top_k_probability",
+    "write_report",
+]

@@ -1,0 +1,190 @@
+"""``vekst report``: one HTML page with the forecast, its bands and the drivers of growth."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+#: Posterior draws used to decompose past growth (enough for stable 80 % intervals).
+DECOMPOSITION_DRAWS = 200
+
+
+def _projection_file(projection: str | Path) -> Path:
+    projection = Path(projection)
+    path = projection / "projection.nc" if projection.is_dir() else projection
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found; write a projection with `vekst project --out {projection}` "
+            "(the report reads DIR/projection.nc)."
+        )
+    return path
+
+
+def _history_decomposition(panel, idata):
+    """Past growth split into drivers, or ``None`` (with a message) when it cannot be done."""
+    try:
+        from vekst.decompose import DecompositionError, decompose_history
+    except ImportError:
+        return None
+    from vekst.fit import projection_draws
+
+    draws = projection_draws(idata, n_draws=DECOMPOSITION_DRAWS)
+    features = idata.fit_data if hasattr(idata, "fit_data") else None
+    try:
+        return decompose_history(
+            panel.sel(municipality=draws["municipality"].values), draws, features
+        )
+    except (DecompositionError, ValueError, KeyError) as error:
+        # The decomposition is an optional section: say why it is missing, keep the rest.
+        console.print(f"[yellow]no growth decomposition in the report:[/] {error}")
+        return None
+
+
+def build_report(
+    fit: str | Path,
+    projection: str | Path,
+    out: str | Path,
+    *,
+    municipalities: Sequence[str] | None = None,
+    panel=None,
+    title: str = "Population forecast and drivers of growth",
+    decompose: bool = True,
+) -> Path:
+    """Load a fit and a projection, recompute the OLS baseline and write the report.
+
+    Parameters
+    ----------
+    fit
+        A fit written by ``vekst fit`` / :func:`vekst.fit.save_fit`.
+    projection
+        The folder written by ``vekst project`` (holding ``projection.nc``) or the file.
+    out
+        Folder of the report (``index.html``, ``figures/``, ``tables/``).
+    municipalities
+        Codes to show in detail besides the three largest.
+    panel
+        The panel (a dataset or a netCDF file) the projection was made from; default the
+        embedded data (:func:`vekst.load_default`).
+    title
+        Page title.
+    decompose
+        Add the decomposition of past growth (needs the fit's draws and the panel).
+
+    Returns
+    -------
+    pathlib.Path
+        The ``index.html`` written.
+    """
+    import xarray as xr
+
+    from vekst.fit import load_fit
+    from vekst.models.data import MigrationData
+    from vekst.models.ols import fit_ols
+    from vekst.report.html import write_report
+
+    projection_file = _projection_file(projection)
+    idata, _spec = load_fit(fit)
+    if panel is None:
+        from vekst import load_default
+
+        panel = load_default()
+    elif isinstance(panel, str | Path):
+        from vekst.data.panel import validate_panel
+
+        panel = validate_panel(
+            xr.load_dataset(panel, engine="h5netcdf"), code_vintage=None, source=str(panel)
+        )
+    ols = None
+    if hasattr(idata, "fit_data"):
+        with warnings.catch_warnings():
+            # Municipalities without a complete year get NaN residual attractiveness; the
+            # report ranks the Bayesian estimate, so numpy's warning is only noise here.
+            warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+            ols = fit_ols(MigrationData.from_dataset(idata.fit_data))
+    else:
+        console.print(f"[yellow]{fit} has no fit_data group: the OLS comparison is left out.[/]")
+    decomposition = _history_decomposition(panel, idata) if decompose else None
+    with xr.open_dataset(projection_file, engine="h5netcdf") as dataset:
+        return write_report(
+            out,
+            panel=panel,
+            idata=idata,
+            ols=ols,
+            projection=dataset,
+            decomposition=decomposition,
+            municipalities=municipalities,
+            title=title,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``vekst report``."""
+
+    @app.command("report")
+    def report_command(
+        fit: Annotated[Path, typer.Option("--fit", help="Fit file written by `vekst fit`.")],
+        projection: Annotated[
+            Path,
+            typer.Option(
+                "--projection", help="Folder written by `vekst project` (has projection.nc)."
+            ),
+        ],
+        out: Annotated[Path, typer.Option("--out", help="Folder for the report.")] = Path("report"),
+        municipality: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--municipality",
+                "-m",
+                help="Municipality code to show in detail (repeat for more); the three "
+                "largest are always included.",
+            ),
+        ] = None,
+        panel: Annotated[
+            Path | None,
+            typer.Option(
+                "--panel",
+                help="Panel file (netCDF) if the projection used one; default the embedded data.",
+            ),
+        ] = None,
+        title: Annotated[str, typer.Option(help="Title of the page.")] = (
+            "Population forecast and drivers of growth"
+        ),
+        decompose: Annotated[
+            bool,
+            typer.Option("--decompose/--no-decompose", help="Include the drivers of past growth."),
+        ] = True,
+    ) -> None:
+        """Write an HTML report (fan charts, pyramids, rankings, diagnostics) to --out."""
+        from vekst.data.panel import PanelValidationError
+        from vekst.fit import FitIdentityError
+        from vekst.models.spec import SpecError
+        from vekst.report.html import ReportInputError
+
+        try:
+            with console.status("drawing the report"):
+                index = build_report(
+                    fit,
+                    projection,
+                    out,
+                    municipalities=municipality or None,
+                    panel=panel,
+                    title=title,
+                    decompose=decompose,
+                )
+        except (
+            FileNotFoundError,
+            FitIdentityError,
+            PanelValidationError,
+            ReportInputError,
+            SpecError,
+        ) as error:
+            console.print(f"[red]error:[/] {error}")
+            raise typer.Exit(code=2) from error
+        console.print(f"report written to [bold]{index}[/] (open it in a browser; works offline)")
