@@ -240,6 +240,7 @@ def fit_model(
     seed: int = 20240101,
     sampler: str = "nutpie",
     progress: bool = True,
+    target_accept: float = 0.9,
 ) -> FitResult:
     """Fit the joint model (migration + the vital blocks whose data are given).
 
@@ -255,6 +256,10 @@ def fit_model(
         ``"nutpie"`` (default), ``"pymc"`` or ``"numpyro"``.
     progress
         Show a progress bar.
+    target_accept
+        NUTS target acceptance; above the usual 0.8 because the region-level
+        attractiveness scale sits near zero on real data, where small steps avoid
+        divergences.
 
     Returns
     -------
@@ -283,6 +288,7 @@ def fit_model(
             seed=seed,
             progress_bar=progress,
             save_warmup=False,
+            target_accept=target_accept,
         )
     elif sampler in ("pymc", "numpyro"):
         with model:
@@ -295,6 +301,7 @@ def fit_model(
                 progressbar=progress,
                 nuts_sampler=sampler,
                 compute_convergence_checks=False,
+                target_accept=target_accept,
             )
         timings["compile_s"] = float("nan")
     else:

@@ -1,0 +1,142 @@
+"""``vekst demo``: the main job on the embedded data, from panel to report.
+
+Fit the national model (with the convergence gate), project every municipality to 2040,
+decompose growth and write a self-contained HTML report plus the CSV/netCDF outputs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def run_demo(
+    out: Path,
+    *,
+    draws: int = 500,
+    tune: int = 1000,
+    chains: int = 4,
+    projection_draws: int = 400,
+    end_year: int = 2040,
+    seed: int = 20240101,
+    municipalities: list[str] | None = None,
+    allow_unconverged: bool = False,
+    panel=None,
+    spec: Path | None = None,
+) -> Path:
+    """Run fit -> gate -> projection -> report into ``out``; return the report path.
+
+    Parameters
+    ----------
+    out
+        Output folder: ``fit.nc``, ``projection/`` (netCDF + CSV summaries) and
+        ``index.html`` with ``figures/`` and ``tables/``.
+    draws, tune, chains
+        Sampler settings of the national fit.
+    projection_draws
+        Posterior draws carried through the projection.
+    end_year
+        Last projected year (population on 1 January).
+    seed
+        Seed of the fit and the projection.
+    municipalities
+        Codes shown in detail in the report besides the three largest.
+    allow_unconverged
+        Project even if the fit fails the convergence gate (the report is flagged).
+    panel
+        A panel instead of the embedded data (tests use a small one).
+    spec
+        Model spec; default ``models/vareide2022.toml``.
+    """
+    from vekst.commands.fit import run_fit
+    from vekst.commands.project import run_project
+    from vekst.commands.report import build_report
+    from vekst.fit import NotConvergedError
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    console.rule("1/3 fitting the hierarchical model")
+    run_fit(
+        spec, out / "fit.nc", panel=panel, draws=draws, tune=tune, chains=chains, seed=seed
+    )
+    timings["fit"] = time.perf_counter() - start
+
+    console.rule(f"2/3 projecting to {end_year}")
+    start = time.perf_counter()
+    panel_file = None
+    if panel is not None:
+        from vekst.data.build import write_panel
+
+        panel_file = write_panel(panel, out / "panel.nc")
+    try:
+        run_project(
+            out / "fit.nc",
+            out / "projection",
+            end_year=end_year,
+            draws=projection_draws,
+            seed=seed,
+            allow_unconverged=allow_unconverged,
+            panel_file=panel_file,
+        )
+    except NotConvergedError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(code=3) from error
+    timings["projection"] = time.perf_counter() - start
+
+    console.rule("3/3 decomposition and report")
+    start = time.perf_counter()
+    report = build_report(
+        out / "fit.nc",
+        out / "projection",
+        out,
+        municipalities=municipalities,
+        panel=panel,
+    )
+    timings["report"] = time.perf_counter() - start
+    console.print(
+        "timings: "
+        + ", ".join(f"{step} {seconds:.0f} s" for step, seconds in timings.items())
+        + f"; total {sum(timings.values()):.0f} s"
+    )
+    console.print(f"[bold green]report:[/] {report}")
+    return report
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``vekst demo``."""
+
+    @app.command("demo")
+    def demo_command(
+        out: Path = typer.Option(Path("vekst-demo"), help="Output folder."),
+        draws: int = typer.Option(500, help="Draws per chain of the national fit."),
+        tune: int = typer.Option(1000, help="Tuning steps per chain."),
+        chains: int = typer.Option(4, help="Chains."),
+        projection_draws: int = typer.Option(400, help="Posterior draws carried to 2040."),
+        end_year: int = typer.Option(2040, help="Last projected year."),
+        seed: int = typer.Option(20240101, help="Random seed."),
+        municipality: list[str] = typer.Option(
+            None, "--municipality", "-m", help="Municipality code to show in detail (repeat)."
+        ),
+        allow_unconverged: bool = typer.Option(
+            False, help="Project even if the fit fails the convergence gate (flagged)."
+        ),
+    ) -> None:
+        """The main job: fit, project to 2040, decompose and write an HTML report."""
+        run_demo(
+            out,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            projection_draws=projection_draws,
+            end_year=end_year,
+            seed=seed,
+            municipalities=municipality or None,
+            allow_unconverged=allow_unconverged,
+        )
