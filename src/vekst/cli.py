@@ -8,8 +8,14 @@ typed library functions.
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import typer
+
+# Users cannot act on these: pip's PyTensor has no BLAS (nutpie compiles with numba and does
+# not need it), and ArviZ announces its 1.x refactor on import.
+warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
+warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
 
 app = typer.Typer(
     name="vekst",
