@@ -40,10 +40,14 @@ class FertilityDataError(ValueError):
 def fertility_history(panel: xr.Dataset, *, before_year: int | None = None) -> xr.DataArray:
     """National age-specific fertility rates ``(year, age)`` of years with data.
 
+    ``fertility_rate`` (the panel's years) is used when it has a year before
+    ``before_year``, else ``fertility_rate_history`` (dim ``hist_year``).
+
     Parameters
     ----------
     panel
-        A validated panel with ``fertility_rate`` (age, year).
+        A validated panel with ``fertility_rate`` (age, year) or
+        ``fertility_rate_history`` (hist_year, age).
     before_year
         Keep calendar years strictly before this one (the base year).
 
@@ -52,16 +56,25 @@ def fertility_history(panel: xr.Dataset, *, before_year: int | None = None) -> x
     FertilityDataError
         When the variable is missing or has no year with data.
     """
-    if "fertility_rate" not in panel:
+    candidates = []
+    if "fertility_rate" in panel:
+        candidates.append(panel["fertility_rate"])
+    if "fertility_rate_history" in panel:
+        candidates.append(panel["fertility_rate_history"].rename(hist_year="year"))
+    if not candidates:
         raise FertilityDataError(
-            "the panel has no 'fertility_rate' (age, year); add national age-specific "
-            "fertility rates (e.g. HFD ASFR) before projecting."
+            "the panel has neither 'fertility_rate' (age, year) nor 'fertility_rate_history' "
+            "(hist_year, age); add national age-specific fertility rates (e.g. HFD ASFR) "
+            "before projecting."
         )
-    rates = panel["fertility_rate"].transpose("year", "age")
-    if before_year is not None:
-        rates = rates.sel(year=rates["year"] < before_year)
-    present = np.asarray(rates.notnull().any("age").values)
-    rates = rates.isel(year=np.flatnonzero(present)).fillna(0.0)
+    for rates in candidates:
+        rates = rates.transpose("year", "age")
+        if before_year is not None:
+            rates = rates.sel(year=rates["year"] < before_year)
+        present = np.asarray(rates.notnull().any("age").values)
+        rates = rates.isel(year=np.flatnonzero(present)).fillna(0.0)
+        if rates.sizes["year"] > 0:
+            break
     if rates.sizes["year"] == 0:
         limit = f" before {before_year}" if before_year is not None else ""
         raise FertilityDataError(
@@ -117,9 +130,10 @@ def asfr_path(
 def sex_ratio_at_birth(panel: xr.Dataset, *, before_year: int | None = None) -> tuple[float, str]:
     """Boys per girl at birth and where the number came from.
 
-    Looks, in order, for a ``sex_ratio_at_birth`` variable (mean over its years before
-    ``before_year``), a ``sex_ratio_at_birth`` attribute, and ``births`` with a ``sex``
-    dimension; falls back to :data:`DEFAULT_SEX_RATIO_AT_BIRTH`.
+    Looks, in order, for a ``sex_ratio_at_birth`` variable (mean of its last ten years
+    before ``before_year``; dim ``year`` or ``hist_year``), a ``sex_ratio_at_birth``
+    attribute, and ``births`` with a ``sex`` dimension; falls back to
+    :data:`DEFAULT_SEX_RATIO_AT_BIRTH`.
 
     Returns
     -------
@@ -128,9 +142,14 @@ def sex_ratio_at_birth(panel: xr.Dataset, *, before_year: int | None = None) -> 
     """
     if "sex_ratio_at_birth" in panel:
         values = panel["sex_ratio_at_birth"]
-        if before_year is not None and "year" in values.dims:
-            values = values.sel(year=values["year"] < before_year)
-        ratio = float(values.mean())
+        if "hist_year" in values.dims:
+            values = values.rename(hist_year="year")
+        if "year" in values.dims:
+            if before_year is not None:
+                values = values.sel(year=values["year"] < before_year)
+            # Ten years smooth out the year-to-year noise of the ratio.
+            values = values.dropna("year").isel(year=slice(-10, None))
+        ratio = float(values.mean()) if values.size else float("nan")
         if np.isfinite(ratio) and ratio > 0:
             return ratio, "panel variable 'sex_ratio_at_birth'"
     if "sex_ratio_at_birth" in panel.attrs:

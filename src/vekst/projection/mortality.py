@@ -142,8 +142,9 @@ class MortalityTrend:
             "method": self.method,
             "window": self.window,
             "jump_off_year": self.jump_off_year,
-            "mean_improvement_pct_per_year": {
-                sex: float(-100 * np.mean(self.drift[i])) for i, sex in enumerate(("female", "male"))
+            "mean_improvement_pct_per_year_over_ages": {
+                sex: round(float(-100 * np.mean(self.drift[i])), 3)
+                for i, sex in enumerate(("female", "male"))
             },
         }
 
@@ -194,9 +195,14 @@ def estimate_mortality_trend(
             drift = np.tensordot(centred, log_m - log_m.mean(0), axes=(0, 0)) / np.sum(
                 centred**2
             )
+            drift = _smooth(drift, smooth_ages)
         else:
-            drift = np.stack([_lee_carter_drift(log_m[:, s, :]) for s in range(log_m.shape[1])])
-        drift = _smooth(drift, smooth_ages)
+            # Single-age log rates of children are mostly Poisson noise, which would take
+            # over the first singular vector; smoothing over ages first keeps the signal.
+            smoothed = _smooth(log_m, smooth_ages)
+            drift = np.stack(
+                [_lee_carter_drift(smoothed[:, s, :]) for s in range(log_m.shape[1])]
+            )
     upper = np.inf if allow_worsening else 0.0
     drift = np.clip(drift, np.log1p(-max_improvement), upper)
     return MortalityTrend(
@@ -204,7 +210,7 @@ def estimate_mortality_trend(
         jump_off_rate=jump_off,
         drift=drift,
         method=method,
-        window=int(len(years_w)),
+        window=len(years_w),
     )
 
 

@@ -122,14 +122,22 @@ class Scenario:
                 f"{sorted(known | {'job_growth_csv'})}."
             )
         data = dict(data)
-        rows = [
-            JobGrowth(
-                unit=str(row["unit"]),
-                year=int(row["year"]),
-                relative_job_growth=float(row["relative_job_growth"]),
-            )
-            for row in data.pop("job_growth", [])
-        ]
+        rows = []
+        for row in data.pop("job_growth", []):
+            try:
+                unit = row["unit"] if "unit" in row else row["municipality_or_region"]
+                rows.append(
+                    JobGrowth(
+                        unit=str(unit),
+                        year=int(row["year"]),
+                        relative_job_growth=float(row["relative_job_growth"]),
+                    )
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                raise ScenarioError(
+                    f"{source}: job growth row {row!r} is unreadable ({error}); give unit (or "
+                    "municipality_or_region), year and relative_job_growth."
+                ) from None
         csv_path = data.pop("job_growth_csv", None)
         if csv_path is not None:
             path = Path(csv_path)
@@ -162,11 +170,9 @@ class Scenario:
         region_set = set(regions)
         year_index = {int(y): i for i, y in enumerate(years)}
         out = np.zeros((len(years), len(municipalities)))
-        unknown = sorted(
-            {row.unit for row in self.job_growth}
-            - set(muni_index)
-            - region_set
-        )
+        resolved = {row.unit: _resolve_unit(row.unit, muni_index, region_set)
+                    for row in self.job_growth}
+        unknown = sorted(unit for unit, found in resolved.items() if found is None)
         if unknown:
             raise ScenarioError(
                 f"scenario '{self.name}': job growth given for {unknown[:10]}, which are "
@@ -174,15 +180,33 @@ class Scenario:
                 "municipality codes or the BA-region codes in panel['region']."
             )
         # Regions first, municipalities second, so a municipality row wins.
-        for row in sorted(self.job_growth, key=lambda r: r.unit in muni_index):
+        for row in sorted(self.job_growth, key=lambda r: resolved[r.unit][0] == "municipality"):
             t = year_index.get(int(row.year))
             if t is None:
                 continue
-            if row.unit in muni_index:
-                out[t, muni_index[row.unit]] = row.relative_job_growth
+            kind, code = resolved[row.unit]
+            if kind == "municipality":
+                out[t, muni_index[code]] = row.relative_job_growth
             else:
-                out[t, regions == row.unit] = row.relative_job_growth
+                out[t, regions == code] = row.relative_job_growth
         return out
+
+
+def _resolve_unit(unit: str, municipalities: dict, regions: set) -> tuple[str, str] | None:
+    """``("municipality" | "region", code)`` for a unit, restoring leading zeros a
+    spreadsheet may have dropped (``301`` -> ``0301``, ``5`` -> ``005``)."""
+    unit = unit.strip()
+    if unit in municipalities:
+        return "municipality", unit
+    if unit in regions:
+        return "region", unit
+    if unit.isdigit():
+        if unit.zfill(4) in municipalities:
+            return "municipality", unit.zfill(4)
+        for code in regions:
+            if code.isdigit() and code.lstrip("0") == unit.lstrip("0"):
+                return "region", code
+    return None
 
 
 def read_job_growth_csv(path: str | Path) -> list[JobGrowth]:
@@ -208,7 +232,6 @@ def read_job_growth_csv(path: str | Path) -> list[JobGrowth]:
         for line, record in enumerate(reader, start=2):
             try:
                 unit = str(record["municipality_or_region"]).strip()
-                unit = unit.zfill(4) if unit.isdigit() and len(unit) == 3 else unit
                 rows.append(
                     JobGrowth(
                         unit=unit,

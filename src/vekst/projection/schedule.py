@@ -21,14 +21,17 @@ within labour-market regions, and regions toward the nation (empirical Bayes):
 .. math::
 
     \text{in}_m = \frac{C_m + k\,\text{in}_{r[m]}}{\sum C_m + k}, \qquad
-    \rho_m = \frac{O_m + k\,w_m}{E_m + k\,w_m / \rho_{r[m]}}, \quad
-    w_m = \frac{E_m \rho_{r[m]}}{\sum E_m \rho_{r[m]}}
+    \rho_m = \frac{O_m + e\,\rho_{r[m]}}{E_m + e}
 
-(a Dirichlet prior of ``k`` pseudo-movers for the shares; a gamma prior worth ``k``
-pseudo-movers, spread like the expected losses, for the rates). ``k`` =
-``prior_strength`` (200 movers) for municipalities and ``region_prior_strength`` (1000)
-for regions. A municipality with tens of thousands of movers keeps its own schedule; one
-with a few dozen gets mostly its region's.
+(per cell: a Dirichlet prior worth ``k`` pseudo-movers for the shares, a gamma prior
+worth ``e`` person-years for the loss rates). ``k`` = ``prior_strength`` (200 movers) and
+``e`` = ``out_prior_exposure`` (500 person-years per age-sex cell) for municipalities;
+``region_prior_strength`` (1000) and ``region_out_prior_exposure`` (2000) for regions.
+A municipality with tens of thousands of movers keeps its own schedule; one with a few
+dozen gets mostly its region's. A prior in person-years per cell matters most where a
+cell has almost nobody in it (the oldest ages), which is where raw loss rates are
+noise: the residual method also books local excess mortality of the very old as
+out-migration.
 
 Without ``net_migration`` in the panel, :func:`standard_schedule` gives a Rogers-Castro
 model schedule (the same for every municipality).
@@ -119,6 +122,8 @@ def estimate_migration_schedule(
     before_year: int | None = None,
     prior_strength: float = 200.0,
     region_prior_strength: float = 1000.0,
+    out_prior_exposure: float = 500.0,
+    region_out_prior_exposure: float = 2000.0,
 ) -> MigrationSchedule:
     """Estimate pooled in- and out-schedules from the panel's residual net migration.
 
@@ -131,16 +136,22 @@ def estimate_migration_schedule(
     before_year
         Use flows of calendar years strictly before this one (the projection base year).
     prior_strength
-        Pseudo-movers pulling a municipality toward its region.
+        Pseudo-movers pulling a municipality's gain profile toward its region's.
     region_prior_strength
-        Pseudo-movers pulling a region toward the nation.
+        Pseudo-movers pulling a region's gain profile toward the nation's.
+    out_prior_exposure
+        Person-years per cell pulling a municipality's loss rates toward its region's.
+    region_out_prior_exposure
+        Person-years per cell pulling a region's loss rates toward the nation's.
 
     Returns
     -------
     MigrationSchedule
     """
-    if prior_strength < 0 or region_prior_strength < 0:
-        raise ValueError("prior strengths must be >= 0")
+    strengths = (prior_strength, region_prior_strength, out_prior_exposure,
+                 region_out_prior_exposure)
+    if min(strengths) < 0:
+        raise ValueError(f"prior strengths must be >= 0, got {strengths}")
     municipalities = panel["municipality"].values.astype(str)
     if "net_migration" not in panel:
         return standard_schedule(panel, reason="panel has no 'net_migration'")
@@ -187,9 +198,9 @@ def estimate_migration_schedule(
     rate_n = np.maximum(rate_n, 1e-9)
 
     share_r = _pool_shares(gains_r, share_n[None], region_prior_strength)
-    rate_r = _pool_rates(losses_r, exposure_r, rate_n[None], region_prior_strength)
+    rate_r = _pool_rates(losses_r, exposure_r, rate_n[None], region_out_prior_exposure)
     share_m = _pool_shares(gains, share_r[region_index], prior_strength)
-    rate_m = _pool_rates(losses, exposure, rate_r[region_index], prior_strength)
+    rate_m = _pool_rates(losses, exposure, rate_r[region_index], out_prior_exposure)
 
     weights = np.where(exposure.sum((1, 2), keepdims=True) > 0, exposure, exposure_r[region_index])
     mean = (rate_m * weights).sum((1, 2), keepdims=True) / np.maximum(
@@ -199,7 +210,9 @@ def estimate_migration_schedule(
     first, last = int(flow_years[observed.any(0)].min()), int(flow_years[observed.any(0)].max())
     source = (
         f"estimated from residual net_migration {first}-{last}; pooled within regions "
-        f"(k={prior_strength:g}) and regions toward the nation (k={region_prior_strength:g})"
+        f"(gains: {prior_strength:g} pseudo-movers, losses: {out_prior_exposure:g} "
+        f"person-years per cell) and regions toward the nation ({region_prior_strength:g}, "
+        f"{region_out_prior_exposure:g})"
     )
     return MigrationSchedule(
         municipalities=municipalities,
@@ -218,17 +231,10 @@ def _pool_shares(counts: np.ndarray, prior: np.ndarray, strength: float) -> np.n
 def _pool_rates(
     events: np.ndarray, exposure: np.ndarray, prior_rate: np.ndarray, strength: float
 ) -> np.ndarray:
-    """Posterior mean of Poisson rates under a gamma prior worth ``strength`` events."""
-    expected = exposure * prior_rate
-    total = expected.sum((1, 2), keepdims=True)
-    # Where a unit has no exposure at all its prior expected losses are spread by age like
-    # the prior rate itself, so the posterior equals the prior.
-    weight = np.where(total > 0, expected / np.where(total > 0, total, 1.0), 0.0)
-    alpha = strength * weight
-    beta = alpha / prior_rate
-    denominator = exposure + beta
+    """Posterior mean of Poisson rates under a gamma prior worth ``strength`` person-years."""
+    denominator = exposure + strength
     safe = np.where(denominator > 0, denominator, 1.0)
-    return np.where(denominator > 0, (events + alpha) / safe, prior_rate)
+    return np.where(denominator > 0, (events + strength * prior_rate) / safe, prior_rate)
 
 
 def rogers_castro(ages: np.ndarray) -> np.ndarray:

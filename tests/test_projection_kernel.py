@@ -1,0 +1,212 @@
+"""The cohort-component kernel: hand-computed reference, accounting, no negative cells."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vekst.projection import make_test_draws, project
+from vekst.projection.kernel import KernelInputs, apply_net_migration, run_kernel
+from vekst.projection.testing import toy_panel
+
+BASE, END = 2022, 2027
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return toy_panel(5, (2005, BASE), n_regions=2, seed=11)
+
+
+@pytest.fixture(scope="module")
+def draws(panel):
+    return make_test_draws(panel, 12, seed=5)
+
+
+def hand_projection(panel, years: int) -> np.ndarray:
+    """Deterministic cohort-component projection written with plain loops.
+
+    Conventions stated independently of the package: survival of the cohort aged a is
+    exp(-(m[a] + m[a+1]) / 2) (open age: exp(-m[max])); births = ASFR x mean of the women
+    on 1 January and 31 December at each age; newborns survive exp(-m[0] / 2); boys per
+    girl from the panel's attribute; death rates fall 1.5 % a year from the last observed
+    year (the toy panel's own trend); the last ASFR schedule is held.
+    """
+    ages = panel["age"].values
+    top = len(ages) - 1
+    last = BASE - 1
+    m_last = panel["mortality_rate"].sel(year=last).transpose("sex", "age").values
+    asfr = panel["fertility_rate"].sel(year=last).values
+    srb = panel.attrs["sex_ratio_at_birth"]
+    stock = panel["population"].sel(year=BASE).transpose("municipality", "sex", "age").values
+    out = [stock.astype(float)]
+    for step in range(years):
+        year = BASE + step
+        m = m_last * np.exp(-0.015 * (year - last))
+        current = out[-1]
+        nxt = np.zeros_like(current)
+        for i in range(current.shape[0]):
+            for s in range(2):
+                for a in range(top + 1):
+                    hazard = m[s, a] if a == top else (m[s, a] + m[s, a + 1]) / 2
+                    nxt[i, s, min(a + 1, top)] += current[i, s, a] * np.exp(-hazard)
+            births = 0.0
+            for a in range(1, top + 1):
+                births += asfr[a] * (current[i, 0, a] + nxt[i, 0, a]) / 2
+            nxt[i, 0, 0] = births / (1 + srb) * np.exp(-m[0, 0] / 2)
+            nxt[i, 1, 0] = births * srb / (1 + srb) * np.exp(-m[1, 0] / 2)
+        out.append(nxt)
+    return np.stack(out)  # (year, municipality, sex, age)
+
+
+def test_zero_migration_matches_hand_computed_projection(panel):
+    projection = project(panel, None, base_year=BASE, end_year=END)
+    expected = hand_projection(panel, END - BASE)
+    got = projection["population"].isel(draw=0).transpose("year", "municipality", "sex", "age")
+    np.testing.assert_allclose(got.values, expected, rtol=2e-5, atol=1e-3)
+    assert float(np.abs(projection["net_migration"].sel(year=slice(BASE, END - 1))).max()) == 0
+
+
+def test_accounting_identity_holds_in_every_cell_and_year(panel, draws):
+    records = []
+    projection = project(
+        panel, draws, base_year=BASE, end_year=END, seed=3, chunk_size=5,
+        trace=lambda **kw: records.append(kw),
+    )
+    assert len(records) == 3 * (END - BASE)  # chunks of 5, 5, 2 draws
+    for rec in records:
+        rebuilt = (
+            rec["survivors"].astype(np.float64)
+            + rec["migration"].astype(np.float64)
+        )
+        rebuilt[..., 0] += rec["newborns"]
+        assert np.abs(rebuilt - rec["end"]).max() < 0.01  # persons, per cell
+        assert rec["end"].min() >= 0
+        assert np.all(rec["survivors"][..., 0] == 0)
+        # The migration recorded (computed from the totals) is what the cells received.
+        np.testing.assert_allclose(rec["migration"].sum((2, 3)), rec["applied"], atol=0.01)
+    # Stocks and flows: P[t+1] - P[t] = births - deaths + net migration, per draw and place.
+    population = projection["population"].astype(np.float64).sum(("age", "sex"))
+    change = population.diff("year").values
+    flows = (projection["births"] - projection["deaths"] + projection["net_migration"])
+    flows = flows.isel(year=slice(0, -1)).values
+    assert np.abs(change - flows).max() < 0.5
+    np.testing.assert_allclose(projection["population_total"].values, population.values, atol=0.05)
+
+
+def test_chunking_and_precision_do_not_change_results(panel, draws):
+    small = project(panel, draws, base_year=BASE, end_year=END, seed=9, chunk_size=2)
+    large = project(panel, draws, base_year=BASE, end_year=END, seed=9, chunk_size=12)
+    wide = project(
+        panel, draws, base_year=BASE, end_year=END, seed=9, chunk_size=12, dtype=np.float64
+    )
+    np.testing.assert_allclose(small["population"], large["population"], rtol=1e-6, atol=1e-3)
+    np.testing.assert_allclose(wide["population"], large["population"], rtol=1e-4, atol=0.01)
+    other_seed = project(panel, draws, base_year=BASE, end_year=END, seed=10, chunk_size=12)
+    assert not np.allclose(other_seed["population_total"], large["population_total"])
+
+
+def test_strong_out_migration_never_makes_a_cell_negative(panel):
+    # A 60 % yearly net loss: impossible to meet once cells hit the 80 % cap.
+    draws = make_test_draws(panel, 6, seed=1, year_effect_mu=-60.0, attractiveness=0.0)
+    projection = project(panel, draws, base_year=BASE, end_year=END, seed=2)
+    assert float(projection["population"].min()) >= 0
+    applied = projection["net_migration"].isel(year=slice(0, -1))
+    requested = projection["net_migration_requested"].isel(year=slice(0, -1))
+    assert bool((applied >= requested - 1e-6).all())  # never takes more than asked
+    assert float((applied - requested).max()) > 0  # the cap binds somewhere
+    population = projection["population"].astype(np.float64).sum(("age", "sex"))
+    flows = (projection["births"] - projection["deaths"] + projection["net_migration"])
+    assert np.abs(population.diff("year").values - flows.isel(year=slice(0, -1)).values).max() < 0.5
+
+
+def test_migration_respects_cap_and_meets_feasible_requests():
+    rng = np.random.default_rng(0)
+    base = rng.gamma(1.0, 20.0, size=(3, 4, 2, 30)).astype(np.float32)
+    base[0, 0, :, 20:] = 0.0  # empty cells take nothing
+    in_share = rng.random((4, 2, 30))
+    in_share /= in_share.sum((1, 2), keepdims=True)
+    propensity = rng.gamma(0.5, 2.0, size=(4, 2, 30))
+    propensity[1, 0, 5] = 500.0  # one extreme cell forces the capped path
+    totals = base.astype(np.float64).sum((2, 3))
+    net = np.array(
+        [[0.3, -0.2, -0.5, 0.0], [-0.79, 0.1, -0.05, -2.0], [-0.7, -0.01, 0.9, -0.3]]
+    ) * totals
+    state = base.copy()
+    applied, age0 = apply_net_migration(
+        net, state, in_share.astype(np.float32), propensity.astype(np.float32), 0.8
+    )
+    change = state.astype(np.float64) - base
+    assert state.min() >= 0
+    assert np.all(state >= 0.2 * base - 1e-3)  # nobody loses more than 80 % of a cell
+    np.testing.assert_allclose(change.sum((2, 3)), applied, atol=0.01)
+    np.testing.assert_allclose(change[..., 0], age0, atol=1e-3)
+    feasible = net > -0.8 * totals * 0.999
+    np.testing.assert_allclose(applied[feasible], net[feasible], rtol=1e-4, atol=0.05)
+    assert np.all(applied[~feasible] >= net[~feasible])
+    # Gains follow the in-profile exactly.
+    gaining = net[2, 2]
+    np.testing.assert_allclose(change[2, 2], gaining * in_share[2], rtol=1e-5, atol=1e-4)
+
+
+def test_kernel_rejects_inconsistent_inputs():
+    inputs = KernelInputs(
+        population=np.ones((2, 2, 5)),
+        hazard=np.full((3, 2, 5), 0.01),
+        newborn_hazard=np.full((3, 2), 0.001),
+        asfr=np.zeros((3, 4)),  # wrong number of ages
+        female_birth_share=0.49,
+        in_share=np.full((2, 2, 5), 0.1),
+        out_propensity=np.ones((2, 2, 5)),
+    )
+    with pytest.raises(ValueError, match="asfr"):
+        run_kernel(inputs, 1)
+
+
+def test_ds_weights_reproduce_ds_percent():
+    from vekst.features import ds_percent
+    from vekst.projection.migration import ds_linear_weights
+
+    rng = np.random.default_rng(3)
+    ages = 106
+    employment = np.clip(rng.random((ages, 2)), 0, 1)
+    death = rng.random((ages, 2)) * 0.05
+    population = rng.gamma(2.0, 30.0, size=(4, ages, 2))
+    weights = ds_linear_weights(employment, death, ages)  # (sex, age, 2)
+    parts = np.einsum("nas,sak->nk", population, weights)
+    np.testing.assert_allclose(
+        100 * parts[:, 0] / parts[:, 1], ds_percent(population, employment, death), rtol=1e-10
+    )
+
+
+def test_fertility_and_mortality_deviations_act_on_their_components(panel):
+    common = dict(attractiveness=0.0, year_effect_mu=0.0, year_effect_sigma=0.0,
+                  sigma_base=0.0, sigma_pop=0.0, beta_mu=0.0, beta_sigma=0.0)
+    plain = make_test_draws(panel, 2, seed=1, fert_dev=0.0, mort_dev=0.0, **common)
+    fertile = make_test_draws(panel, 2, seed=1, fert_dev=np.log(1.2), mort_dev=0.0, **common)
+    deadly = make_test_draws(panel, 2, seed=1, fert_dev=0.0, mort_dev=np.log(1.5), **common)
+    run = {name: project(panel, d, base_year=BASE, end_year=BASE + 1)
+           for name, d in (("plain", plain), ("fertile", fertile), ("deadly", deadly))}
+    first = dict(year=BASE)
+    births = {k: v["births"].sel(**first) for k, v in run.items()}
+    deaths = {k: v["deaths"].sel(**first) for k, v in run.items()}
+    np.testing.assert_allclose(births["fertile"], 1.2 * births["plain"], rtol=1e-5)
+    np.testing.assert_allclose(run["fertile"]["expected_births"].sel(**first), births["plain"],
+                               rtol=1e-5)
+    ratio = (deaths["deadly"] / deaths["plain"]).values
+    assert np.all((ratio > 1.45) & (ratio < 1.5))  # 1 - exp(-1.5 h) < 1.5 (1 - exp(-h))
+    np.testing.assert_allclose(run["deadly"]["expected_deaths"].sel(**first), deaths["plain"],
+                               rtol=1e-4)
+
+
+def test_projection_ignores_everything_after_the_base_year(panel, draws):
+    base = 2017
+    changed = panel.copy(deep=True)
+    later = dict(year=slice(base, None))
+    for name in ("fertility_rate", "mortality_rate", "employed_workplace",
+                 "employed_residence", "commuting", "net_migration", "births"):
+        changed[name].loc[later] = changed[name].loc[later] * 1.5
+    changed["population"].loc[dict(year=slice(base + 1, None))] = 0.0
+    a = project(panel, draws, base_year=base, end_year=base + 4, seed=1)
+    b = project(changed, draws, base_year=base, end_year=base + 4, seed=1)
+    np.testing.assert_array_equal(a["population"].values, b["population"].values)
+    assert a.attrs["assumptions"] == b.attrs["assumptions"]

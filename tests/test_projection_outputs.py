@@ -1,0 +1,173 @@
+"""Summaries, aggregation (draws summed before quantiles), files and the CLI command."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from vekst.projection import (
+    AGE_GROUPS,
+    age_group_summary,
+    aggregate,
+    make_test_draws,
+    population_summary,
+    project,
+    write_outputs,
+)
+from vekst.projection.testing import toy_panel
+
+BASE = 2022
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return toy_panel(5, (2010, BASE), n_regions=2, seed=6)
+
+
+@pytest.fixture(scope="module")
+def projection(panel):
+    return project(panel, make_test_draws(panel, 30, seed=2), base_year=BASE, end_year=2026)
+
+
+def tiny_projection(values: np.ndarray, regions: list[str]) -> xr.Dataset:
+    """A hand-made projection: totals (draw, year=1, municipality)."""
+    n_draws, n_mun = values.shape
+    return xr.Dataset(
+        {"population_total": (("draw", "year", "municipality"), values[:, None, :])},
+        coords={
+            "draw": np.arange(n_draws),
+            "year": [2030],
+            "municipality": [f"30{i + 1:02d}" for i in range(n_mun)],
+            "region": ("municipality", regions),
+            "county": ("municipality", ["30"] * n_mun),
+            "name": ("municipality", [f"M{i}" for i in range(n_mun)]),
+        },
+    )
+
+
+def test_national_median_is_the_median_of_summed_draws():
+    # Municipal medians are 1 and 1 (sum 2); the draws sum to 10, 1, 11 -> median 10.
+    values = np.array([[0.0, 10.0], [1.0, 0.0], [10.0, 1.0]])
+    projection = tiny_projection(values, ["A", "A"])
+    nation = aggregate(projection, "nation")
+    municipal = population_summary(projection)
+    assert municipal["q50"].sum() == pytest.approx(2.0)
+    assert nation["q50"].item() == pytest.approx(10.0)
+    assert nation["mean"].item() == pytest.approx(values.sum(1).mean())
+    assert nation["q975"].item() == pytest.approx(np.quantile(values.sum(1), 0.975))
+
+
+def test_region_aggregates_sum_members_per_draw():
+    rng = np.random.default_rng(1)
+    values = rng.gamma(2.0, 100.0, size=(200, 4))
+    projection = tiny_projection(values, ["A", "B", "A", "B"])
+    regions = aggregate(projection, "region").set_index("region")
+    for label, members in (("A", [0, 2]), ("B", [1, 3])):
+        summed = values[:, members].sum(1)
+        assert regions.loc[label, "q10"] == pytest.approx(np.quantile(summed, 0.10))
+        assert regions.loc[label, "q90"] == pytest.approx(np.quantile(summed, 0.90))
+    # A sum of municipal 10 % quantiles is a far lower bound than the regional 10 % quantile.
+    municipal_q10 = population_summary(projection).set_index("municipality")["q10"]
+    assert municipal_q10[["3001", "3003"]].sum() < regions.loc["A", "q10"]
+
+
+def test_population_summary_columns_and_order(projection):
+    frame = population_summary(projection)
+    assert list(frame.columns) == [
+        "municipality", "name", "year", "mean", "q025", "q10", "q50", "q90", "q975"
+    ]
+    assert len(frame) == projection.sizes["municipality"] * projection.sizes["year"]
+    quantiles = frame[["q025", "q10", "q50", "q90", "q975"]].to_numpy()
+    assert np.all(np.diff(quantiles, axis=1) >= -1e-9)
+    start = frame[frame["year"] == BASE].set_index("municipality")["mean"]
+    observed = projection["population_total"].sel(year=BASE, draw=0).to_series()
+    np.testing.assert_allclose(start.to_numpy(), observed.to_numpy())
+
+
+def test_age_groups_cover_every_age_once(projection):
+    frame = age_group_summary(projection)
+    assert list(frame["age_group"].unique()) == [label for label, _, _ in AGE_GROUPS]
+    by_place = frame.groupby(["municipality", "year"])["mean"].sum()
+    totals = population_summary(projection).set_index(["municipality", "year"])["mean"]
+    np.testing.assert_allclose(by_place.loc[totals.index].to_numpy(), totals.to_numpy(),
+                               rtol=1e-6)
+    # The same from a projection that kept only age groups.
+    panel = toy_panel(5, (2010, BASE), n_regions=2, seed=6)
+    grouped = project(panel, make_test_draws(panel, 30, seed=2), base_year=BASE,
+                      end_year=2026, detail="age_groups")
+    assert "population" not in grouped
+    pd.testing.assert_frame_equal(age_group_summary(grouped), frame, rtol=1e-5)
+
+
+def test_write_outputs_round_trip(tmp_path, projection):
+    written = write_outputs(projection, tmp_path / "out")
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == sorted(
+        ["projection.nc", "population_summary.csv", "age_groups.csv", "region.csv",
+         "county.csv", "nation.csv"]
+    )
+    assert set(written) == {"projection", "population_summary", "age_groups", "region",
+                            "county", "nation"}
+    back = xr.load_dataset(written["projection"], engine="h5netcdf")
+    np.testing.assert_array_equal(back["population"].values, projection["population"].values)
+    assert json.loads(back.attrs["scenario"])["name"] == "baseline"
+    nation = pd.read_csv(written["nation"])
+    assert nation["q50"].iloc[-1] == pytest.approx(
+        float(np.quantile(projection["population_total"].sum("municipality").isel(year=-1),
+                          0.5))
+    )
+
+
+def test_cli_project_command(tmp_path, monkeypatch, panel):
+    """`vekst project` with the fit module's functions replaced by stand-ins."""
+    from typer.testing import CliRunner
+
+    import vekst
+    from vekst.cli import app
+
+    calls = {}
+
+    class Diagnostics:
+        converged = False
+        problems = ("R-hat 1.05 > 1.01 for 'beta_mu'",)
+
+    class NotConvergedError(RuntimeError):
+        pass
+
+    def require_converged(idata, allow_unconverged=False):
+        calls["allow"] = allow_unconverged
+        if not allow_unconverged:
+            raise NotConvergedError("the fit did not converge: R-hat")
+        return Diagnostics()
+
+    fake_fit = types.SimpleNamespace(
+        load_fit=lambda path: ("idata", "spec"),
+        projection_draws=lambda idata, n_draws=None, seed=0: make_test_draws(panel, n_draws),
+        require_converged=require_converged,
+        NotConvergedError=NotConvergedError,
+    )
+    monkeypatch.setitem(__import__("sys").modules, "vekst.fit", fake_fit)
+    monkeypatch.setattr(vekst, "load_default", lambda: panel)
+    fit_file = tmp_path / "fit.nc"
+    fit_file.write_text("stand-in")
+    scenario = tmp_path / "jobs.csv"
+    scenario.write_text("municipality_or_region,year,relative_job_growth\nR1,2023,1\n")
+    runner = CliRunner()
+    args = ["project", "--fit", str(fit_file), "--end-year", "2025", "--draws", "8",
+            "--scenario", str(scenario), "--out", str(tmp_path / "out")]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 3
+    assert not (tmp_path / "out").exists()
+    result = runner.invoke(app, [*args, "--allow-unconverged"])
+    assert result.exit_code == 0, result.output
+    assert calls["allow"] is True
+    assert "Norway" in result.output
+    back = xr.load_dataset(tmp_path / "out" / "projection.nc", engine="h5netcdf")
+    assert back.attrs["converged"] == "no"
+    assert back.sizes["draw"] == 8
+    assert json.loads(back.attrs["scenario"])["job_growth"][0]["unit"] == "R1"
