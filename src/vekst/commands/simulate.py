@@ -1,0 +1,179 @@
+"""``vekst simulate`` and ``vekst check-recovery``: Simulated Norway and recovery checks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+console = Console()
+
+
+class YearRangeError(typer.BadParameter):
+    """A ``--years`` value is not of the form ``2005-2021``."""
+
+
+def parse_years(text: str) -> range:
+    """Parse ``"2005-2021"`` (inclusive) into ``range(2005, 2022)``.
+
+    Parameters
+    ----------
+    text
+        ``FIRST-LAST`` calendar years of the flows, or a single year.
+
+    Returns
+    -------
+    range
+    """
+    match = re.fullmatch(r"\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?", text)
+    if not match:
+        raise YearRangeError(f"--years must look like 2005-2021, got {text!r}.")
+    first = int(match[1])
+    last = int(match[2] or match[1])
+    if last < first:
+        raise YearRangeError(f"--years {text}: the last year comes before the first.")
+    return range(first, last + 1)
+
+
+def parse_regions(values: list[str] | None) -> list[str] | None:
+    """Region codes from repeated and/or comma-separated ``--regions`` values."""
+    if not values:
+        return None
+    codes = [code.strip() for value in values for code in value.split(",") if code.strip()]
+    return codes or None
+
+
+def coverage_table(table, title: str | None = None) -> Table:
+    """A rich table of :func:`vekst.recovery.check_recovery` output, Bayes and OLS side by side.
+
+    Parameters
+    ----------
+    table
+        The DataFrame returned by ``check_recovery``.
+    title
+        Table title.
+    """
+    import numpy as np
+
+    levels = [c.split("_")[1] for c in table.columns if c.startswith("cover_")]
+    widest = levels[-1]
+    rich_table = Table(
+        title=title or "Coverage of central intervals (share of true values inside)",
+        caption=f"B = Bayes posterior intervals, O = OLS estimate +- z se; w{widest} = mean "
+        f"width of the {widest} % interval; RMSE of the posterior mean / OLS estimate",
+    )
+    rich_table.add_column("group", no_wrap=True)
+    rich_table.add_column("n", justify="right")
+    for prefix in ("B", "O"):
+        for level in levels:
+            rich_table.add_column(f"{prefix}{level}", justify="right")
+    for name in (f"w{widest} B", f"w{widest} O", "RMSE B", "RMSE O"):
+        rich_table.add_column(name, justify="right")
+
+    def fmt(row, column, digits=2):
+        if row is None:
+            return "-"
+        value = row[column]
+        return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+    for group in dict.fromkeys(table["group"]):
+        rows = table[table["group"] == group].set_index("method")
+        bayes = rows.loc["bayes"] if "bayes" in rows.index else None
+        ols = rows.loc["ols"] if "ols" in rows.index else None
+        # escape(): "beta_mu[ds]" would otherwise be read as rich markup and vanish.
+        cells = [escape(group), str(int(bayes["n"])) if bayes is not None else "-"]
+        cells += [fmt(bayes, f"cover_{level}") for level in levels]
+        cells += [fmt(ols, f"cover_{level}") for level in levels]
+        cells += [fmt(bayes, f"width_{widest}", 3), fmt(ols, f"width_{widest}", 3)]
+        cells += [fmt(bayes, "rmse", 3), fmt(ols, "rmse", 3)]
+        rich_table.add_row(*cells)
+    return rich_table
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``vekst simulate`` and ``vekst check-recovery``."""
+
+    @app.command("simulate")
+    def simulate_command(
+        out: Annotated[Path, typer.Option(help="Where to write the panel and its truth (netCDF).")],
+        seed: Annotated[int, typer.Option(help="Random seed (same seed, same panel).")] = 0,
+        years: Annotated[
+            str, typer.Option(help="Flow years FIRST-LAST (stocks run to LAST+1).")
+        ] = "2005-2021",
+        regions: Annotated[
+            list[str] | None,
+            typer.Option(help="Region codes (repeat or comma-separate); default all."),
+        ] = None,
+    ) -> None:
+        """Simulate a panel on Norway's real municipalities with known truth (Simulated Norway)."""
+        from vekst.data.synthetic import simulate, write_simulated
+
+        with console.status("simulating jobs, migration, births and deaths year by year"):
+            panel, truth = simulate(
+                seed=seed, years=parse_years(years), regions=parse_regions(regions)
+            )
+            write_simulated(panel, truth, out)
+        console.print(
+            f"simulated {panel.sizes['municipality']} municipalities, stocks "
+            f"{int(panel['year'].values[0])}-{int(panel['year'].values[-1])} (seed {seed}); "
+            f"panel and truth (group 'truth') written to {out}"
+        )
+
+    @app.command("check-recovery")
+    def check_recovery_command(
+        replicates: Annotated[int, typer.Option(help="Number of simulated panels to fit.")] = 20,
+        spec: Annotated[
+            Path | None, typer.Option(help="Model spec (.toml); default models/vareide2022.toml.")
+        ] = None,
+        regions: Annotated[int, typer.Option(help="Labour-market regions per panel.")] = 6,
+        draws: Annotated[int, typer.Option(help="Draws per chain after tuning.")] = 500,
+        tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 500,
+        chains: Annotated[int, typer.Option(help="Number of chains.")] = 2,
+        seed: Annotated[int, typer.Option(help="Seed of the first replicate.")] = 0,
+        by_covariate: Annotated[
+            bool, typer.Option(help="Also show coefficients covariate by covariate.")
+        ] = False,
+        migration_only: Annotated[
+            bool, typer.Option(help="Fit the migration block only (faster; no vital blocks).")
+        ] = False,
+    ) -> None:
+        """Fit simulated panels and print interval coverage per parameter group (Bayes vs OLS)."""
+        from vekst.models.spec import load_spec
+        from vekst.recovery import check_recovery
+        from vekst.recovery import migration_only as without_vital_blocks
+
+        def report(r, result, seconds):
+            d = result.diagnostics
+            console.print(
+                f"replicate {r + 1}/{replicates}: {seconds:.0f} s, max R-hat {d.rhat_max:.3f}, "
+                f"{d.divergences} divergences"
+            )
+
+        model_spec = load_spec(spec)
+        if migration_only:
+            model_spec = without_vital_blocks(model_spec)
+        table = check_recovery(
+            replicates,
+            spec=model_spec,
+            by_covariate=by_covariate,
+            regions=regions,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            on_replicate=report,
+        )
+        attrs = table.attrs
+        console.print(
+            coverage_table(
+                table,
+                title=f"Recovery: {attrs['replicates']} replicates, spec {attrs['spec']}, "
+                f"{attrs['municipalities']} municipalities in regions "
+                f"{', '.join(attrs['regions'])}",
+            )
+        )

@@ -1,0 +1,457 @@
+"""Recovery checks: fit the model to Simulated Norway and score it against the truth.
+
+A small simulation-based calibration. Each replicate simulates a panel with
+:func:`vekst.data.synthetic.simulate` (hyperparameters fixed at the published calibration,
+everything below them drawn afresh), fits the spec with :func:`vekst.fit.fit_model` on
+:func:`vekst.models.data.migration_data` and :func:`~vekst.models.data.vital_data`, and
+records for every parameter whether the central 50, 80 and 94 % posterior intervals
+contain the true value, how wide they are, and how far the posterior mean is from the
+truth. The OLS baseline (:func:`vekst.models.ols.fit_ols`, intervals estimate +- z * se)
+is scored on the same panels for the pooled and year-by-year coefficients.
+
+With hyperparameters fixed rather than drawn from the prior, coverage of the parameters
+below them (year coefficients, year effects, attractiveness, vital deviations) is
+near-nominal when the model is right and the hyperparameters are well identified; the
+pooled means and the scale parameters are single values per replicate, so their coverage
+is a frequentist coverage over replicates (noisy with few replicates).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.stats import norm
+
+__all__ = [
+    "COVERAGE_LEVELS",
+    "PARAMETER_GROUPS",
+    "check_recovery",
+    "migration_only",
+    "score_ols",
+    "score_posterior",
+]
+
+#: Central interval probabilities scored.
+COVERAGE_LEVELS: tuple[float, ...] = (0.5, 0.8, 0.94)
+
+#: Parameter groups: group name -> posterior variables (each also a truth variable).
+PARAMETER_GROUPS: dict[str, tuple[str, ...]] = {
+    "beta_mu": ("beta_mu",),
+    "beta_sigma": ("beta_sigma",),
+    "beta_year": ("beta_year",),
+    "year_effect": ("year_effect",),
+    "year_effect_hyper": ("year_effect_mu", "year_effect_sigma"),
+    "attract_region": ("attract_region",),
+    "attractiveness": ("attractiveness",),
+    "attract_sigma": ("attract_region_sigma", "attract_municipality_sigma"),
+    "noise": ("sigma_base", "sigma_pop"),
+    "fert_dev": ("fert_dev",),
+    "fert_sigma": ("fert_region_sigma", "fert_municipality_sigma"),
+    "mort_dev": ("mort_dev",),
+    "mort_sigma": ("mort_region_sigma", "mort_municipality_sigma"),
+}
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """Per-element scores of one group in one replicate."""
+
+    covered: dict[float, np.ndarray]
+    width: dict[float, np.ndarray]
+    estimate: np.ndarray
+    truth: np.ndarray
+    covariate: np.ndarray | None = None
+
+
+def _aligned_truth(posterior_var: xr.DataArray, truth: xr.Dataset, name: str) -> np.ndarray:
+    """Truth values in the order of the posterior's non-sample dims."""
+    true = truth[name]
+    dims = [d for d in posterior_var.dims if d not in ("chain", "draw")]
+    if dims:
+        true = true.sel({d: posterior_var[d].values for d in dims}).transpose(*dims)
+    return np.asarray(true.values, dtype=float).ravel()
+
+
+def score_posterior(
+    posterior: xr.Dataset,
+    truth: xr.Dataset,
+    levels: Sequence[float] = COVERAGE_LEVELS,
+) -> dict[str, _Scores]:
+    """Score posterior intervals against the truth, group by group.
+
+    Parameters
+    ----------
+    posterior
+        ``idata.posterior`` of a fit (dims ``chain``, ``draw`` and the parameter dims).
+    truth
+        The truth from :func:`vekst.data.synthetic.simulate`.
+    levels
+        Central interval probabilities.
+
+    Returns
+    -------
+    dict
+        Group name -> scores (coverage and width per level, posterior means, truth); groups
+        whose variables are not in both the posterior and the truth are left out.
+    """
+    out: dict[str, _Scores] = {}
+    for group, names in PARAMETER_GROUPS.items():
+        names = [n for n in names if n in posterior and n in truth]
+        if not names:
+            continue
+        covered: dict[float, list[np.ndarray]] = {p: [] for p in levels}
+        width: dict[float, list[np.ndarray]] = {p: [] for p in levels}
+        estimates, truths, labels = [], [], []
+        for name in names:
+            var = posterior[name]
+            dims = [d for d in var.dims if d not in ("chain", "draw")]
+            samples = var.stack(sample=("chain", "draw")).transpose("sample", *dims).values
+            samples = samples.reshape(samples.shape[0], -1)
+            true = _aligned_truth(var, truth, name)
+            labels.append(_covariate_labels(var, dims))
+            for p in levels:
+                low, high = np.quantile(samples, [(1 - p) / 2, (1 + p) / 2], axis=0)
+                covered[p].append((low <= true) & (true <= high))
+                width[p].append(high - low)
+            estimates.append(samples.mean(0))
+            truths.append(true)
+        out[group] = _Scores(
+            covered={p: np.concatenate(v) for p, v in covered.items()},
+            width={p: np.concatenate(v) for p, v in width.items()},
+            estimate=np.concatenate(estimates),
+            truth=np.concatenate(truths),
+            covariate=np.concatenate(labels),
+        )
+    return out
+
+
+def _covariate_labels(var: xr.DataArray, dims: list[str]) -> np.ndarray:
+    """Covariate name of each flattened element ('' where the variable has none)."""
+    shape = [var.sizes[d] for d in dims]
+    if "covariate" not in dims:
+        return np.full(int(np.prod(shape)), "", dtype=object)
+    names = np.asarray(var["covariate"].values, dtype=object)
+    index = dims.index("covariate")
+    grid = names.reshape([-1 if i == index else 1 for i in range(len(dims))])
+    return np.broadcast_to(grid, shape).ravel()
+
+
+def score_ols(ols, truth: xr.Dataset, levels: Sequence[float] = COVERAGE_LEVELS) -> dict:
+    """Score the OLS baseline: ``beta`` against ``beta_mu``, ``beta_year`` year by year.
+
+    Intervals are estimate +- z * se (classical standard errors); years where OLS could
+    not be fitted are skipped. Attractiveness (mean pooled residual) gets a point score
+    only, OLS has no interval for it.
+
+    Parameters
+    ----------
+    ols
+        :class:`vekst.models.ols.OLSResult`.
+    truth
+        The truth from :func:`vekst.data.synthetic.simulate`.
+    levels
+        Central interval probabilities.
+
+    Returns
+    -------
+    dict
+        Group name -> scores, like :func:`score_posterior`.
+    """
+    out: dict[str, _Scores] = {}
+    pairs = {
+        "beta_mu": (ols.beta, ols.beta_se, truth["beta_mu"]),
+        "beta_year": (ols.beta_year, ols.beta_year_se, truth["beta_year"]),
+    }
+    for group, (estimate, se, true) in pairs.items():
+        true = true.sel({d: estimate[d].values for d in estimate.dims}).transpose(*estimate.dims)
+        est = np.asarray(estimate.values, dtype=float).ravel()
+        err = np.asarray(se.values, dtype=float).ravel()
+        tru = np.asarray(true.values, dtype=float).ravel()
+        labels = _covariate_labels(estimate, list(estimate.dims))
+        keep = np.isfinite(est) & np.isfinite(err)
+        est, err, tru, labels = est[keep], err[keep], tru[keep], labels[keep]
+        covered, width = {}, {}
+        for p in levels:
+            z = norm.ppf((1 + p) / 2)
+            covered[p] = np.abs(est - tru) <= z * err
+            width[p] = 2 * z * err
+        out[group] = _Scores(covered, width, est, tru, labels)
+    attract = ols.attractiveness
+    tru = truth["attractiveness"].sel(municipality=attract["municipality"].values).values
+    empty = {p: np.array([], dtype=float) for p in levels}
+    out["attractiveness"] = _Scores(
+        {p: np.array([], dtype=bool) for p in levels}, empty, attract.values.astype(float), tru
+    )
+    return out
+
+
+def _subset(scores: _Scores, covariate: str) -> _Scores:
+    keep = scores.covariate == covariate
+    return _Scores(
+        {p: v[keep] for p, v in scores.covered.items()},
+        {p: v[keep] for p, v in scores.width.items()},
+        scores.estimate[keep],
+        scores.truth[keep],
+        scores.covariate[keep],
+    )
+
+
+def _summarise(
+    scores: list[tuple[str, dict[str, _Scores]]],
+    levels: Sequence[float],
+    by_covariate: bool = False,
+) -> pd.DataFrame:
+    """One row per (group, method): coverage, mean width, RMSE, mean correlation."""
+    rows = []
+    keys: dict[tuple[str, str], list[_Scores]] = {}
+    for method, groups in scores:
+        for group, s in groups.items():
+            keys.setdefault((group, method), []).append(s)
+            if by_covariate and s.covariate is not None:
+                for cov in dict.fromkeys(c for c in s.covariate if c):
+                    keys.setdefault((f"{group}[{cov}]", method), []).append(_subset(s, cov))
+    order = {g: i for i, g in enumerate(PARAMETER_GROUPS)}
+
+    def sort_key(item):
+        group, method = item[0]
+        return (order.get(group.split("[")[0], 99), "[" in group, method)
+
+    for (group, method), items in sorted(keys.items(), key=sort_key):
+        row: dict[str, object] = {"group": group, "method": method}
+        n = sum(s.truth.size for s in items)
+        n_intervals = sum(s.covered[levels[0]].size for s in items)
+        row["n"] = n
+        for p in levels:
+            label = round(100 * p)
+            if n_intervals:
+                covered = np.concatenate([s.covered[p] for s in items])
+                row[f"cover_{label}"] = float(np.mean(covered))
+                row[f"width_{label}"] = float(np.mean(np.concatenate([s.width[p] for s in items])))
+            else:
+                row[f"cover_{label}"] = np.nan
+                row[f"width_{label}"] = np.nan
+        errors = np.concatenate([s.estimate - s.truth for s in items])
+        row["rmse"] = float(np.sqrt(np.mean(errors**2)))
+        correlations = [
+            float(np.corrcoef(s.estimate, s.truth)[0, 1])
+            for s in items
+            if s.truth.size >= 3 and np.std(s.truth) > 0 and np.std(s.estimate) > 0
+        ]
+        row["corr"] = float(np.mean(correlations)) if correlations else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _vital_truth(vspec, truth):
+    """Simulate events with the likelihood the spec fits (Poisson or negative binomial)."""
+    if vspec.likelihood == "poisson":
+        truth.alpha = None
+    return truth
+
+
+def _reuse_is_safe(spec, migration, births, deaths) -> bool:
+    """Whether :func:`vekst.fit.fit_model` may reuse a compiled model for new panels.
+
+    ``fit_model`` swaps only ``pm.Data`` containers into a cached compiled model. Anything
+    else that differs between panels must not be baked into the graph as a constant. The
+    vital blocks pass their expected events as constants (``vekst.models.vital``), so a
+    reused model would keep the first panel's expected births and deaths and silently
+    fit the wrong deviations; we recompile in that case. Only the expected events are
+    checked: the other constants (region index, observation mask) are the same for every
+    replicate because the regions and years are.
+    """
+    from vekst.models.joint import build_joint_model
+
+    kinds = [kind for kind, data in (("births", births), ("deaths", deaths)) if data is not None]
+    if not kinds:
+        return True
+    model = build_joint_model(spec, migration, births, deaths)
+    names = [var.name for var in model.data_vars]
+    return all(any(kind in n and "expected" in n for n in names) for kind in kinds)
+
+
+def migration_only(spec):
+    """A copy of ``spec`` without the fertility and mortality blocks.
+
+    The vital blocks and the migration block share no parameters, so the migration
+    posterior is the same with or without them; leaving them out makes recovery checks of
+    the migration model cheaper (and lets the compiled model be reused, see
+    :func:`check_recovery`).
+
+    Parameters
+    ----------
+    spec
+        A :class:`~vekst.models.spec.ModelSpec`.
+    """
+    from vekst.models.spec import spec_from_dict
+
+    raw = spec.to_dict()
+    raw["name"] = f"{spec.name}-migration"
+    raw["fertility"]["enabled"] = False
+    raw["mortality"]["enabled"] = False
+    return spec_from_dict(raw, source=f"{spec.name} (vital blocks off)")
+
+
+def check_recovery(
+    replicates: int = 20,
+    spec=None,
+    regions: int | Sequence[str] | None = None,
+    *,
+    draws: int = 500,
+    tune: int = 500,
+    chains: int = 2,
+    seed: int = 0,
+    years: range = range(2005, 2022),
+    levels: Sequence[float] = COVERAGE_LEVELS,
+    by_covariate: bool = False,
+    truth_factory=None,
+    progress: bool = False,
+    on_replicate=None,
+) -> pd.DataFrame:
+    """Simulate, fit and score ``replicates`` panels; coverage per parameter group.
+
+    Births and deaths are simulated with the likelihood the spec fits (Poisson events
+    where the spec says Poisson), so the check tests the model on its own assumptions.
+    DS is computed with the employment profile the panel was simulated with.
+
+    Parameters
+    ----------
+    replicates
+        Number of simulated panels.
+    spec
+        A :class:`~vekst.models.spec.ModelSpec`, a spec path or name (see
+        :func:`vekst.models.spec.load_spec`); default ``models/vareide2022.toml``. The
+        panels are simulated with its covariates. With vital blocks the model is
+        recompiled for every replicate (their expected events are compiled in as
+        constants); :func:`migration_only` avoids that when only the migration model is
+        checked.
+    regions
+        Labour-market regions to simulate: a number ``K`` (the K regions with the most
+        municipalities, :func:`vekst.data.synthetic.default_regions`), a list of codes,
+        or ``None`` for 6 regions. The same regions are used in every replicate, so the
+        compiled model can be reused where that is safe.
+    draws, tune, chains
+        Sampler settings per fit.
+    seed
+        Replicate ``r`` simulates with seed ``seed + r`` and samples with seed
+        ``seed + 100_000 + r``.
+    years
+        Flow years simulated.
+    levels
+        Central interval probabilities scored.
+    by_covariate
+        Also report ``beta_mu``, ``beta_sigma`` and ``beta_year`` covariate by covariate
+        (rows such as ``beta_mu[centrality]``).
+    truth_factory
+        Callable returning a fresh :class:`~vekst.models.simulate.MigrationTruth` per
+        replicate (default: the published calibration).
+    progress
+        Show sampler progress bars.
+    on_replicate
+        Optional callback ``f(r, fit_result, seconds)`` after each replicate (for
+        progress reporting).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (group, method) with ``method`` ``"bayes"`` or ``"ols"``: ``n``
+        (parameter values scored, over replicates), ``cover_50``/``cover_80``/``cover_94``
+        (share of true values inside the central interval), ``width_*`` (mean width),
+        ``rmse`` (posterior mean or OLS estimate vs truth) and ``corr`` (mean over
+        replicates of the correlation between estimate and truth). ``attrs`` hold the
+        settings and each fit's diagnostics (``attrs["fits"]``).
+    """
+    from vekst import load_default
+    from vekst.data.synthetic import VitalTruth, _default_mortality, default_regions, simulate
+    from vekst.features import estimate_employment_profile
+    from vekst.fit import _COMPILED_CACHE, fit_model
+    from vekst.models.data import migration_data, vital_data
+    from vekst.models.ols import fit_ols
+    from vekst.models.simulate import MigrationTruth
+    from vekst.models.spec import ModelSpec, load_spec
+
+    if replicates < 1:
+        raise ValueError(f"replicates must be at least 1, got {replicates}.")
+    if not isinstance(spec, ModelSpec):
+        spec = load_spec(spec)
+    base = load_default()
+    if regions is None:
+        regions = 6
+    region_codes = (
+        default_regions(base, int(regions))
+        if isinstance(regions, int | np.integer)
+        else [str(r) for r in regions]
+    )
+    employment_rate = estimate_employment_profile(base)
+    factory = truth_factory or MigrationTruth
+    scores: list[tuple[str, dict[str, _Scores]]] = []
+    fits = []
+    for r in range(replicates):
+        start = time.perf_counter()
+        panel, truth = simulate(
+            factory(),
+            fertility=_vital_truth(spec.fertility, VitalTruth()),
+            mortality=_vital_truth(spec.mortality, _default_mortality()),
+            seed=seed + r,
+            years=years,
+            regions=region_codes,
+            covariates=spec.migration.covariates,
+            base=base,
+            employment_rate=employment_rate,
+        )
+        # The truth's employment profile, so DS is exactly the covariate that was simulated.
+        migration = migration_data(panel, spec, employment_rate=truth["employment_rate"])
+        births = vital_data(panel, "births") if spec.fertility.enabled else None
+        deaths = vital_data(panel, "deaths") if spec.mortality.enabled else None
+        if r == 0:
+            reuse = _reuse_is_safe(spec, migration, births, deaths)
+        if not reuse:
+            _COMPILED_CACHE.clear()
+        result = fit_model(
+            spec,
+            migration,
+            births,
+            deaths,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed + 100_000 + r,
+            progress=progress,
+        )
+        scores.append(("bayes", score_posterior(result.idata.posterior, truth, levels)))
+        if migration.covariates:
+            scores.append(("ols", score_ols(fit_ols(migration), truth, levels)))
+        seconds = time.perf_counter() - start
+        fits.append(
+            {
+                "replicate": r,
+                "seconds": seconds,
+                **{
+                    k: v
+                    for k, v in result.diagnostics.as_dict().items()
+                    if k in ("rhat_max", "ess_bulk_min", "divergences", "converged")
+                },
+            }
+        )
+        if on_replicate is not None:
+            on_replicate(r, result, seconds)
+    table = _summarise(scores, levels, by_covariate)
+    table.attrs = {
+        "replicates": replicates,
+        "spec": spec.name,
+        "regions": region_codes,
+        "municipalities": int(panel.sizes["municipality"]),
+        "years": [int(years[0]), int(years[-1])],
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "seed": seed,
+        "recompiled_each_replicate": not reuse,
+        "fits": fits,
+    }
+    return table
