@@ -12,6 +12,7 @@ or whose data hash differs from the data the caller supplies.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -227,6 +228,27 @@ def _compile(model: pm.Model, key: tuple):
     return compiled.with_data(**data), True
 
 
+def _compile_key(spec, model, migration, births, deaths) -> tuple:
+    """What a compiled model depends on besides its pm.Data: the spec, the data shapes and
+    the structure compiled in as constants (region and county membership, which cells are
+    observed, which covariates are available)."""
+    shapes = tuple((var.name, tuple(np.shape(var.get_value()))) for var in model.data_vars)
+    structure = hashlib.sha256()
+    for array in (
+        migration.region_index(),
+        migration.county_index(),
+        migration.observed,
+        migration.x_available,
+        migration.years,
+    ):
+        structure.update(np.ascontiguousarray(array).tobytes())
+    for vital in (births, deaths):
+        if vital is not None:
+            structure.update(np.ascontiguousarray(vital.region_index()).tobytes())
+            structure.update(np.ascontiguousarray(vital.years).tobytes())
+    return (spec.hash, shapes, structure.hexdigest())
+
+
 def fit_model(
     spec: ModelSpec,
     migration: MigrationData,
@@ -240,7 +262,7 @@ def fit_model(
     seed: int = 20240101,
     sampler: str = "nutpie",
     progress: bool = True,
-    target_accept: float = 0.9,
+    target_accept: float = 0.95,
 ) -> FitResult:
     """Fit the joint model (migration + the vital blocks whose data are given).
 
@@ -272,10 +294,7 @@ def fit_model(
     if sampler == "nutpie":
         import nutpie
 
-        shapes = tuple(
-            (var.name, tuple(np.shape(var.get_value()))) for var in model.data_vars
-        )
-        compiled, reused = _compile(model, (spec.hash, shapes))
+        compiled, reused = _compile(model, _compile_key(spec, model, migration, births, deaths))
         timings["compile_s"] = time.perf_counter() - start
         timings["compile_reused"] = float(reused)
         start = time.perf_counter()

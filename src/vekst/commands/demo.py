@@ -18,8 +18,8 @@ console = Console()
 def run_demo(
     out: Path,
     *,
-    draws: int = 500,
-    tune: int = 1000,
+    draws: int = 1500,
+    tune: int = 1500,
     chains: int = 4,
     projection_draws: int = 400,
     end_year: int = 2040,
@@ -115,8 +115,8 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_command(
         out: Path = typer.Option(Path("vekst-demo"), help="Output folder."),
-        draws: int = typer.Option(500, help="Draws per chain of the national fit."),
-        tune: int = typer.Option(1000, help="Tuning steps per chain."),
+        draws: int = typer.Option(1500, help="Draws per chain of the national fit."),
+        tune: int = typer.Option(1500, help="Tuning steps per chain."),
         chains: int = typer.Option(4, help="Chains."),
         projection_draws: int = typer.Option(400, help="Posterior draws carried to 2040."),
         end_year: int = typer.Option(2040, help="Last projected year."),

@@ -34,7 +34,7 @@ __all__ = [
 KNOWN_COVARIATES: tuple[str, ...] = ("vra_0", "vra_1", "vra_2", "centrality", "ds")
 LIKELIHOODS_MIGRATION = ("normal", "student_t")
 LIKELIHOODS_VITAL = ("poisson", "negative_binomial")
-YEAR_COEFFICIENTS = ("pooled", "centered", "non_centered")
+YEAR_COEFFICIENTS = ("pooled", "centered", "non_centered", "auto")
 ATTRACTIVENESS_LEVELS = ("county", "region", "municipality")
 
 _MIGRATION_PRIOR_SCALARS = {
@@ -62,9 +62,10 @@ _MIGRATION_KEYS = {
     "year_coefficients",
     "attractiveness",
     "attractiveness_drift",
+    "attractiveness_centered",
     "priors",
 }
-_VITAL_KEYS = {"enabled", "likelihood", "year_drift", "priors"}
+_VITAL_KEYS = {"enabled", "likelihood", "year_drift", "parameterization", "priors"}
 
 
 class SpecError(ValueError):
@@ -87,6 +88,7 @@ class MigrationSpec:
     year_coefficients: str = "non_centered"
     attractiveness: tuple[str, ...] = ("region", "municipality")
     attractiveness_drift: bool = False
+    attractiveness_centered: bool = True
     beta_mu_mean: dict[str, float] = field(default_factory=dict)
     beta_mu_sd: dict[str, float] = field(default_factory=dict)
     beta_sigma_sd: dict[str, float] = field(default_factory=dict)
@@ -100,6 +102,7 @@ class FertilitySpec:
     enabled: bool = True
     likelihood: str = "negative_binomial"
     year_drift: bool = False
+    parameterization: str = "centered"
     priors: dict[str, float] = field(default_factory=dict)
 
 
@@ -325,6 +328,7 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         year_coefficients=year_coefficients,
         attractiveness=tuple(levels),
         attractiveness_drift=bool(drift),
+        attractiveness_centered=bool(raw.get("attractiveness_centered", True)),
         beta_mu_mean=tables["beta_mu_mean"],
         beta_mu_sd=tables["beta_mu_sd"],
         beta_sigma_sd=tables["beta_sigma_sd"],
@@ -340,6 +344,12 @@ def _parse_vital(raw: Any, section: str, problems: list[str]) -> FertilitySpec:
     likelihood = raw.get("likelihood", "negative_binomial")
     if likelihood not in LIKELIHOODS_VITAL:
         problems.append(f"[{section}] likelihood '{likelihood}' is not one of {LIKELIHOODS_VITAL}")
+    parameterization = raw.get("parameterization", "centered")
+    if parameterization not in ("centered", "non_centered"):
+        problems.append(
+            f"[{section}] parameterization '{parameterization}' is not 'centered' or "
+            "'non_centered'"
+        )
     priors_raw = raw.get("priors", {})
     _unknown(priors_raw, set(_VITAL_PRIOR_SCALARS), f"[{section}.priors]", problems)
     priors = dict(_VITAL_PRIOR_SCALARS)
@@ -356,5 +366,6 @@ def _parse_vital(raw: Any, section: str, problems: list[str]) -> FertilitySpec:
         enabled=bool(raw.get("enabled", True)),
         likelihood=likelihood,
         year_drift=bool(raw.get("year_drift", False)),
+        parameterization=parameterization,
         priors=priors,
     )
