@@ -21,7 +21,7 @@ def run_demo(
     draws: int = 1500,
     tune: int = 1500,
     chains: int = 4,
-    projection_draws: int = 400,
+    projection_draws: int = 250,
     end_year: int = 2040,
     seed: int = 20240101,
     municipalities: list[str] | None = None,
@@ -118,7 +118,9 @@ def register(app: typer.Typer) -> None:
         draws: int = typer.Option(1500, help="Draws per chain of the national fit."),
         tune: int = typer.Option(1500, help="Tuning steps per chain."),
         chains: int = typer.Option(4, help="Chains."),
-        projection_draws: int = typer.Option(400, help="Posterior draws carried to 2040."),
+        projection_draws: int = typer.Option(
+            250, help="Posterior draws carried to 2040 (single-year ages kept up to ~300)."
+        ),
         end_year: int = typer.Option(2040, help="Last projected year."),
         seed: int = typer.Option(20240101, help="Random seed."),
         municipality: list[str] = typer.Option(

@@ -88,7 +88,7 @@ class MigrationSpec:
     year_coefficients: str = "non_centered"
     attractiveness: tuple[str, ...] = ("region", "municipality")
     attractiveness_drift: bool = False
-    attractiveness_centered: bool = True
+    attractiveness_centered: bool | str = "auto"
     beta_mu_mean: dict[str, float] = field(default_factory=dict)
     beta_mu_sd: dict[str, float] = field(default_factory=dict)
     beta_sigma_sd: dict[str, float] = field(default_factory=dict)
@@ -292,6 +292,10 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         problems.append(
             "[migration] a 'county' attractiveness level needs the 'region' level below it"
         )
+    centred = raw.get("attractiveness_centered", "auto")
+    if centred not in (True, False, "auto"):
+        problems.append("[migration] attractiveness_centered must be true, false or \"auto\"")
+        centred = "auto"
     drift = raw.get("attractiveness_drift", False)
     if not isinstance(drift, bool):
         problems.append("[migration] attractiveness_drift must be true or false")
@@ -328,7 +332,7 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         year_coefficients=year_coefficients,
         attractiveness=tuple(levels),
         attractiveness_drift=bool(drift),
-        attractiveness_centered=bool(raw.get("attractiveness_centered", True)),
+        attractiveness_centered=centred,
         beta_mu_mean=tables["beta_mu_mean"],
         beta_mu_sd=tables["beta_mu_sd"],
         beta_sigma_sd=tables["beta_sigma_sd"],
