@@ -77,7 +77,9 @@ def test_fit_converges_and_is_labelled(fitted, simulated):
 
 def test_save_load_round_trip_and_identity_checks(fitted, tmp_path):
     path = save_fit(fitted, tmp_path / "fit.nc")
-    idata, spec = load_fit(path, spec=fitted.spec, data_hash_expected=fitted.idata.attrs["data_hash"])
+    idata, spec = load_fit(
+        path, spec=fitted.spec, data_hash_expected=fitted.idata.attrs["data_hash"]
+    )
     assert spec == fitted.spec
     np.testing.assert_allclose(
         idata.posterior["beta_mu"].values, fitted.idata.posterior["beta_mu"].values
@@ -109,8 +111,7 @@ def test_convergence_gate_refuses_a_short_fit_unless_overridden(simulated):
     assert require_converged(short.idata, allow_unconverged=True).problems
 
 
-def test_refit_with_new_data_reuses_the_compiled_model(simulated, fitted):
-    data, _ = simulated
+def test_refit_with_new_data_reuses_the_compiled_model(fitted):
     other, _ = simulate_migration_data(n_regions=10, municipalities_per_region=6, seed=43)
     again = fit_model(load_spec(), other, draws=50, tune=50, chains=1, seed=2, progress=False)
     assert again.timings["compile_reused"] == 1.0

@@ -29,8 +29,11 @@ def test_standard_errors_are_calibrated_over_replicates():
     hits, total = 0, 0
     for seed in range(30):
         data, truth = simulate_migration_data(
-            n_regions=8, municipalities_per_region=6, years=range(2010, 2020),
-            truth=_pooled_truth(), seed=100 + seed,
+            n_regions=8,
+            municipalities_per_region=6,
+            years=range(2010, 2020),
+            truth=_pooled_truth(),
+            seed=100 + seed,
         )
         result = fit_ols(data)
         for cov in ("vra_0", "ds"):

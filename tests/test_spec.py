@@ -31,7 +31,9 @@ def test_every_problem_is_reported_at_once(tmp_path):
         'covariates = ["vra_0", "vra_1", "vra_2", "centrality", "ds"]',
         'covariates = ["vra_0", "vra_2", "centrality", "ds", "housing"]',
     )
-    text = text.replace('attractiveness = ["region", "municipality"]', 'attractiveness = ["county", "municipality"]')
+    text = text.replace(
+        'attractiveness = ["region", "municipality"]', 'attractiveness = ["county", "municipality"]'
+    )
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(SpecError) as info:

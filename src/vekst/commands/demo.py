@@ -63,9 +63,7 @@ def run_demo(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     console.rule("1/3 fitting the hierarchical model")
-    run_fit(
-        spec, out / "fit.nc", panel=panel, draws=draws, tune=tune, chains=chains, seed=seed
-    )
+    run_fit(spec, out / "fit.nc", panel=panel, draws=draws, tune=tune, chains=chains, seed=seed)
     timings["fit"] = time.perf_counter() - start
 
     console.rule(f"2/3 projecting to {end_year}")

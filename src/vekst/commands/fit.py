@@ -38,7 +38,8 @@ def coefficient_table(fit_result, ols) -> Table:
             str(cov),
             f"{beta.mean():.3f} [{low:.3f}, {high:.3f}]",
             sigma,
-            f"{float(ols.beta.sel(covariate=cov)):.3f} ({float(ols.beta_se.sel(covariate=cov)):.3f})",
+            f"{float(ols.beta.sel(covariate=cov)):.3f} "
+            f"({float(ols.beta_se.sel(covariate=cov)):.3f})",
             "  ".join(years[-4:]),
         )
     return table
@@ -119,7 +120,8 @@ def run_fit(
         console.print("[green]convergence gate: passed[/]")
     else:
         console.print(
-            "[red]convergence gate: FAILED[/] - " + "; ".join(result.diagnostics.problems)
+            "[red]convergence gate: FAILED[/] - "
+            + "; ".join(result.diagnostics.problems)
             + ". Projections from this fit are refused unless --allow-unconverged is given."
         )
     return result, ols
@@ -130,7 +132,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("fit")
     def fit_command(
-        spec: Path = typer.Option(None, help="Model spec (.toml); default models/vareide2022.toml."),
+        spec: Path = typer.Option(
+            None, help="Model spec (.toml); default models/vareide2022.toml."
+        ),
         out: Path = typer.Option(Path("fit.nc"), help="Where to write the fit (netCDF)."),
         draws: int = typer.Option(1500, help="Draws per chain after tuning."),
         tune: int = typer.Option(1500, help="Tuning steps per chain."),

@@ -19,8 +19,10 @@ def info_tables(panel) -> list[Table]:
     overview.add_column("")
     overview.add_column("")
     years = panel["year"].values
-    overview.add_row("municipalities", f"{panel.sizes['municipality']} (code vintage "
-                     f"{panel.attrs.get('code_vintage', '?')})")
+    overview.add_row(
+        "municipalities",
+        f"{panel.sizes['municipality']} (code vintage {panel.attrs.get('code_vintage', '?')})",
+    )
     overview.add_row("labour-market regions", str(len(set(panel["region"].values.tolist()))))
     overview.add_row("counties", str(len(set(panel["county"].values.tolist()))))
     overview.add_row("stock years", f"{years[0]}-{years[-1]} (population on 1 January)")
@@ -72,7 +74,8 @@ def register(app: typer.Typer) -> None:
             panel = load_default()
         else:
             panel = validate_panel(
-                xr.load_dataset(panel_file, engine="h5netcdf"), source=str(panel_file),
+                xr.load_dataset(panel_file, engine="h5netcdf"),
+                source=str(panel_file),
                 code_vintage=None,
             )
         for table in info_tables(panel):

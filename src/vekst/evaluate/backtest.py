@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from vekst.agegroups import AGE_GROUPS
 from vekst.evaluate.metrics import DEFAULT_LEVELS, score_ensemble, summarise_scores
 from vekst.models.spec import ModelSpec, load_spec
 
@@ -62,20 +63,7 @@ __all__ = [
 
 DEFAULT_METHODS: tuple[str, ...] = ("bayes", "ols", "naive5", "naive10", "no_migration")
 #: Age groups municipal planners budget by (label, first age, last age; last open).
-PLANNER_AGE_GROUPS: tuple[tuple[str, int, int | None], ...] = (
-    ("0", 0, 0),
-    ("1-5", 1, 5),
-    ("6-12", 6, 12),
-    ("13-15", 13, 15),
-    ("16-19", 16, 19),
-    ("20-29", 20, 29),
-    ("30-49", 30, 49),
-    ("50-66", 50, 66),
-    ("67-79", 67, 79),
-    ("80-84", 80, 84),
-    ("85-89", 85, 89),
-    ("90+", 90, None),
-)
+PLANNER_AGE_GROUPS = AGE_GROUPS
 TOTAL = "total"
 #: Size classes by population on 1 January of the origin (label, lower bound inclusive).
 SIZE_CLASSES: tuple[tuple[str, float], ...] = (

@@ -139,9 +139,7 @@ def _year_coefficients(
         # funnel (a 60-municipality panel gave 39 divergences when centred).
         share = data.x_available.any(axis=1).mean(axis=1)
         per_year = data.x_available.sum(axis=1).max(axis=1)
-        centered = [
-            k for k in range(len(covariates)) if share[k] >= 0.5 and per_year[k] >= 200
-        ]
+        centered = [k for k in range(len(covariates)) if share[k] >= 0.5 and per_year[k] >= 200]
     rows = []
     for k, cov in enumerate(covariates):
         if k in centered:
@@ -178,16 +176,12 @@ def _attractiveness(spec: ModelSpec, data: MigrationData) -> pt.TensorVariable:
     if "region" in levels:
         region_sigma = pm.HalfNormal("attract_region_sigma", priors["attract_region_sigma_sd"])
         region_z = pm.ZeroSumNormal("attract_region_z", sigma=1.0, dims="region")
-        attract_region = pm.Deterministic(
-            "attract_region", region_sigma * region_z, dims="region"
-        )
+        attract_region = pm.Deterministic("attract_region", region_sigma * region_z, dims="region")
         total = total + attract_region[data.region_index()]
     if "county" in levels:
         county_sigma = pm.HalfNormal("attract_county_sigma", priors["attract_county_sigma_sd"])
         county_z = pm.ZeroSumNormal("attract_county_z", sigma=1.0, dims="county")
-        attract_county = pm.Deterministic(
-            "attract_county", county_sigma * county_z, dims="county"
-        )
+        attract_county = pm.Deterministic("attract_county", county_sigma * county_z, dims="county")
         total = total + attract_county[data.county_index()]
     muni_sigma = pm.HalfNormal(
         "attract_municipality_sigma", priors["attract_municipality_sigma_sd"]

@@ -274,8 +274,7 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
     year_coefficients = raw.get("year_coefficients", "non_centered")
     if year_coefficients not in YEAR_COEFFICIENTS:
         problems.append(
-            f"[migration] year_coefficients '{year_coefficients}' is not one of "
-            f"{YEAR_COEFFICIENTS}"
+            f"[migration] year_coefficients '{year_coefficients}' is not one of {YEAR_COEFFICIENTS}"
         )
     levels = raw.get("attractiveness", ["region", "municipality"])
     if not isinstance(levels, list) or any(level not in ATTRACTIVENESS_LEVELS for level in levels):
@@ -294,7 +293,7 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         )
     centred = raw.get("attractiveness_centered", "auto")
     if centred not in (True, False, "auto"):
-        problems.append("[migration] attractiveness_centered must be true, false or \"auto\"")
+        problems.append('[migration] attractiveness_centered must be true, false or "auto"')
         centred = "auto"
     drift = raw.get("attractiveness_drift", False)
     if not isinstance(drift, bool):
@@ -351,8 +350,7 @@ def _parse_vital(raw: Any, section: str, problems: list[str]) -> FertilitySpec:
     parameterization = raw.get("parameterization", "centered")
     if parameterization not in ("centered", "non_centered"):
         problems.append(
-            f"[{section}] parameterization '{parameterization}' is not 'centered' or "
-            "'non_centered'"
+            f"[{section}] parameterization '{parameterization}' is not 'centered' or 'non_centered'"
         )
     priors_raw = raw.get("priors", {})
     _unknown(priors_raw, set(_VITAL_PRIOR_SCALARS), f"[{section}.priors]", problems)

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from vekst.agegroups import AGE_GROUPS, age_group_matrix
 from vekst.projection.fertility import asfr_path, fertility_history, sex_ratio_at_birth
 from vekst.projection.kernel import OUT_CAP, KernelInputs, run_kernel
 from vekst.projection.migration import COMPONENTS, ModelMigration, ds_linear_weights
@@ -39,20 +40,6 @@ __all__ = [
 
 SEXES = ("female", "male")
 #: Age groups of the summaries (label, first age, last age; the last is open).
-AGE_GROUPS: tuple[tuple[str, int, int], ...] = (
-    ("0", 0, 0),
-    ("1-5", 1, 5),
-    ("6-12", 6, 12),
-    ("13-15", 13, 15),
-    ("16-19", 16, 19),
-    ("20-29", 20, 29),
-    ("30-49", 30, 49),
-    ("50-66", 50, 66),
-    ("67-79", 67, 79),
-    ("80-84", 80, 84),
-    ("85-89", 85, 89),
-    ("90+", 90, 10_000),
-)
 #: ``detail="auto"`` keeps single ages while the population array stays below this size.
 AUTO_FULL_LIMIT_BYTES = 2 * 1024**3
 _FLOW_DIMS = ("draw", "year", "municipality")
@@ -539,15 +526,6 @@ def _choose_detail(detail, n_draws, n_years, shape) -> str:
         stacklevel=3,
     )
     return "age_groups"
-
-
-def age_group_matrix(ages: np.ndarray) -> np.ndarray:
-    """Indicator matrix ``(age, age_group)`` of :data:`AGE_GROUPS`."""
-    ages = np.asarray(ages)
-    matrix = np.zeros((len(ages), len(AGE_GROUPS)))
-    for g, (_, lo, hi) in enumerate(AGE_GROUPS):
-        matrix[(ages >= lo) & (ages <= hi), g] = 1.0
-    return matrix
 
 
 class _Storage:

@@ -25,6 +25,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from vekst.agegroups import AGE_GROUPS
+
 __all__ = [
     "AGE_GROUPS",
     "COMPONENT_LABELS",
@@ -41,23 +43,6 @@ __all__ = [
     "stack_draws",
     "top_k_probability",
 ]
-
-#: Age groups used in municipal planning (kindergarten, primary and lower/upper secondary
-#: school, working ages, elderly care): (label, first age, last age or None for open).
-AGE_GROUPS: tuple[tuple[str, int, int | None], ...] = (
-    ("0", 0, 0),
-    ("1-5", 1, 5),
-    ("6-12", 6, 12),
-    ("13-15", 13, 15),
-    ("16-19", 16, 19),
-    ("20-29", 20, 29),
-    ("30-49", 30, 49),
-    ("50-66", 50, 66),
-    ("67-79", 67, 79),
-    ("80-84", 80, 84),
-    ("85-89", 85, 89),
-    ("90+", 90, None),
-)
 
 #: Plain-language names of the growth components of :mod:`vekst.decompose`.
 COMPONENT_LABELS: dict[str, str] = {
