@@ -136,3 +136,42 @@ def test_diagnose_reports_worst_parameters(fitted):
     d = diagnose(fitted.idata)
     assert d.worst["rhat"] and d.worst["ess_bulk"]
     assert np.isfinite(d.bfmi_min)
+
+
+def test_reused_joint_model_sees_new_expected_events(simulated):
+    """A compiled model reused for new data must fit the new expected births, not the
+    first data set's (they enter through pm.Data, not as constants)."""
+    from vekst.models.data import VitalData
+    from vekst.models.spec import spec_from_dict
+
+    data, _ = simulated
+    raw = load_spec().to_dict()
+    raw["fertility"]["likelihood"] = "poisson"
+    raw["fertility"]["priors"].pop("alpha_sd", None)
+    spec = spec_from_dict(raw)
+    rng = np.random.default_rng(0)
+    expected = rng.uniform(50, 500, (len(data.municipalities), 5))
+    observed = rng.poisson(expected).astype(float)
+
+    def births(scale):
+        return VitalData(
+            municipalities=data.municipalities,
+            years=np.arange(2017, 2022),
+            regions=data.regions,
+            observed=observed,
+            expected=expected * scale,
+            kind="births",
+        )
+
+    first = fit_model(
+        spec, data, births(1.0), draws=100, tune=100, chains=1, seed=1, progress=False
+    )
+    second = fit_model(
+        spec, data, births(2.0), draws=100, tune=100, chains=1, seed=1, progress=False
+    )
+    assert second.timings["compile_reused"] == 1.0
+    # Twice the expected births for the same observed births: deviations fall by log 2.
+    shift = float(
+        first.idata.posterior["fert_dev"].mean() - second.idata.posterior["fert_dev"].mean()
+    )
+    assert abs(shift - np.log(2.0)) < 0.1, shift

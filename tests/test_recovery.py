@@ -159,7 +159,6 @@ def test_migration_coverage_is_near_nominal_over_replicates():
 def test_vital_deviation_coverage_is_near_nominal_over_replicates():
     table = check_recovery(8, regions=6, draws=500, tune=500, seed=700)
     bayes = table[table["method"] == "bayes"].set_index("group")
-    assert table.attrs["recompiled_each_replicate"] in (True, False)
     for group in ("fert_dev", "mort_dev"):
         for level, tolerance in ((50, 0.10), (80, 0.08), (94, 0.06)):
             coverage = bayes.loc[group, f"cover_{level}"]

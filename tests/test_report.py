@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from vekst.decompose import COMPONENTS
 from vekst.models.data import MigrationData
 from vekst.models.ols import fit_ols
 from vekst.report.html import ReportInputError, default_municipalities, write_report
@@ -209,19 +210,7 @@ def _projection(panel, rng, *, full=True):
 
 
 def _decomposition(rng):
-    components = [
-        "expected_births",
-        "fertility_deviation",
-        "expected_deaths",
-        "mortality_deviation",
-        "national_immigration",
-        "centrality",
-        "own_jobs",
-        "neighbours_jobs",
-        "ds",
-        "attractiveness",
-        "residual",
-    ]
+    components = list(COMPONENTS)
     values = rng.normal(0, 20, (40, len(components), len(CODES), len(FIT_YEARS)))
     contribution = xr.DataArray(
         values,

@@ -254,34 +254,12 @@ def _vital_truth(vspec, truth):
     return truth
 
 
-def _reuse_is_safe(spec, migration, births, deaths) -> bool:
-    """Whether :func:`vekst.fit.fit_model` may reuse a compiled model for new panels.
-
-    ``fit_model`` swaps only ``pm.Data`` containers into a cached compiled model. Anything
-    else that differs between panels must not be baked into the graph as a constant. The
-    vital blocks pass their expected events as constants (``vekst.models.vital``), so a
-    reused model would keep the first panel's expected births and deaths and silently
-    fit the wrong deviations; we recompile in that case. Only the expected events are
-    checked: the other constants (region index, observation mask) are the same for every
-    replicate because the regions and years are.
-    """
-    from vekst.models.joint import build_joint_model
-
-    kinds = [kind for kind, data in (("births", births), ("deaths", deaths)) if data is not None]
-    if not kinds:
-        return True
-    model = build_joint_model(spec, migration, births, deaths)
-    names = [var.name for var in model.data_vars]
-    return all(any(kind in n and "expected" in n for n in names) for kind in kinds)
-
-
 def migration_only(spec):
     """A copy of ``spec`` without the fertility and mortality blocks.
 
     The vital blocks and the migration block share no parameters, so the migration
     posterior is the same with or without them; leaving them out makes recovery checks of
-    the migration model cheaper (and lets the compiled model be reused, see
-    :func:`check_recovery`).
+    the migration model cheaper.
 
     Parameters
     ----------
@@ -326,15 +304,13 @@ def check_recovery(
     spec
         A :class:`~vekst.models.spec.ModelSpec`, a spec path or name (see
         :func:`vekst.models.spec.load_spec`); default ``models/vareide2022.toml``. The
-        panels are simulated with its covariates. With vital blocks the model is
-        recompiled for every replicate (their expected events are compiled in as
-        constants); :func:`migration_only` avoids that when only the migration model is
-        checked.
+        panels are simulated with its covariates; :func:`migration_only` drops the vital
+        blocks when only the migration model is checked.
     regions
         Labour-market regions to simulate: a number ``K`` (the K regions with the most
         municipalities, :func:`vekst.data.synthetic.default_regions`), a list of codes,
         or ``None`` for 6 regions. The same regions are used in every replicate, so the
-        compiled model can be reused where that is safe.
+        compiled model is reused (new data go in through ``pm.Data``).
     draws, tune, chains
         Sampler settings per fit.
     seed
@@ -369,7 +345,7 @@ def check_recovery(
     from vekst import load_default
     from vekst.data.synthetic import VitalTruth, _default_mortality, default_regions, simulate
     from vekst.features import estimate_employment_profile
-    from vekst.fit import _COMPILED_CACHE, fit_model
+    from vekst.fit import fit_model
     from vekst.models.data import migration_data, vital_data
     from vekst.models.ols import fit_ols
     from vekst.models.simulate import MigrationTruth
@@ -408,10 +384,6 @@ def check_recovery(
         migration = migration_data(panel, spec, employment_rate=truth["employment_rate"])
         births = vital_data(panel, "births") if spec.fertility.enabled else None
         deaths = vital_data(panel, "deaths") if spec.mortality.enabled else None
-        if r == 0:
-            reuse = _reuse_is_safe(spec, migration, births, deaths)
-        if not reuse:
-            _COMPILED_CACHE.clear()
         result = fit_model(
             spec,
             migration,
@@ -451,7 +423,6 @@ def check_recovery(
         "tune": tune,
         "chains": chains,
         "seed": seed,
-        "recompiled_each_replicate": not reuse,
         "fits": fits,
     }
     return table
