@@ -26,6 +26,7 @@ import pymc as pm
 import xarray as xr
 
 from vekst import __version__
+from vekst.errors import FitError, NotConvergedError
 from vekst.models.data import MigrationData, VitalData, data_hash
 from vekst.models.joint import build_joint_model
 from vekst.models.spec import ModelSpec, spec_from_dict
@@ -51,11 +52,7 @@ BFMI_MIN = 0.3
 _COMPILED_CACHE: dict[tuple, object] = {}
 
 
-class NotConvergedError(RuntimeError):
-    """A fit failed the convergence gate and may not be used for projection."""
-
-
-class FitIdentityError(ValueError):
+class FitIdentityError(FitError):
     """A saved fit does not match the spec, data or package version it is used with."""
 
 

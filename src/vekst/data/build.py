@@ -33,6 +33,7 @@ from vekst.data import components
 from vekst.data.codes import harmonise
 from vekst.data.hmd import read_hfd_asfr, read_hmd_births, read_hmd_lexis
 from vekst.data.panel import SEXES, validate_panel
+from vekst.errors import InputError
 
 __all__ = [
     "DATA_VERSION",
@@ -95,7 +96,7 @@ HFD_CITATION = (
 )
 
 
-class SourceFileError(ValueError):
+class SourceFileError(InputError):
     """A source file is missing or does not have the content the build expects."""
 
 

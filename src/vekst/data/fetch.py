@@ -53,6 +53,7 @@ from vekst.data.ssb_tables import (
     TableSpec,
     table_by_key,
 )
+from vekst.errors import PanelError
 
 __all__ = [
     "MAX_AGE",
@@ -84,7 +85,7 @@ VARIABLE_KINDS: Mapping[str, tuple[str, str]] = {
 CodeTable = pd.DataFrame
 
 
-class FetchAssemblyError(ValueError):
+class FetchAssemblyError(PanelError):
     """Fetched tables cannot be turned into a panel; the message says which and why."""
 
 

@@ -48,6 +48,8 @@ from collections.abc import Iterable
 import numpy as np
 import xarray as xr
 
+from vekst.errors import PanelError
+
 __all__ = [
     "COUNT_VARIABLES",
     "FLOW_VARIABLES",
@@ -91,7 +93,7 @@ COUNTIES_2024: frozenset[str] = frozenset(
 COUNTIES_2020_ONLY: frozenset[str] = frozenset({"30", "38", "54"})
 
 
-class PanelValidationError(ValueError):
+class PanelValidationError(PanelError):
     """A panel breaks the schema; the message names what and where and what to do."""
 
 

@@ -58,6 +58,7 @@ import pandas as pd
 
 from vekst.data.jsonstat import Dataset, Dimension, JsonStatError, parse, parse_metadata
 from vekst.data.ssb_tables import CONTENTS_VARIABLE, Select, TableSpec
+from vekst.errors import SourceError
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -96,7 +97,7 @@ DEFAULT_MAX_CELLS = 750_000
 ProgressHook = Callable[[str, int, int], None]
 
 
-class SsbError(RuntimeError):
+class SsbError(SourceError):
     """Base class for errors talking to SSB."""
 
 

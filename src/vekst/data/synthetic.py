@@ -107,6 +107,7 @@ from vekst.data.components import (
     survive,
 )
 from vekst.data.panel import validate_panel
+from vekst.errors import InputError
 from vekst.models.simulate import MigrationTruth, draw_net_migration_rate
 
 __all__ = [
@@ -126,7 +127,7 @@ TRUTH_GROUP = "truth"
 _MUNICIPALITY_COORDS = ("name", "county", "county_name", "region", "region_name", "centrality")
 
 
-class SimulationError(ValueError):
+class SimulationError(InputError):
     """A simulation cannot be set up (unknown regions, years outside the base data...)."""
 
 

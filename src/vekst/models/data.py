@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from vekst.errors import PanelError
 from vekst.models.spec import ModelSpec
 
 __all__ = ["MigrationData", "VitalData", "data_hash", "migration_data", "vital_data"]
 
 
-class ModelDataError(ValueError):
+class ModelDataError(PanelError):
     """The data cannot feed the model; the message says which variable and what to do."""
 
 

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vekst.errors import SpecError
+
 __all__ = [
     "KNOWN_COVARIATES",
     "FertilitySpec",
@@ -66,16 +68,6 @@ _MIGRATION_KEYS = {
     "priors",
 }
 _VITAL_KEYS = {"enabled", "likelihood", "year_drift", "parameterization", "priors"}
-
-
-class SpecError(ValueError):
-    """A model spec is invalid; the message lists every problem found."""
-
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s) in the model spec:\n{lines}")
 
 
 @dataclass(frozen=True)

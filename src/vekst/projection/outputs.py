@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from vekst.errors import InputError
+
 __all__ = [
     "QUANTILES",
     "age_group_summary",
@@ -37,7 +39,7 @@ QUANTILES: tuple[tuple[str, float], ...] = (
 GROUPINGS = ("region", "county", "nation")
 
 
-class ProjectionOutputError(ValueError):
+class ProjectionOutputError(InputError):
     """A projection lacks what a summary needs; the message says what to rerun."""
 
 

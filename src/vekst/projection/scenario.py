@@ -27,13 +27,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from vekst.errors import ScenarioError
+
 __all__ = ["JobGrowth", "Scenario", "ScenarioError", "load_scenario", "read_job_growth_csv"]
 
 JOB_GROWTH_COLUMNS = ("municipality_or_region", "year", "relative_job_growth")
-
-
-class ScenarioError(ValueError):
-    """A scenario is invalid; the message names the file, row or field and what to do."""
 
 
 @dataclass(frozen=True)
