@@ -109,7 +109,7 @@ def test_write_outputs_round_trip(tmp_path, projection):
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == sorted(
         ["projection.nc", "population_summary.csv", "age_groups.csv", "region.csv",
-         "county.csv", "nation.csv"]
+         "county.csv", "nation.csv", "manifest.json"]
     )
     assert set(written) == {"projection", "population_summary", "age_groups", "region",
                             "county", "nation"}

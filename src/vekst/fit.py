@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import xarray as xr
 
 from vekst import __version__
 from vekst.errors import FitError, NotConvergedError
+from vekst.io import atomic_write
 from vekst.models.data import MigrationData, VitalData, data_hash
 from vekst.models.joint import build_joint_model
 from vekst.models.spec import ModelSpec, spec_from_dict
@@ -355,17 +355,7 @@ def save_fit(result: FitResult | az.InferenceData, path: str | Path) -> Path:
         Target ``.nc`` file.
     """
     idata = result.idata if isinstance(result, FitResult) else result
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".nc.tmp")
-    os.close(handle)
-    try:
-        idata.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return atomic_write(path, lambda tmp: idata.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def load_fit(
