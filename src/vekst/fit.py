@@ -25,17 +25,19 @@ import pymc as pm
 import xarray as xr
 
 from vekst import __version__
-from vekst.errors import FitError, NotConvergedError
+from vekst.errors import FitError, NotConvergedError, UsageError
 from vekst.io import atomic_write
 from vekst.models.data import MigrationData, VitalData, data_hash
 from vekst.models.joint import build_joint_model
 from vekst.models.spec import ModelSpec, spec_from_dict
 
 __all__ = [
+    "SAMPLERS",
     "Diagnostics",
     "FitIdentityError",
     "FitResult",
     "NotConvergedError",
+    "check_sampler_settings",
     "diagnose",
     "fit_model",
     "load_fit",
@@ -48,6 +50,9 @@ __all__ = [
 RHAT_MAX = 1.01
 ESS_MIN = 400.0
 BFMI_MIN = 0.3
+
+#: Samplers fit_model can use.
+SAMPLERS: tuple[str, ...] = ("nutpie", "pymc", "numpyro")
 
 _COMPILED_CACHE: dict[tuple, object] = {}
 
@@ -246,6 +251,26 @@ def _compile_key(spec, model, migration, births, deaths) -> tuple:
     return (spec.hash, shapes, structure.hexdigest())
 
 
+def check_sampler_settings(
+    *, draws: int, tune: int, chains: int, sampler: str = "nutpie"
+) -> None:
+    """Refuse sampler settings that cannot give a fit, before anything is computed.
+
+    Raises
+    ------
+    UsageError
+        Naming the setting and the values allowed.
+    """
+    problems = []
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            problems.append(f"{name} must be a whole number >= {low}, not {value!r}")
+    if sampler not in SAMPLERS:
+        problems.append(f"sampler must be one of {', '.join(SAMPLERS)}, not {sampler!r}")
+    if problems:
+        raise UsageError("; ".join(problems) + ".")
+
+
 def fit_model(
     spec: ModelSpec,
     migration: MigrationData,
@@ -285,6 +310,7 @@ def fit_model(
     FitResult
         With diagnostics; the convergence gate is applied at projection time.
     """
+    check_sampler_settings(draws=draws, tune=tune, chains=chains, sampler=sampler)
     model = build_joint_model(spec, migration, births, deaths)
     timings: dict[str, float] = {}
     start = time.perf_counter()
