@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
             except (SsbError, FetchAssemblyError, PanelValidationError) as error:
                 progress.stop()
                 console.print(f"[red]fetch failed:[/] {error}")
-                raise typer.Exit(code=1) from error
+                raise typer.Exit(code=error.exit_code) from error
             progress.advance(overall)
 
         written = write_outputs(result, out)

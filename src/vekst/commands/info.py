@@ -65,19 +65,10 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Summarise the panel: municipalities, years, national population, what is derived."""
-        import xarray as xr
-
         from vekst import load_default
-        from vekst.data.panel import validate_panel
+        from vekst.data.panel import load_panel
 
-        if panel_file is None:
-            panel = load_default()
-        else:
-            panel = validate_panel(
-                xr.load_dataset(panel_file, engine="h5netcdf"),
-                source=str(panel_file),
-                code_vintage=None,
-            )
+        panel = load_default() if panel_file is None else load_panel(panel_file)
         for table in info_tables(panel):
             console.print(table)
         console.print(
