@@ -83,7 +83,7 @@ def _exit_code(error: BaseException) -> int:
 
 def _one_line(error: BaseException) -> str:
     """The error's message; an OSError gets its file name and what to check."""
-    if isinstance(error, OSError) and not isinstance(error, VekstError):
+    if isinstance(error, OSError) and not isinstance(error, VekstError) and error.strerror:
         name = f" {error.filename}" if error.filename else ""
         reason = error.strerror or str(error)
         return f"cannot use{name}: {reason}; check the path and its permissions."
