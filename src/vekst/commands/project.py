@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vekst.errors import EXIT_NOT_CONVERGED, UsageError
+from vekst.errors import EXIT_NOT_CONVERGED, FitError, UsageError, VekstError
 
 console = Console()
 
@@ -79,7 +79,17 @@ def run_project(
         raise UsageError(f"--detail must be one of {', '.join(DETAILS)}, not {detail!r}.")
     panel = load_default() if panel_file is None else load_panel(panel_file)
     scenario = load_scenario(scenario_file) if scenario_file is not None else None
-    loaded = load_fit(fit)
+    try:
+        loaded = load_fit(fit)
+    except OSError as error:
+        if isinstance(error, VekstError):
+            raise
+        # h5py's messages do not name the file; say which one and what to do.
+        raise FitError(
+            f"--fit {fit}: cannot read the fit ({getattr(error, 'strerror', None) or error}); "
+            "it is missing or was cut short (an interrupted `vekst fit`?). Refit with "
+            "`vekst fit --out`."
+        ) from error
     idata = loaded[0]
     diagnostics = require_converged(idata, allow_unconverged=allow_unconverged)
     converged = bool(getattr(diagnostics, "converged", True))
