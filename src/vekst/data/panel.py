@@ -50,11 +50,10 @@ import numpy as np
 import xarray as xr
 
 from vekst.data.panel_checks import (
-    COUNTIES_2020_ONLY,
-    COUNTIES_2024,
     PanelValidationError,
     check_labels,
     check_plausibility,
+    counties_of,
     vintage_of,
 )
 
@@ -139,7 +138,7 @@ def validate_panel(
         code_vintage = vintage_of(panel, source)
     _check_codes(panel, code_vintage, source)
     _check_years(panel, source)
-    check_labels(panel, source)
+    check_labels(panel, source, code_vintage)
     for name in panel.data_vars:
         _check_variable(panel, str(name), source)
     if not (allow_unusual or str(panel.attrs.get("allow_unusual", "no")) == "yes"):
@@ -239,9 +238,7 @@ def _check_codes(panel: xr.Dataset, code_vintage: int | None, source: str) -> No
         raise PanelValidationError(
             f"{source}: municipality code(s) {bad_format[:10]} are not 4-digit codes."
         )
-    allowed = COUNTIES_2024 if code_vintage == 2024 else (
-        (COUNTIES_2024 - {"31", "32", "33", "39", "40", "55", "56"}) | COUNTIES_2020_ONLY
-    )
+    allowed = counties_of(code_vintage)
     foreign = [c for c in codes if c[:2] not in allowed]
     if foreign:
         raise PanelValidationError(

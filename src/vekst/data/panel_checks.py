@@ -21,6 +21,7 @@ __all__ = [
     "PanelValidationError",
     "check_labels",
     "check_plausibility",
+    "counties_of",
     "vintage_of",
 ]
 
@@ -90,8 +91,19 @@ def vintage_of(panel: xr.Dataset, source: str) -> int | None:
     return 2020 if only_2020 else 2024
 
 
-def check_labels(panel: xr.Dataset, source: str) -> None:
-    """Region codes present, commuting only between the panel's municipalities.
+def counties_of(code_vintage: int) -> frozenset[str]:
+    """County parts (first two digits) of the municipality codes of a vintage."""
+    if code_vintage == 2024:
+        return COUNTIES_2024
+    return (COUNTIES_2024 - _COUNTIES_2024_ONLY) | COUNTIES_2020_ONLY
+
+
+def check_labels(panel: xr.Dataset, source: str, code_vintage: int | None = None) -> None:
+    """Region and county codes present; commuting only to municipality codes that exist.
+
+    A panel of some municipalities keeps commuting to the others, so a work municipality
+    outside the panel is accepted when it is a code of the panel's vintage (any code
+    when the codes are made up, ``code_vintage=None``, must then be in the panel).
 
     Raises
     ------
@@ -112,12 +124,19 @@ def check_labels(panel: xr.Dataset, source: str) -> None:
                 f"panel['{coord}'] from the code lists."
             )
     if "work_municipality" in panel.dims:
-        unknown = sorted(set(map(str, panel["work_municipality"].values)) - set(codes))
+        outside = sorted(set(map(str, panel["work_municipality"].values)) - set(codes))
+        if code_vintage is None:
+            unknown = outside
+        else:
+            counties = counties_of(code_vintage)
+            unknown = [
+                c for c in outside if not (len(c) == 4 and c.isdigit() and c[:2] in counties)
+            ]
         if unknown:
             raise PanelValidationError(
                 f"{source}: commuting goes to work municipality code(s) {unknown[:10]}, "
-                "which are not municipalities of the panel; harmonise the codes or drop "
-                "those columns."
+                "which are neither municipalities of the panel nor codes of its vintage; "
+                "harmonise the codes or drop those columns."
             )
 
 
