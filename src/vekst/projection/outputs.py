@@ -22,6 +22,7 @@ __all__ = [
     "QUANTILES",
     "age_group_summary",
     "aggregate",
+    "convergence_flag",
     "population_summary",
     "quantile_frame",
     "write_outputs",
@@ -238,6 +239,19 @@ def _encoding(projection: xr.Dataset) -> dict:
     return encoding
 
 
+def convergence_flag(projection: xr.Dataset) -> str:
+    """``"yes"``, ``"no"`` or ``"unknown"`` from ``attrs["converged"]`` (which callers
+    set as "yes"/"no", 1/0 or True/False)."""
+    value = projection.attrs.get("converged")
+    if isinstance(value, str):
+        value = value.strip().lower()
+    if value in ("yes", "true", "1", 1, True):
+        return "yes"
+    if value in ("no", "false", "0", 0, False):
+        return "no"
+    return "unknown"
+
+
 def write_outputs(
     projection: xr.Dataset,
     out_dir: str | Path,
@@ -268,7 +282,7 @@ def write_outputs(
         ``{file label: path}``.
     """
     out_dir = Path(out_dir)
-    converged = str(projection.attrs.get("converged", "unknown"))
+    converged = convergence_flag(projection)
     encoding = _encoding(projection)
     frames: dict[str, pd.DataFrame] = {"population_summary": population_summary(projection)}
     if "population" in projection or "population_age_group" in projection:
