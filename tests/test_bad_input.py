@@ -555,6 +555,11 @@ CLI_CASES = [
             lambda c: ["info", "--panel", str(_write_text("x.nc", "not netcdf")(c))],
             EXIT_INPUT, ("x.nc",)),
     CliCase("unknown-option", lambda c: ["info", "--bogus"], EXIT_USAGE, ("--bogus",)),
+    CliCase("demo-out-is-file",
+            lambda c: ["demo", "--out", str(_write_text("demo.txt", "x")(c))], EXIT_OUTPUT,
+            ("demo.txt", "is a file")),
+    CliCase("demo-chains-0", lambda c: ["demo", "--out", str(c.tmp / "d"), "--chains", "0"],
+            EXIT_USAGE, ("--chains",)),
 ]
 
 
@@ -576,6 +581,25 @@ def test_bad_command_line(case, ctx, monkeypatch):
     if case.id == "project-out-holds-user-files":
         assert (ctx.tmp / "mine" / "thesis.docx").read_text() == "months of work"
     assert not (ctx.tmp / "out").exists()
+
+
+def test_fit_reads_the_panel_given(ctx, monkeypatch):
+    """`vekst fit --panel FILE` fits that file's panel, validated, not the embedded one."""
+    import vekst.workflow
+
+    seen = {}
+
+    def stop(panel, spec, config):
+        seen["codes"] = [str(c) for c in panel["municipality"].values]
+        seen["draws"] = config.draws
+        raise UsageError("stopped before sampling")
+
+    monkeypatch.setattr(vekst.workflow, "fit_panel", stop)
+    args = ["fit", "--panel", str(ctx.panel_file), "--out", str(ctx.tmp / "f.nc"),
+            "--draws", "7"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_USAGE and "stopped before sampling" in result.output
+    assert seen == {"codes": CODES, "draws": 7}
 
 
 def test_debug_shows_the_exception(ctx):
