@@ -166,7 +166,8 @@ def test_cli_project_command(tmp_path, monkeypatch, panel):
     result = runner.invoke(app, [*args, "--allow-unconverged"])
     assert result.exit_code == 0, result.output
     assert calls["allow"] is True
-    assert "Norway" in result.output
+    # Five municipalities are not Norway: the national table says what was summed.
+    assert "all 5 municipalities" in result.output and "Norway" not in result.output
     back = xr.load_dataset(tmp_path / "out" / "projection.nc", engine="h5netcdf")
     assert back.attrs["converged"] == "no"
     assert back.sizes["draw"] == 8

@@ -22,7 +22,8 @@ def national_table(projection, every: int = 5) -> Table:
     from vekst.projection.outputs import aggregate
 
     frame = aggregate(projection, "nation")
-    table = Table(title="Norway, population on 1 January (draws summed, then quantiles)")
+    place = str(frame["name"].iloc[0]) if len(frame) else "Norway"
+    table = Table(title=f"{place}, population on 1 January (draws summed, then quantiles)")
     table.add_column("year", justify="right")
     table.add_column("median", justify="right")
     table.add_column("80 % band", justify="right")

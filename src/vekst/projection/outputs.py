@@ -23,6 +23,7 @@ __all__ = [
     "age_group_summary",
     "aggregate",
     "convergence_flag",
+    "national_label",
     "population_summary",
     "quantile_frame",
     "write_outputs",
@@ -37,6 +38,8 @@ QUANTILES: tuple[tuple[str, float], ...] = (
     ("q975", 0.975),
 )
 GROUPINGS = ("region", "county", "nation")
+#: A projection of at least this many municipalities covers Norway (357 in 2024).
+FULL_COUNTRY_MUNICIPALITIES = 350
 #: Files :func:`write_outputs` may write (an output folder holding only these is replaced).
 OUTPUT_FILES: tuple[str, ...] = (
     "projection.nc",
@@ -216,7 +219,7 @@ def aggregate(
             zip(keys, projection["region_name"].values.astype(str), strict=True)
         )
     elif by == "nation":
-        names = {"nation": "Norway"}
+        names = {"nation": national_label(projection)}
     frame.insert(1, "name", frame[by].map(names))
     return frame
 
@@ -237,6 +240,15 @@ def _encoding(projection: xr.Dataset) -> dict:
             spec["chunksizes"] = (min(sizes[0], 50), 1, *sizes[2:])
         encoding[str(name)] = spec
     return encoding
+
+
+def national_label(projection: xr.Dataset) -> str:
+    """``"Norway"`` for a projection of (nearly) every municipality, else what it is.
+
+    A sum over six municipalities labelled "Norway" would be read as a national forecast.
+    """
+    count = projection.sizes["municipality"]
+    return "Norway" if count >= FULL_COUNTRY_MUNICIPALITIES else f"all {count} municipalities"
 
 
 def convergence_flag(projection: xr.Dataset) -> str:
