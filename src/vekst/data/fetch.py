@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +52,7 @@ from vekst.data.ssb_tables import (
     table_by_key,
 )
 from vekst.errors import PanelError
+from vekst.io import atomic_write
 
 __all__ = [
     "MAX_AGE",
@@ -772,16 +771,7 @@ def fetch_panel(
 
 
 def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(Path(temp))
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    atomic_write(path, lambda temp: write(Path(temp)))
 
 
 def write_outputs(result: FetchResult, out_dir: Path | str) -> dict[str, Path]:
