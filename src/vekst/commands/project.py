@@ -82,13 +82,15 @@ def run_project(
     scenario = load_scenario(scenario_file) if scenario_file is not None else None
     try:
         loaded = load_fit(fit)
+    except FileNotFoundError as error:
+        raise FitError(f"--fit {fit} not found; create a fit with `vekst fit --out`.") from error
     except OSError as error:
         if isinstance(error, VekstError):
             raise
         # h5py's messages do not name the file; say which one and what to do.
         raise FitError(
             f"--fit {fit}: cannot read the fit ({getattr(error, 'strerror', None) or error}); "
-            "it is missing or was cut short (an interrupted `vekst fit`?). Refit with "
+            "it was cut short (an interrupted `vekst fit`?) or is not a fit. Refit with "
             "`vekst fit --out`."
         ) from error
     idata = loaded[0]
