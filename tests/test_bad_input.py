@@ -820,3 +820,61 @@ def test_error_categories_keep_their_builtin_bases():
 
     assert issubclass(NotConvergedError, RuntimeError) and NotConvergedError.exit_code == 3
     assert issubclass(FitIdentityError, ValueError) and FitIdentityError.exit_code == EXIT_INPUT
+
+
+_KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+import pandas as pd
+import xarray as xr
+from vekst.projection.outputs import write_outputs
+
+projection = xr.load_dataset(sys.argv[1], engine="h5netcdf")
+signal_file = Path(sys.argv[3])
+original = pd.DataFrame.to_csv
+
+def stall(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    signal_file.write_text("writing")
+    time.sleep(60)
+
+pd.DataFrame.to_csv = stall
+write_outputs(projection, sys.argv[2])
+"""
+
+
+def test_killed_process_leaves_the_previous_outputs(tmp_path, projection):
+    """SIGKILL in the middle of writing (no cleanup runs): the old folder is untouched,
+    and the next run replaces it and clears the killed run's old leftovers."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    write_outputs(projection, out)
+    before = _snapshot(out)
+    source = tmp_path / "projection.nc"
+    projection.assign(population_total=projection["population_total"] * 3).to_netcdf(
+        source, engine="h5netcdf"
+    )
+    signal_file = tmp_path / "writing"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(source), str(out), str(signal_file)], env=env
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not signal_file.exists():
+            assert child.poll() is None, "the writer ended before it was killed"
+            assert time.monotonic() < deadline, "the writer never started writing"
+            time.sleep(0.05)
+    finally:
+        child.kill()
+        child.wait()
+    assert _snapshot(out) == before
+    (staging,) = [p for p in tmp_path.iterdir() if p.name.startswith(".out.new-")]
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(staging, (day_ago, day_ago))
+    write_outputs(projection.assign(population_total=projection["population_total"] * 2), out)
+    assert _snapshot(out) != before
+    assert _leftovers(tmp_path) == []

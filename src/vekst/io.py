@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -33,6 +34,8 @@ __all__ = [
 
 #: File written last into every output folder; its presence marks a complete folder.
 MANIFEST = "manifest.json"
+#: Temporary folders of killed runs older than this are removed by the next run.
+LEFTOVER_AGE_S = 24 * 3600.0
 
 
 def _umask() -> int:
@@ -193,6 +196,7 @@ def atomic_folder(
         The temporary folder to write into.
     """
     path = check_output_folder(path, known=known)
+    _remove_leftovers(path)
     try:
         path.absolute().parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=path.absolute().parent, prefix=f".{path.name}.new-"))
@@ -210,6 +214,23 @@ def atomic_folder(
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Delete temporary siblings of ``path`` left by runs killed more than a day ago.
+
+    A killed run cannot clean up; its hidden ``.NAME.new-*`` folder is never read, and
+    the age limit keeps a concurrent run's folder safe.
+    """
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        return
+    cutoff = time.time() - LEFTOVER_AGE_S
+    for pattern in (f".{path.name}.new-*", f".{path.name}.old-*"):
+        for entry in parent.glob(pattern):
+            with contextlib.suppress(OSError):
+                if entry.is_dir() and entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
 
 
 def _swap_in(staging: Path, path: Path) -> None:
