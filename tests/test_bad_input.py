@@ -1,28 +1,33 @@
-"""Bad input gets a named error, never a wrong result; an interrupted run loses nothing.
+"""Bad input gets a named error, never a wrong result: panels, specs, scenarios, fit
+settings and the SSB client.
 
-Each case feeds one fault to the Python API or the command line and asserts the error
-type (or exit code) and that the message names the culprit (file, municipality, year,
-key or option). Output cases also assert that earlier outputs are intact.
+Each case feeds one fault and asserts the error type and that the message names the
+culprit (file, municipality, year, key or option). The command line and the outputs are
+covered in test_bad_input_cli.py and test_bad_input_outputs.py (docs/errors.md counts all).
 """
 
 from __future__ import annotations
 
-import errno
-import json
-import os
-import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
-from typer.testing import CliRunner
 
+from fixtures.bad_input import (  # noqa: F401 - pytest finds fixtures by name
+    CODES,
+    JOB_HEADER,
+    Case,
+    Context,
+    base_panel_fixture,
+    check_case,
+    ctx_fixture,
+    panel_file_fixture,
+    spec_dict_fixture,
+    write_text,
+)
 from fixtures.ssb.stub import FakeClock, FakeDim, FakeTable, StubTransport, json_response
-from vekst.cli import app
 from vekst.data.panel import PanelValidationError, load_panel, validate_panel
 from vekst.data.ssb import (
     RateLimiter,
@@ -37,9 +42,7 @@ from vekst.data.ssb import (
 from vekst.data.ssb_tables import Content, Select, TableSpec
 from vekst.errors import (
     EXIT_INPUT,
-    EXIT_OUTPUT,
     EXIT_SOURCE,
-    EXIT_USAGE,
     OutputError,
     PanelError,
     ScenarioError,
@@ -49,70 +52,10 @@ from vekst.errors import (
     VekstError,
 )
 from vekst.fit import check_sampler_settings, fit_model
-from vekst.io import MANIFEST, atomic_folder, atomic_write_text, check_output_file
+from vekst.io import check_output_file
 from vekst.models.data import migration_data
 from vekst.models.spec import load_spec, spec_from_dict
-from vekst.projection.outputs import write_outputs
 from vekst.projection.scenario import JobGrowth, Scenario, load_scenario
-from vekst.projection.testing import toy_panel
-
-# --------------------------------------------------------------------------------------
-# Shared inputs
-# --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def base_panel() -> xr.Dataset:
-    """Six municipalities (2020-vintage codes 3001-3006), 2010-2016."""
-    return toy_panel(6, (2010, 2016), seed=3)
-
-
-@pytest.fixture(scope="module")
-def panel_file(tmp_path_factory, base_panel) -> Path:
-    path = tmp_path_factory.mktemp("panel") / "toy.nc"
-    base_panel.to_netcdf(path, engine="h5netcdf")
-    return path
-
-
-@pytest.fixture(scope="module")
-def spec_dict() -> dict:
-    return load_spec().to_dict()
-
-
-@dataclass
-class Context:
-    tmp: Path
-    panel: xr.Dataset
-    panel_file: Path
-    spec: dict
-
-
-@pytest.fixture
-def ctx(tmp_path, base_panel, panel_file, spec_dict) -> Context:
-    spec = json.loads(json.dumps(spec_dict))
-    return Context(tmp_path, base_panel.copy(deep=True), panel_file, spec)
-
-
-@dataclass(frozen=True)
-class Case:
-    """One fault: ``run`` must raise ``error`` with every string of ``names`` in it."""
-
-    id: str
-    run: Callable[[Context], object]
-    error: type[BaseException]
-    names: tuple[str, ...]
-
-
-def _check(case: Case, ctx: Context) -> None:
-    with pytest.raises(case.error) as info:
-        case.run(ctx)
-    message = str(info.value)
-    for name in case.names:
-        assert name in message, f"{case.id}: {name!r} not named in: {message}"
-    # Every user-facing error is a VekstError with a documented exit code.
-    assert isinstance(info.value, VekstError)
-    assert info.value.exit_code in (EXIT_USAGE, EXIT_INPUT, 3, EXIT_OUTPUT, EXIT_SOURCE)
-
 
 # --------------------------------------------------------------------------------------
 # Panels
@@ -191,23 +134,12 @@ def _births_times(factor):
     return mutate
 
 
-def _write_text(name: str, text: str) -> Callable[[Context], Path]:
-    def make(ctx: Context) -> Path:
-        path = ctx.tmp / name
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    return make
-
-
 def _truncated_panel(ctx: Context) -> Path:
     data = ctx.panel_file.read_bytes()
     path = ctx.tmp / "cut.nc"
     path.write_bytes(data[: len(data) // 3])
     return path
 
-
-CODES = ["3001", "3002", "3003", "3004", "3005", "3006"]
 
 PANEL_CASES = [
     Case("duplicate-codes", _validate(lambda p: _recode(p, ["3001", "3002", "3002", "3004",
@@ -274,7 +206,7 @@ PANEL_CASES = [
          ("births", "2016")),
     Case("panel-file-missing", lambda c: load_panel(c.tmp / "nowhere.nc"),
          PanelValidationError, ("nowhere.nc", "vekst fetch")),
-    Case("panel-file-not-netcdf", lambda c: load_panel(_write_text("p.nc", "a,b\n1,2\n")(c)),
+    Case("panel-file-not-netcdf", lambda c: load_panel(write_text("p.nc", "a,b\n1,2\n")(c)),
          PanelValidationError, ("p.nc", "netCDF")),
     Case("panel-file-truncated", lambda c: load_panel(_truncated_panel(c)),
          PanelValidationError, ("cut.nc",)),
@@ -291,7 +223,7 @@ PANEL_CASES = [
 
 @pytest.mark.parametrize("case", PANEL_CASES, ids=lambda c: c.id)
 def test_bad_panel(case, ctx):
-    _check(case, ctx)
+    check_case(case, ctx)
 
 
 def test_unusual_panel_is_accepted_when_overridden(ctx):
@@ -363,25 +295,22 @@ SPEC_CASES = [
          ("[fertility.priors]", "table")),
     Case("spec-file-missing", lambda c: load_spec(c.tmp / "nope.toml"), SpecError,
          ("nope.toml",)),
-    Case("spec-not-toml", lambda c: load_spec(_write_text("bad.toml", "name = [\n")(c)),
+    Case("spec-not-toml", lambda c: load_spec(write_text("bad.toml", "name = [\n")(c)),
          SpecError, ("bad.toml", "TOML")),
 ]
 
 
 @pytest.mark.parametrize("case", SPEC_CASES, ids=lambda c: c.id)
 def test_bad_spec(case, ctx):
-    _check(case, ctx)
+    check_case(case, ctx)
 
 
 # --------------------------------------------------------------------------------------
 # Scenarios
 # --------------------------------------------------------------------------------------
 
-JOB_HEADER = "municipality_or_region,year,relative_job_growth\n"
-
-
 def _scenario_file(name: str, text: str) -> Callable[[Context], object]:
-    return lambda c: load_scenario(_write_text(name, text)(c))
+    return lambda c: load_scenario(write_text(name, text)(c))
 
 
 def _array(scenario: Scenario) -> Callable[[Context], object]:
@@ -440,7 +369,7 @@ SCENARIO_CASES = [
 
 @pytest.mark.parametrize("case", SCENARIO_CASES, ids=lambda c: c.id)
 def test_bad_scenario(case, ctx):
-    _check(case, ctx)
+    check_case(case, ctx)
 
 
 @pytest.mark.parametrize(
@@ -475,269 +404,14 @@ FIT_CASES = [
     Case("out-is-folder", lambda c: check_output_file(c.tmp), OutputError,
          ("--out", "is a folder")),
     Case("out-under-a-file",
-         lambda c: check_output_file(_write_text("plain", "x")(c) / "fit.nc"), OutputError,
+         lambda c: check_output_file(write_text("plain", "x")(c) / "fit.nc"), OutputError,
          ("plain", "is a file")),
 ]
 
 
 @pytest.mark.parametrize("case", FIT_CASES, ids=lambda c: c.id)
 def test_bad_fit_settings(case, ctx):
-    _check(case, ctx)
-
-
-# --------------------------------------------------------------------------------------
-# The command line: one line, an exit code, no traceback, nothing computed
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CliCase:
-    id: str
-    args: Callable[[Context], list[str]]
-    exit_code: int
-    names: tuple[str, ...]
-
-
-def _fake_fit(ctx: Context) -> str:
-    path = ctx.tmp / "fit.nc"
-    xr.Dataset({"x": ("a", np.arange(3.0))}).to_netcdf(path, engine="h5netcdf")
-    return str(path)
-
-
-def _truncated_fit(ctx: Context) -> str:
-    path = Path(_fake_fit(ctx))
-    path.write_bytes(path.read_bytes()[:100])
-    return str(path)
-
-
-def _user_folder(ctx: Context) -> str:
-    folder = ctx.tmp / "mine"
-    folder.mkdir()
-    (folder / "thesis.docx").write_text("months of work")
-    return str(folder)
-
-
-def _project(*extra: str, fit=_fake_fit, out=lambda c: str(c.tmp / "out")):
-    def args(ctx: Context) -> list[str]:
-        return ["project", "--fit", fit(ctx), "--panel", str(ctx.panel_file),
-                "--out", out(ctx), "--end-year", "2020", *extra]
-
-    return args
-
-
-def _fit(*extra: str, out=lambda c: str(c.tmp / "fit.nc")):
-    return lambda ctx: ["fit", "--out", out(ctx), *[e.format(tmp=ctx.tmp) for e in extra]]
-
-
-CLI_CASES = [
-    CliCase("fit-draws-0", _fit("--draws", "0"), EXIT_USAGE, ("--draws",)),
-    CliCase("fit-chains-0", _fit("--chains", "0"), EXIT_USAGE, ("--chains",)),
-    CliCase("fit-tune-negative", _fit("--tune", "-5"), EXIT_USAGE, ("--tune",)),
-    CliCase("fit-sampler-foo", _fit("--sampler", "foo"), EXIT_USAGE, ("foo", "nutpie")),
-    CliCase("fit-out-is-folder", _fit(out=lambda c: str(c.tmp)), EXIT_OUTPUT, ("folder",)),
-    CliCase("fit-spec-missing", _fit("--spec", "{tmp}/nope.toml"), EXIT_INPUT, ("nope.toml",)),
-    CliCase("fit-panel-missing", _fit("--panel", "{tmp}/none.nc"), EXIT_INPUT, ("none.nc",)),
-    CliCase("project-fit-missing", _project(fit=lambda c: str(c.tmp / "gone.nc")), EXIT_INPUT,
-            ("gone.nc",)),
-    CliCase("project-fit-truncated", _project(fit=_truncated_fit), EXIT_INPUT, ("fit.nc",)),
-    CliCase("project-draws-0", _project("--draws", "0"), EXIT_USAGE, ("--draws",)),
-    CliCase("project-detail-foo", _project("--detail", "foo"), EXIT_USAGE, ("--detail", "foo")),
-    CliCase("project-out-is-file",
-            _project(out=lambda c: str(_write_text("out.txt", "x")(c))), EXIT_OUTPUT,
-            ("out.txt",)),
-    CliCase("project-out-holds-user-files", _project(out=_user_folder), EXIT_OUTPUT,
-            ("thesis.docx",)),
-    CliCase("project-bad-scenario",
-            lambda c: [*_project()(c), "--scenario",
-                       str(_write_text("jobs.csv", JOB_HEADER + "3001,2020,2,5%\n")(c))],
-            EXIT_INPUT, ("jobs.csv", "line 2")),
-    CliCase("info-panel-not-netcdf",
-            lambda c: ["info", "--panel", str(_write_text("x.nc", "not netcdf")(c))],
-            EXIT_INPUT, ("x.nc",)),
-    CliCase("unknown-option", lambda c: ["info", "--bogus"], EXIT_USAGE, ("--bogus",)),
-    CliCase("demo-out-is-file",
-            lambda c: ["demo", "--out", str(_write_text("demo.txt", "x")(c))], EXIT_OUTPUT,
-            ("demo.txt", "is a file")),
-    CliCase("demo-chains-0", lambda c: ["demo", "--out", str(c.tmp / "d"), "--chains", "0"],
-            EXIT_USAGE, ("--chains",)),
-]
-
-
-@pytest.mark.parametrize("case", CLI_CASES, ids=lambda c: c.id)
-def test_bad_command_line(case, ctx, monkeypatch):
-    import vekst.fit
-
-    # Nothing may be fitted or projected when the input is bad.
-    def refuse(*args, **kwargs):
-        raise AssertionError("computation started despite bad input")
-
-    monkeypatch.setattr(vekst.fit, "fit_model", refuse)
-    monkeypatch.setattr("vekst.projection.project", refuse)
-    result = CliRunner().invoke(app, case.args(ctx))
-    assert result.exit_code == case.exit_code, result.output
-    assert "Traceback" not in result.output
-    for name in case.names:
-        assert name in result.output, f"{case.id}: {name!r} not in {result.output}"
-    if case.id == "project-out-holds-user-files":
-        assert (ctx.tmp / "mine" / "thesis.docx").read_text() == "months of work"
-    assert not (ctx.tmp / "out").exists()
-
-
-def test_fit_reads_the_panel_given(ctx, monkeypatch):
-    """`vekst fit --panel FILE` fits that file's panel, validated, not the embedded one."""
-    import vekst.workflow
-
-    seen = {}
-
-    def stop(panel, spec, config):
-        seen["codes"] = [str(c) for c in panel["municipality"].values]
-        seen["draws"] = config.draws
-        raise UsageError("stopped before sampling")
-
-    monkeypatch.setattr(vekst.workflow, "fit_panel", stop)
-    args = ["fit", "--panel", str(ctx.panel_file), "--out", str(ctx.tmp / "f.nc"),
-            "--draws", "7"]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == EXIT_USAGE and "stopped before sampling" in result.output
-    assert seen == {"codes": CODES, "draws": 7}
-
-
-def test_debug_shows_the_exception(ctx):
-    args = ["info", "--panel", str(_write_text("x.nc", "not netcdf")(ctx))]
-    plain = CliRunner().invoke(app, args)
-    assert plain.exit_code == EXIT_INPUT and plain.output.startswith("error: ")
-    debug = CliRunner().invoke(app, ["--debug", *args])
-    assert isinstance(debug.exception, PanelValidationError)
-
-
-# --------------------------------------------------------------------------------------
-# Outputs and interrupted runs
-# --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def projection(base_panel) -> xr.Dataset:
-    """A small projection-shaped dataset (draws of totals) for the writers."""
-    rng = np.random.default_rng(0)
-    codes = base_panel["municipality"].values
-    totals = rng.normal(5000, 100, size=(20, 3, len(codes))).astype(np.float32)
-    data = xr.Dataset(
-        {"population_total": (("draw", "year", "municipality"), totals)},
-        coords={"draw": np.arange(20), "year": [2017, 2018, 2019], "municipality": codes,
-                "name": ("municipality", base_panel["name"].values),
-                "region": ("municipality", base_panel["region"].values),
-                "county": ("municipality", base_panel["county"].values)},
-    )
-    return data.assign_attrs(converged="no")
-
-
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
-
-
-def _leftovers(parent: Path) -> list[str]:
-    return [p.name for p in parent.iterdir() if p.name.startswith(".")]
-
-
-class Interrupt(KeyboardInterrupt):
-    pass
-
-
-def test_interrupted_run_leaves_the_previous_outputs(tmp_path, projection, monkeypatch):
-    out = tmp_path / "out"
-    write_outputs(projection, out)
-    before = _snapshot(out)
-    calls = {"n": 0}
-    original = pd.DataFrame.to_csv
-
-    def killed_midway(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise Interrupt()
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(pd.DataFrame, "to_csv", killed_midway)
-    changed = projection.assign(population_total=projection["population_total"] * 2)
-    with pytest.raises(Interrupt):
-        write_outputs(changed, out)
-    assert _snapshot(out) == before
-    assert _leftovers(tmp_path) == []
-
-
-def test_full_disk_during_netcdf_leaves_the_previous_outputs(tmp_path, projection,
-                                                             monkeypatch):
-    out = tmp_path / "out"
-    write_outputs(projection, out)
-    before = _snapshot(out)
-
-    def disk_full(self, *args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", disk_full)
-    with pytest.raises(OSError, match="space"):
-        write_outputs(projection, out)
-    assert _snapshot(out) == before
-    assert _leftovers(tmp_path) == []
-
-
-def test_rerun_leaves_no_stale_files(tmp_path, projection):
-    out = tmp_path / "out"
-    write_outputs(projection, out)
-    assert (out / "region.csv").exists()
-    without_regions = projection.drop_vars(["region", "county"])
-    write_outputs(without_regions, out)
-    names = set(os.listdir(out))
-    assert "region.csv" not in names and "county.csv" not in names
-    manifest = json.loads((out / MANIFEST).read_text())
-    assert sorted(manifest["files"]) == sorted(names - {MANIFEST})
-
-
-def test_every_output_file_carries_the_convergence_flag(tmp_path, projection):
-    written = write_outputs(projection, tmp_path / "out")
-    for label, path in written.items():
-        if path.suffix == ".csv":
-            assert set(pd.read_csv(path)["converged"]) == {"no"}, label
-        else:
-            assert xr.open_dataset(path, engine="h5netcdf").attrs["converged"] == "no"
-    assert json.loads((tmp_path / "out" / MANIFEST).read_text())["converged"] == "no"
-
-
-def test_output_folder_of_user_files_is_refused_and_kept(tmp_path, projection):
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    (folder / "todo.txt").write_text("keep me")
-    with pytest.raises(OutputError, match=r"todo\.txt"):
-        write_outputs(projection, folder)
-    assert (folder / "todo.txt").read_text() == "keep me"
-
-
-@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
-def test_files_get_mode_from_umask(tmp_path, umask, mode):
-    old = os.umask(umask)
-    try:
-        path = atomic_write_text(tmp_path / "a.txt", "x")
-        with atomic_folder(tmp_path / "folder") as staging:
-            (staging / "b.txt").write_text("y")
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE(path.stat().st_mode) == mode
-    assert stat.S_IMODE((tmp_path / "folder" / MANIFEST).stat().st_mode) == mode
-    assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o777 & ~umask
-
-
-def test_failed_single_file_write_keeps_the_old_file(tmp_path):
-    path = atomic_write_text(tmp_path / "fit.txt", "old")
-
-    def broken(tmp):
-        Path(tmp).write_text("half")
-        raise Interrupt()
-
-    from vekst.io import atomic_write
-
-    with pytest.raises(Interrupt):
-        atomic_write(path, broken)
-    assert path.read_text() == "old"
-    assert _leftovers(tmp_path) == []
+    check_case(case, ctx)
 
 
 # --------------------------------------------------------------------------------------
@@ -807,7 +481,7 @@ SSB_CASES = [
 
 @pytest.mark.parametrize("case", SSB_CASES, ids=lambda c: c.id)
 def test_ssb_faults(case, ctx):
-    _check(case, ctx)
+    check_case(case, ctx)
     assert issubclass(case.error, SourceError)
 
 
@@ -821,60 +495,3 @@ def test_error_categories_keep_their_builtin_bases():
     assert issubclass(NotConvergedError, RuntimeError) and NotConvergedError.exit_code == 3
     assert issubclass(FitIdentityError, ValueError) and FitIdentityError.exit_code == EXIT_INPUT
 
-
-_KILLED_WRITER = """
-import sys, time
-from pathlib import Path
-import pandas as pd
-import xarray as xr
-from vekst.projection.outputs import write_outputs
-
-projection = xr.load_dataset(sys.argv[1], engine="h5netcdf")
-signal_file = Path(sys.argv[3])
-original = pd.DataFrame.to_csv
-
-def stall(self, *args, **kwargs):
-    original(self, *args, **kwargs)
-    signal_file.write_text("writing")
-    time.sleep(60)
-
-pd.DataFrame.to_csv = stall
-write_outputs(projection, sys.argv[2])
-"""
-
-
-def test_killed_process_leaves_the_previous_outputs(tmp_path, projection):
-    """SIGKILL in the middle of writing (no cleanup runs): the old folder is untouched,
-    and the next run replaces it and clears the killed run's old leftovers."""
-    import subprocess
-    import sys
-    import time
-
-    out = tmp_path / "out"
-    write_outputs(projection, out)
-    before = _snapshot(out)
-    source = tmp_path / "projection.nc"
-    projection.assign(population_total=projection["population_total"] * 3).to_netcdf(
-        source, engine="h5netcdf"
-    )
-    signal_file = tmp_path / "writing"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    child = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_WRITER, str(source), str(out), str(signal_file)], env=env
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not signal_file.exists():
-            assert child.poll() is None, "the writer ended before it was killed"
-            assert time.monotonic() < deadline, "the writer never started writing"
-            time.sleep(0.05)
-    finally:
-        child.kill()
-        child.wait()
-    assert _snapshot(out) == before
-    (staging,) = [p for p in tmp_path.iterdir() if p.name.startswith(".out.new-")]
-    day_ago = time.time() - 2 * 24 * 3600
-    os.utime(staging, (day_ago, day_ago))
-    write_outputs(projection.assign(population_total=projection["population_total"] * 2), out)
-    assert _snapshot(out) != before
-    assert _leftovers(tmp_path) == []
