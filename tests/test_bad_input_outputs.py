@@ -212,3 +212,16 @@ def test_killed_process_leaves_the_previous_outputs(tmp_path, projection):
     assert _snapshot(out) != before
     assert _leftovers(tmp_path) == []
 
+
+
+@pytest.mark.parametrize("converged", [True, False])
+def test_a_saved_fit_says_whether_it_converged(tmp_path, converged):
+    import arviz as az
+
+    from vekst.fit import save_fit
+
+    idata = az.from_dict(posterior={"beta": np.zeros((1, 5))})
+    idata.attrs["diagnostics"] = json.dumps({"converged": converged, "problems": []})
+    path = save_fit(idata, tmp_path / "fit.nc")
+    back = xr.open_dataset(path, engine="h5netcdf")
+    assert back.attrs["converged"] == ("yes" if converged else "no")

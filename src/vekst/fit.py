@@ -373,6 +373,8 @@ def _identity_attrs(spec, migration, births, deaths) -> dict[str, str]:
 def save_fit(result: FitResult | az.InferenceData, path: str | Path) -> Path:
     """Write a fit to netCDF atomically (temporary file, then rename).
 
+    The file's attrs carry ``converged = "yes"/"no"`` (the convergence gate's verdict).
+
     Parameters
     ----------
     result
@@ -381,6 +383,10 @@ def save_fit(result: FitResult | az.InferenceData, path: str | Path) -> Path:
         Target ``.nc`` file.
     """
     idata = result.idata if isinstance(result, FitResult) else result
+    if "diagnostics" in idata.attrs:
+        # The gate's verdict in plain sight, as in every projection output.
+        converged = json.loads(idata.attrs["diagnostics"]).get("converged")
+        idata.attrs["converged"] = "yes" if converged else "no"
     return atomic_write(path, lambda tmp: idata.to_netcdf(tmp, engine="h5netcdf"))
 
 
