@@ -25,6 +25,7 @@ from vekst.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_USAGE, 
 warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
 warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
 
+
 class VekstGroup(TyperGroup):
     """The command group with the error boundary of every ``vekst`` command.
 
@@ -98,7 +99,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-
 
 
 @app.callback()
