@@ -14,6 +14,7 @@ console = Console()
 def info_tables(panel) -> list[Table]:
     """Summary tables: overview, national population by year, variables."""
     from vekst.data.panel import describe_availability
+    from vekst.data.panel_checks import vintage_of
 
     overview = Table(title="Panel", show_header=False)
     overview.add_column("")
@@ -21,7 +22,7 @@ def info_tables(panel) -> list[Table]:
     years = panel["year"].values
     overview.add_row(
         "municipalities",
-        f"{panel.sizes['municipality']} (code vintage {panel.attrs.get('code_vintage', '?')})",
+        f"{panel.sizes['municipality']} (code vintage {vintage_of(panel, 'panel') or '?'})",
     )
     overview.add_row("labour-market regions", str(len(set(panel["region"].values.tolist()))))
     overview.add_row("counties", str(len(set(panel["county"].values.tolist()))))
