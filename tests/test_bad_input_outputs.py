@@ -225,3 +225,14 @@ def test_a_saved_fit_says_whether_it_converged(tmp_path, converged):
     path = save_fit(idata, tmp_path / "fit.nc")
     back = xr.open_dataset(path, engine="h5netcdf")
     assert back.attrs["converged"] == ("yes" if converged else "no")
+
+
+def test_files_added_to_an_output_folder_are_not_deleted_by_a_rerun(tmp_path, projection):
+    """A report written into a projection folder would vanish with the folder's swap."""
+    out = tmp_path / "out"
+    write_outputs(projection, out)
+    (out / "index.html").write_text("<html>report</html>")
+    before = _snapshot(out)
+    with pytest.raises(OutputError, match=r"index\.html"):
+        write_outputs(projection, out)
+    assert _snapshot(out) == before

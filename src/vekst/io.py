@@ -123,9 +123,10 @@ def check_output_folder(
 ) -> Path:
     """Check, before any computation, that ``path`` can take an output folder.
 
-    The folder may be missing, empty, a previous output folder (it has a
-    :data:`MANIFEST`), or hold only files named in ``known``; anything else is refused,
-    so a mistyped ``--out`` never replaces a folder of the user's own files.
+    The folder may be missing, empty, or hold only files an earlier output wrote (named
+    in its :data:`MANIFEST` or in ``known``); anything else is refused, so a mistyped
+    ``--out`` (or a report written into a projection folder) is never deleted by the
+    folder's replacement.
 
     Parameters
     ----------
@@ -146,14 +147,23 @@ def check_output_folder(
         raise OutputError(f"{what} {path} is a file; give the name of a folder.")
     if path.is_dir():
         entries = {entry.name for entry in path.iterdir()}
-        foreign = sorted(entries - set(known) - {MANIFEST})
-        if foreign and MANIFEST not in entries:
+        foreign = sorted(entries - set(known) - _listed(path) - {MANIFEST})
+        if foreign:
             raise OutputError(
                 f"{what} {path} already holds files vekst did not write ({foreign[:5]}); "
                 "choose a new folder or empty this one (it would be replaced as a whole)."
             )
     _check_writable_parent(path, what)
     return path
+
+
+def _listed(path: Path) -> set[str]:
+    """Files the manifest of an earlier output in ``path`` says it wrote."""
+    try:
+        files = json.loads((path / MANIFEST).read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {str(name) for name in files} if isinstance(files, list) else set()
 
 
 def _check_writable_parent(path: Path, what: str) -> None:
