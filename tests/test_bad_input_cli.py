@@ -104,6 +104,9 @@ CLI_CASES = [
     CliCase("demo-out-is-file",
             lambda c: ["demo", "--out", str(write_text("demo.txt", "x")(c))], EXIT_OUTPUT,
             ("demo.txt", "is a file")),
+    CliCase("fetch-out-under-a-file",
+            lambda c: ["fetch", "--out", str(write_text("f.txt", "x")(c) / "data")],
+            EXIT_OUTPUT, ("f.txt", "is a file")),
     CliCase("demo-chains-0", lambda c: ["demo", "--out", str(c.tmp / "d"), "--chains", "0"],
             EXIT_USAGE, ("--chains",)),
 ]
