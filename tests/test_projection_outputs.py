@@ -109,7 +109,7 @@ def test_write_outputs_round_trip(tmp_path, projection):
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == sorted(
         ["projection.nc", "population_summary.csv", "age_groups.csv", "region.csv",
-         "county.csv", "nation.csv"]
+         "county.csv", "nation.csv", "manifest.json"]
     )
     assert set(written) == {"projection", "population_summary", "age_groups", "region",
                             "county", "nation"}
@@ -166,7 +166,8 @@ def test_cli_project_command(tmp_path, monkeypatch, panel):
     result = runner.invoke(app, [*args, "--allow-unconverged"])
     assert result.exit_code == 0, result.output
     assert calls["allow"] is True
-    assert "Norway" in result.output
+    # Five municipalities are not Norway: the national table says what was summed.
+    assert "all 5 municipalities" in result.output and "Norway" not in result.output
     back = xr.load_dataset(tmp_path / "out" / "projection.nc", engine="h5netcdf")
     assert back.attrs["converged"] == "no"
     assert back.sizes["draw"] == 8

@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from vekst.errors import InputError
+
 __all__ = [
     "COMPONENTS",
     "DecompositionError",
@@ -73,7 +75,7 @@ _MIGRATION_PARTS = (
 )
 
 
-class DecompositionError(ValueError):
+class DecompositionError(InputError):
     """Inputs cannot be decomposed; the message says what is missing."""
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,15 +25,19 @@ import pymc as pm
 import xarray as xr
 
 from vekst import __version__
+from vekst.errors import FitError, NotConvergedError, UsageError
+from vekst.io import atomic_write
 from vekst.models.data import MigrationData, VitalData, data_hash
 from vekst.models.joint import build_joint_model
 from vekst.models.spec import ModelSpec, spec_from_dict
 
 __all__ = [
+    "SAMPLERS",
     "Diagnostics",
     "FitIdentityError",
     "FitResult",
     "NotConvergedError",
+    "check_sampler_settings",
     "diagnose",
     "fit_model",
     "load_fit",
@@ -48,14 +51,13 @@ RHAT_MAX = 1.01
 ESS_MIN = 400.0
 BFMI_MIN = 0.3
 
+#: Samplers fit_model can use.
+SAMPLERS: tuple[str, ...] = ("nutpie", "pymc", "numpyro")
+
 _COMPILED_CACHE: dict[tuple, object] = {}
 
 
-class NotConvergedError(RuntimeError):
-    """A fit failed the convergence gate and may not be used for projection."""
-
-
-class FitIdentityError(ValueError):
+class FitIdentityError(FitError):
     """A saved fit does not match the spec, data or package version it is used with."""
 
 
@@ -249,6 +251,26 @@ def _compile_key(spec, model, migration, births, deaths) -> tuple:
     return (spec.hash, shapes, structure.hexdigest())
 
 
+def check_sampler_settings(
+    *, draws: int, tune: int, chains: int, sampler: str = "nutpie"
+) -> None:
+    """Refuse sampler settings that cannot give a fit, before anything is computed.
+
+    Raises
+    ------
+    UsageError
+        Naming the setting and the values allowed.
+    """
+    problems = []
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            problems.append(f"{name} must be a whole number >= {low}, not {value!r}")
+    if sampler not in SAMPLERS:
+        problems.append(f"sampler must be one of {', '.join(SAMPLERS)}, not {sampler!r}")
+    if problems:
+        raise UsageError("; ".join(problems) + ".")
+
+
 def fit_model(
     spec: ModelSpec,
     migration: MigrationData,
@@ -288,6 +310,7 @@ def fit_model(
     FitResult
         With diagnostics; the convergence gate is applied at projection time.
     """
+    check_sampler_settings(draws=draws, tune=tune, chains=chains, sampler=sampler)
     model = build_joint_model(spec, migration, births, deaths)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -350,6 +373,8 @@ def _identity_attrs(spec, migration, births, deaths) -> dict[str, str]:
 def save_fit(result: FitResult | az.InferenceData, path: str | Path) -> Path:
     """Write a fit to netCDF atomically (temporary file, then rename).
 
+    The file's attrs carry ``converged = "yes"/"no"`` (the convergence gate's verdict).
+
     Parameters
     ----------
     result
@@ -358,17 +383,11 @@ def save_fit(result: FitResult | az.InferenceData, path: str | Path) -> Path:
         Target ``.nc`` file.
     """
     idata = result.idata if isinstance(result, FitResult) else result
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".nc.tmp")
-    os.close(handle)
-    try:
-        idata.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    if "diagnostics" in idata.attrs:
+        # The gate's verdict in plain sight, as in every projection output.
+        converged = json.loads(idata.attrs["diagnostics"]).get("converged")
+        idata.attrs["converged"] = "yes" if converged else "no"
+    return atomic_write(path, lambda tmp: idata.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def load_fit(
