@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from vekst.commands.ui import console, err_console
 
 
 def parse_origins(values: list[str] | None) -> list[int]:
@@ -228,7 +227,7 @@ def register(app: typer.Typer) -> None:
             )
             compared = compare_official(result, frame)
             if compared.empty:
-                console.print(
+                err_console.print(
                     "[yellow]no official vintage starts in an origin year; nothing compared[/]"
                 )
                 return

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from vekst.commands.ui import console, err_console
 
 
 def coefficient_table(fit_result, ols) -> Table:
@@ -119,7 +118,7 @@ def run_fit(
     if result.diagnostics.converged:
         console.print("[green]convergence gate: passed[/]")
     else:
-        console.print(
+        err_console.print(
             "[red]convergence gate: FAILED[/] - "
             + "; ".join(result.diagnostics.problems)
             + ". Projections from this fit are refused unless --allow-unconverged is given."

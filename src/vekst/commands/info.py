@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from vekst.commands.ui import console
 
 
 def info_tables(panel) -> list[Table]:

@@ -4,7 +4,7 @@
 * :class:`Scenario`, :func:`load_scenario` -- job growth and fertility/mortality
   alternatives.
 * :func:`population_summary`, :func:`age_group_summary`, :func:`aggregate`,
-  :func:`write_outputs` -- quantiles (draws are summed first, quantiles taken last) and
+  :func:`write_projection_files` -- quantiles (draws are summed first, quantiles taken last) and
   files.
 * :func:`estimate_migration_schedule`, :func:`estimate_mortality_trend` -- the age
   schedule of migration and the mortality improvement assumption.
@@ -17,7 +17,7 @@ from vekst.projection.outputs import (
     age_group_summary,
     aggregate,
     population_summary,
-    write_outputs,
+    write_projection_files,
 )
 from vekst.projection.project import AGE_GROUPS, ProjectionInputError, make_test_draws, project
 from vekst.projection.scenario import JobGrowth, Scenario, ScenarioError, load_scenario
@@ -42,5 +42,5 @@ __all__ = [
     "population_summary",
     "project",
     "run_kernel",
-    "write_outputs",
+    "write_projection_files",
 ]

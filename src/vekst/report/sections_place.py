@@ -1,0 +1,260 @@
+"""Report sections about places: the nation and counties, chosen municipalities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+
+from vekst.report import plots
+from vekst.report.html_helpers import (
+    DECOMPOSITION_CAPTION,
+    PYRAMID_YEARS,
+    FigureStore,
+    base_year,
+    coord_map,
+    decomposition_array,
+    decomposition_frame,
+    note,
+    table_block,
+    tidy_age_table,
+    write_csv,
+)
+from vekst.report.i18n import fmt_int, fmt_signed
+
+# --------------------------------------------------------------------------- sections
+
+
+def national_section(panel, projection, totals, figures, place: str) -> dict[str, Any]:
+    base = base_year(projection)
+    history = panel["population"].sum(("municipality", "age", "sex"))
+    history = history.sel(year=history["year"] <= base)
+    national = totals.sum("municipality")
+    blocks = [
+        figures.add(
+            plots.fan_chart(history, national, title=f"{place}: population on 1 January"),
+            "national",
+            f"Fan chart of the population of {place}",
+            "The black line is the observed population. The blue line is the median "
+            "projection: half of the simulated futures lie above it and half below. The "
+            "dark band holds the middle 50 % of the simulated futures, the middle band 80 % "
+            "and the light band 95 %. A band is a statement of uncertainty, not a range of "
+            "scenarios: we expect the real population to fall outside the 80 % band in about "
+            "one year out of five.",
+        )
+    ]
+    counties = []
+    if "county" in projection.coords:
+        names = coord_map(panel, "county", "county_name")
+        county_totals = totals.groupby("county").sum("municipality")
+        county_history = panel["population"].sum(("age", "sex")).groupby("county").sum()
+        county_history = county_history.sel(year=county_history["year"] <= base)
+        counties = [str(c) for c in county_totals["county"].values]
+    if counties:
+        ncols = 3
+        nrows = int(np.ceil(len(counties) / ncols))
+        fig = Figure(figsize=(12, 2.8 * nrows), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for ax in axes[len(counties) :]:
+            ax.set_visible(False)
+        for i, (ax, county) in enumerate(zip(axes, counties, strict=False)):
+            history_c = (
+                county_history.sel(county=county)
+                if county in set(county_history["county"].values.astype(str))
+                else None
+            )
+            plots.fan_chart(
+                history_c,
+                county_totals.sel(county=county),
+                ax=ax,
+                title=f"{names.get(county, county)} ({county})",
+                ylabel="",
+                legend=i == 0,
+            )
+            ax.set_xlabel("")
+        blocks.append(
+            figures.add(
+                fig,
+                "counties",
+                "Fan charts of the county populations",
+                "The same chart for each county (2024 borders). Municipalities are added up "
+                "within each simulated future before the bands are drawn, so a county's band "
+                "is narrower than the sum of its municipalities' bands would suggest: good "
+                "and bad luck in different municipalities partly cancel.",
+            )
+        )
+    return {
+        "id": "national",
+        "title": f"{place} and the counties",
+        "intro": (
+            f"Projected population from 1 January {base} to {int(totals['year'].max())}, "
+            f"from {totals.sizes['draw']} simulated futures drawn from the fitted model."
+        ),
+        "blocks": blocks,
+        "anchor_extra": "counties" if counties else None,
+    }
+
+
+def _table_years(years: Sequence[int], base: int) -> list[int]:
+    years = [int(y) for y in years]
+    chosen = [base] + [y for y in years if y > base and y % 5 == 0] + [years[-1]]
+    return [y for y in dict.fromkeys(chosen) if y in years]
+
+
+def _age_table_display(table: pd.DataFrame) -> pd.DataFrame:
+    """One cell per (group, year): median and 80 % interval."""
+    years = list(dict.fromkeys(table.columns.get_level_values("year")))
+    display = pd.DataFrame(index=table.index)
+    for year in years:
+        cells = []
+        for _, row in table.iterrows():
+            low, mid, high = row[(year, "q10")], row[(year, "q50")], row[(year, "q90")]
+            if np.isclose(low, high):
+                # The base year is observed: no interval to show.
+                cells.append(fmt_int(mid))
+            else:
+                cells.append(f"{fmt_int(mid)} ({fmt_int(low)}–{fmt_int(high)})")
+        display[str(year)] = cells
+    display.index.name = "Age group"
+    return display
+
+
+def municipality_section(
+    code: str,
+    *,
+    panel: xr.Dataset,
+    projection: xr.Dataset,
+    totals: xr.DataArray,
+    decomposition: xr.Dataset | xr.DataArray | None,
+    ranking: pd.DataFrame | None,
+    figures: FigureStore,
+    tables: Path,
+) -> dict[str, Any]:
+    names = coord_map(projection, "municipality", "name") or coord_map(
+        panel, "municipality", "name"
+    )
+    name = names.get(code, code)
+    base = base_year(projection)
+    years = [int(y) for y in projection["year"].values]
+    blocks: list[dict[str, Any]] = []
+
+    history = None
+    if code in set(panel["municipality"].values.astype(str)):
+        history = panel["population"].sel(municipality=code).sum(("age", "sex"))
+        history = history.sel(year=history["year"] <= base)
+    blocks.append(
+        figures.add(
+            plots.fan_chart(history, totals.sel(municipality=code), title=f"{name}: population"),
+            f"population_{code}",
+            f"Fan chart of the population of {name}",
+            "Observed population (black), median projection (blue line) and the bands that "
+            "hold 50 %, 80 % and 95 % of the simulated futures. Small municipalities have "
+            "wide bands: a few families moving make a large difference.",
+        )
+    )
+
+    if "population" in projection:
+        population = projection["population"].sel(municipality=code)
+        observed = None
+        if history is not None:
+            observed = panel["population"].sel(municipality=code, year=base)
+        shown = [y for y in PYRAMID_YEARS if y in years]
+        if not shown:
+            shown = [years[-1]]
+            blocks.append(
+                note(
+                    f"The projection ends in {years[-1]}, before "
+                    f"{' and '.join(map(str, PYRAMID_YEARS))}; the pyramid shows {years[-1]}."
+                )
+            )
+        for year in shown:
+            blocks.append(
+                figures.add(
+                    plots.population_pyramid(
+                        population,
+                        year,
+                        observed=observed,
+                        observed_label=f"Observed {base}",
+                        title=f"{name}: population {year}",
+                    ),
+                    f"pyramid_{code}_{year}",
+                    f"Population pyramid of {name} in {year}",
+                    f"Men to the left, women to the right, one bar per year of age. The bar is "
+                    f"the median number of persons of that age in {year}; the thin whisker "
+                    f"spans the middle 80 % of the simulated futures. The black outline is "
+                    f"the observed population on 1 January {base}, so you can see each "
+                    f"cohort move up the pyramid as it ages.",
+                )
+            )
+        age_draws = population
+    elif "population_age_group" in projection:
+        age_draws = projection["population_age_group"].sel(municipality=code)
+        blocks.append(
+            note(
+                "The projection kept age groups only (not single years of age), so no "
+                "pyramid is drawn. Rerun the projection with detail='full' for pyramids."
+            )
+        )
+    else:
+        age_draws = None
+        blocks.append(note("The projection kept totals only; no age detail is available."))
+
+    if age_draws is not None:
+        table = plots.age_group_table(age_draws, years=_table_years(years, base))
+        csv_path = write_csv(tables / f"age_groups_{code}.csv", tidy_age_table(table))
+        blocks.append(
+            table_block(
+                _age_table_display(table),
+                "Persons by age group (both sexes). Each cell is the median with the 80 % "
+                "interval in brackets: in 8 of 10 simulated futures the number lies in that "
+                "range. Groups follow kindergarten (1-5), primary school (6-12), lower "
+                "secondary (13-15), upper secondary (16-19) and elderly care (67+). The "
+                "interval of the total is that of the total itself, not the sum of the "
+                "groups' intervals.",
+                csv=f"tables/{csv_path.name}",
+            )
+        )
+
+    if decomposition is not None:
+        contribution = decomposition_array(decomposition)
+        if code in set(contribution["municipality"].values.astype(str)):
+            summary = decomposition_frame(decomposition, code)
+            place_years = contribution["year"].values
+            first, last = int(place_years.min()), int(place_years.max())
+            period = "observed years" if last < base else "projected years"
+            blocks.append(
+                figures.add(
+                    plots.decomposition_chart(
+                        summary, title=f"{name}: drivers of growth, {first}-{last}"
+                    ),
+                    f"decomposition_{code}",
+                    f"Drivers of population growth in {name}",
+                    f"Average yearly change in persons over the {period} {first}-{last}, "
+                    "split into its drivers. " + DECOMPOSITION_CAPTION,
+                )
+            )
+        else:
+            blocks.append(note(f"The decomposition does not include {name} ({code})."))
+
+    intro = f"Municipality {code}, {name}."
+    if ranking is not None and code in ranking.index:
+        row = ranking.loc[code]
+        intro += (
+            f" Attractiveness {fmt_signed(row['mean'])} % of the population per year "
+            f"(94 % interval {fmt_signed(row['low'])} to {fmt_signed(row['high'])}), rank "
+            f"{int(row['rank'])} of {len(ranking)}; probability of being among the "
+            f"{ranking.attrs.get('k', 10)} most attractive: {row['p_top_k']:.0%}."
+        )
+    return {
+        "id": f"municipality-{code}",
+        "title": f"{name} ({code})",
+        "intro": intro,
+        "blocks": blocks,
+    }
+
+
