@@ -40,7 +40,7 @@ def _str_map(ds: xr.Dataset, key: str, value: str) -> dict[str, str]:
 
 
 def unit_membership(
-    projection: xr.Dataset, panel: xr.Dataset
+    projection: xr.Dataset, panel: xr.Dataset, lang: Lang | str = Lang.en
 ) -> tuple[list[dict[str, str]], np.ndarray]:
     """The units of the explorer and which municipalities each sums.
 
@@ -50,6 +50,8 @@ def unit_membership(
         The projection (``municipality`` with ``name``, ``county``, ``region`` coords).
     panel
         The panel (``county_name``, ``region_name`` where the projection lacks them).
+    lang
+        Language of the nation's name.
 
     Returns
     -------
@@ -60,7 +62,8 @@ def unit_membership(
     """
     codes = projection["municipality"].values.astype(str)
     names = _str_map(projection, "municipality", "name") or _str_map(panel, "municipality", "name")
-    units: list[dict[str, str]] = [{"id": "n", "kind": "nation", "code": "", "name": "Norge"}]
+    nation = "Norge" if Lang(lang) is Lang.nb else "Norway"
+    units: list[dict[str, str]] = [{"id": "n", "kind": "nation", "code": "", "name": nation}]
     rows: list[np.ndarray] = [np.ones(len(codes))]
     for code in sorted(codes, key=lambda c: names.get(c, c)):
         units.append({"id": f"m{code}", "kind": "municipality", "code": code,
@@ -245,7 +248,7 @@ def explorer_data(
     from vekst.report.html_helpers import base_year, projection_totals
 
     lang = Lang(lang)
-    units, member = unit_membership(projection, panel)
+    units, member = unit_membership(projection, panel, lang)
     codes = projection["municipality"].values.astype(str)
     base = base_year(projection)
     years = [int(y) for y in projection["year"].values]

@@ -77,7 +77,7 @@
   function drawFan(node, unit, entry) {
     clear(node);
     var w = width(node), h = Math.round(Math.min(420, Math.max(230, w * 0.5)));
-    var m = { l: 64, r: 12, t: 10, b: 28 };
+    var m = { l: 64, r: 22, t: 10, b: 28 };
     var years = D.years, hy = D.history_years, fan = entry.fan;
     var official = entry.official;
     var all = [].concat(fan[0], fan[6], entry.history.filter(function (v) { return v > 0; }));

@@ -1,0 +1,48 @@
+"""The report in a real browser: headless Chromium at desktop (1400 px) and phone (400 px).
+
+Skipped with a message where no Chromium is installed (``.ci/run`` installs Debian's
+``chromium``). Checks what a reader would notice: images that do not load, script errors,
+anything wider than the screen, and a unit picker that does not change what is shown.
+"""
+
+import pytest
+
+from browser import find_browser, probe
+from report_inputs import make_inputs, make_panel
+from vekst.report.html import ReportOptions, write_report
+
+BROWSER = find_browser()
+pytestmark = pytest.mark.skipif(
+    BROWSER is None,
+    reason="no Chromium found (tried chromium, chromium-browser, google-chrome); install "
+    "it (Debian: apt-get install chromium) to run the browser tests",
+)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    out = tmp_path_factory.mktemp("browser")
+    inputs = make_inputs(make_panel())
+    # Norwegian, so the phone layout is tried with the longer labels.
+    return write_report(out, options=ReportOptions(dpi=40, lang="nb"), **inputs)
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_report_renders_cleanly_and_the_picker_works(page, width):
+    result = probe(BROWSER, page, width=width, target="m4621")
+    assert result["viewport"] == width
+    assert result["errors"] == [] and result["stderr_errors"] == []
+    # 2 national + the 3 largest municipalities x 4 + 2 rankings + coefficients, all decoded.
+    assert result["images"] == 17 and result["broken"] == []
+    assert result["page"] <= width, f"page is {result['page']} px wide at {width} px"
+    assert result["wide"] == [], f"wider than the {width} px viewport: {result['wide']}"
+    # 1 nation + 12 municipalities + 5 counties + 5 regions.
+    assert result["options"] == 23
+    assert result["before"] == "Norge"
+    assert result["after"] == "Place 4621 (4621)"
+    assert result["fan_changed"]
+    # Fan chart, two pyramids and the drivers.
+    assert result["svgs"] == 4
+    assert "Folketall 1. januar 2022" in result["keys"]
+    # Header, 12 age groups and the total.
+    assert result["table_rows"] == 14
