@@ -173,3 +173,50 @@ def test_cli_project_command(tmp_path, monkeypatch, panel):
     assert back.attrs["converged"] == "no"
     assert back.sizes["draw"] == 8
     assert json.loads(back.attrs["scenario"])["job_growth"][0]["unit"] == "R1"
+
+
+def test_norwegian_csv_reads_back_the_netcdf_numbers(tmp_path, projection):
+    """Excel-with-Norwegian-settings files: BOM, ';', decimal comma, codes as text, 0644."""
+    import codecs
+    import os
+    import stat
+
+    from vekst.projection import CsvStyle
+
+    n = projection.sizes["municipality"]
+    # Codes with a leading zero (Oslo's county) must survive the round trip as text.
+    relabelled = projection.assign_coords(
+        municipality=[f"03{i + 1:02d}" for i in range(n)], county=("municipality", ["03"] * n)
+    )
+    written = write_projection_files(
+        relabelled, tmp_path / "out", csv_style=CsvStyle.norwegian()
+    )
+    for path in written.values():
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, path
+    summary_file = written["population_summary"]
+    raw = summary_file.read_bytes()
+    assert raw.startswith(codecs.BOM_UTF8)
+    assert raw[3:].decode("utf-8").splitlines()[0].startswith("municipality;name;year;mean")
+
+    frame = pd.read_csv(summary_file, sep=";", decimal=",", dtype={"municipality": str})
+    back = xr.load_dataset(written["projection"], engine="h5netcdf")
+    assert list(frame["municipality"].unique()) == list(back["municipality"].values)
+    totals = back["population_total"].transpose("draw", "year", "municipality").values
+    for _, row in frame.sample(10, random_state=1).iterrows():
+        m = list(back["municipality"].values).index(row["municipality"])
+        y = list(back["year"].values).index(row["year"])
+        draws = totals[:, y, m].astype(np.float64)
+        assert abs(row["q50"] - np.quantile(draws, 0.5)) <= 0.5
+        assert abs(row["q10"] - np.quantile(draws, 0.1)) <= 0.5
+        assert abs(row["mean"] - draws.mean()) <= 0.5
+
+    county = pd.read_csv(written["county"], sep=";", decimal=",", dtype={"county": str})
+    assert set(county["county"]) == {"03"}
+    assert set(county["name"]) == {"Oslo-Oslove"}  # filled from the 2024 table, not the code
+    ages = pd.read_csv(written["age_groups"], sep=";", dtype={"municipality": str})
+    assert list(ages.columns[:4]) == ["municipality", "name", "year", "age_group"]
+    dictionary = pd.read_csv(written["data_dictionary"], sep=";")
+    for label in ("population_summary", "county", "age_groups"):
+        columns = dictionary.loc[dictionary["file"] == f"{label}.csv", "column"]
+        assert set(columns) == set(pd.read_csv(written[label], sep=";", nrows=0).columns)
+    assert dictionary["meaning"].str.len().gt(0).all()

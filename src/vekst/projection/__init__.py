@@ -14,6 +14,7 @@
 from vekst.projection.kernel import KernelInputs, KernelResult, run_kernel
 from vekst.projection.mortality import estimate_mortality_trend, life_expectancy
 from vekst.projection.outputs import (
+    CsvStyle,
     age_group_summary,
     aggregate,
     population_summary,
@@ -25,6 +26,7 @@ from vekst.projection.schedule import MigrationSchedule, estimate_migration_sche
 
 __all__ = [
     "AGE_GROUPS",
+    "CsvStyle",
     "JobGrowth",
     "KernelInputs",
     "KernelResult",
