@@ -220,3 +220,38 @@ def test_norwegian_csv_reads_back_the_netcdf_numbers(tmp_path, projection):
         columns = dictionary.loc[dictionary["file"] == f"{label}.csv", "column"]
         assert set(columns) == set(pd.read_csv(written[label], sep=";", nrows=0).columns)
     assert dictionary["meaning"].str.len().gt(0).all()
+
+
+def test_cli_project_quiet_prints_nothing_but_writes_files(tmp_path, monkeypatch, panel):
+    """`vekst --quiet project`: no table, no file list, no progress; the files are there."""
+    from typer.testing import CliRunner
+
+    import vekst
+    from vekst.cli import app
+
+    class Diagnostics:
+        converged = True
+        problems = ()
+
+    fake_fit = types.SimpleNamespace(
+        load_fit=lambda path: ("idata", "spec"),
+        projection_draws=lambda idata, n_draws=None, seed=0: make_test_draws(panel, n_draws),
+        require_converged=lambda idata, allow_unconverged=False: Diagnostics(),
+        NotConvergedError=RuntimeError,
+    )
+    monkeypatch.setitem(__import__("sys").modules, "vekst.fit", fake_fit)
+    monkeypatch.setattr(vekst, "load_default", lambda: panel)
+    fit_file = tmp_path / "fit.nc"
+    fit_file.write_text("stand-in")
+    def args(out):
+        return ["project", "--fit", str(fit_file), "--end-year", "2024", "--draws", "4",
+                "--out", str(out), "--csv", "nb"]
+
+    loud = CliRunner().invoke(app, args(tmp_path / "loud"))
+    assert loud.exit_code == 0, loud.output
+    assert "Norway" in loud.output and "wrote" in loud.output
+    quiet = CliRunner().invoke(app, ["--quiet", *args(tmp_path / "q")])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.output.strip() == ""
+    nation = (tmp_path / "q" / "nation.csv").read_text(encoding="utf-8-sig")
+    assert nation.splitlines()[0].startswith("nation;name;year")

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import enum
+import warnings
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from vekst.commands.ui import console, err_console
+from vekst.commands.ui import console, err_console, step
+
+
+class Sampler(enum.StrEnum):
+    """NUTS implementations a fit can use."""
+
+    nutpie = "nutpie"
+    pymc = "pymc"
+    numpyro = "numpyro"
 
 
 def coefficient_table(fit_result, ols) -> Table:
@@ -85,7 +95,7 @@ def run_fit(
 
     spec = load_spec(spec_path)
     panel = load_default() if panel is None else panel
-    with console.status("computing features (VRA, centrality, DS, expected births)"):
+    with step("computing features (VRA, centrality, DS, expected births)"):
         migration = migration_data(panel, spec)
         births = vital_data(panel, "births") if spec.fertility.enabled else None
         deaths = vital_data(panel, "deaths") if spec.mortality.enabled else None
@@ -106,7 +116,11 @@ def run_fit(
         sampler=sampler,
         progress=progress,
     )
-    ols = fit_ols(migration)
+    with warnings.catch_warnings():
+        # Municipalities without a complete year get NaN OLS residual attractiveness; the
+        # printed tables do not use it, so numpy's warning is only noise to a user.
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+        ols = fit_ols(migration)
     save_fit(result, out)
     console.print(coefficient_table(result, ols))
     console.print(diagnostics_table(result.diagnostics))
@@ -132,18 +146,21 @@ def register(app: typer.Typer) -> None:
     @app.command("fit")
     def fit_command(
         spec: Path = typer.Option(
-            None, help="Model spec (.toml); default models/vareide2022.toml."
+            None,
+            exists=True,
+            dir_okay=False,
+            help="Model spec (.toml); default models/vareide2022.toml.",
         ),
         out: Path = typer.Option(Path("fit.nc"), help="Where to write the fit (netCDF)."),
         draws: int = typer.Option(1500, help="Draws per chain after tuning."),
         tune: int = typer.Option(1500, help="Tuning steps per chain."),
         chains: int = typer.Option(4, help="Number of chains."),
         seed: int = typer.Option(20240101, help="Random seed (results are reproducible)."),
-        sampler: str = typer.Option("nutpie", help="nutpie (default), pymc or numpyro."),
+        sampler: Sampler = typer.Option(Sampler.nutpie, help="The NUTS implementation."),
     ) -> None:
         """Fit the hierarchical model on the embedded data; print coefficients and diagnostics."""
         result, _ = run_fit(
-            spec, out, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler
+            spec, out, draws=draws, tune=tune, chains=chains, seed=seed, sampler=str(sampler)
         )
         if not result.diagnostics.converged:
             raise typer.Exit(code=3)

@@ -60,7 +60,11 @@ def register(app: typer.Typer) -> None:
     @app.command("info")
     def info_command(
         panel_file: Path = typer.Option(
-            None, "--panel", help="A panel netCDF file; default: the embedded data."
+            None,
+            "--panel",
+            exists=True,
+            dir_okay=False,
+            help="A panel netCDF file; default: the embedded data.",
         ),
     ) -> None:
         """Summarise the panel: municipalities, years, national population, what is derived."""

@@ -170,7 +170,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("project")
     def project_command(
-        fit: Annotated[Path, typer.Option("--fit", help="A fit written by `vekst fit --out`.")],
+        fit: Annotated[
+            Path,
+            typer.Option(
+                "--fit", exists=True, dir_okay=False, help="A fit written by `vekst fit --out`."
+            ),
+        ],
         out: Annotated[
             Path, typer.Option("--out", help="Folder for projection.nc and the CSVs.")
         ],
@@ -195,7 +200,12 @@ def register(app: typer.Typer) -> None:
         ] = None,
         panel: Annotated[
             Path | None,
-            typer.Option("--panel", help="Panel netCDF the fit was made on; default: embedded."),
+            typer.Option(
+                "--panel",
+                exists=True,
+                dir_okay=False,
+                help="Panel netCDF the fit was made on; default: embedded.",
+            ),
         ] = None,
         base_year: Annotated[
             int | None,
