@@ -87,9 +87,9 @@ def test_report_has_every_section(report):
 def test_report_figures_are_embedded_and_written(report):
     out, html = report
     sources = _img_sources(html)
-    # national + counties; per municipality fan, pyramids 2030 and 2040, drivers (x4);
-    # two rankings; coefficients.
-    assert len(sources) == 2 + 4 * 4 + 2 + 1
+    # national + counties; per municipality fan, pyramids 2030 and 2040 in one figure on a
+    # shared scale, drivers (x4); two rankings; coefficients.
+    assert len(sources) == 2 + 4 * 3 + 2 + 1
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert base64.b64decode(sources[0].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(list((out / "figures").glob("*.png"))) == len(sources)
@@ -112,6 +112,7 @@ def test_report_captions_explain_the_figures(report):
     for phrase in (
         "middle 50 %",  # fan chart bands
         "Men to the left, women to the right",  # pyramid
+        "one bar per five-year age group",  # 5-year groups by default
         "80 % interval",  # age-group table
         "Attractiveness (bostedsattraktivitet)",
         "P(top 10)",

@@ -32,8 +32,8 @@ def test_report_renders_cleanly_and_the_picker_works(page, width):
     result = probe(BROWSER, page, width=width, target="m4621")
     assert result["viewport"] == width
     assert result["errors"] == [] and result["stderr_errors"] == []
-    # 2 national + the 3 largest municipalities x 4 + 2 rankings + coefficients, all decoded.
-    assert result["images"] == 17 and result["broken"] == []
+    # 2 national + the 3 largest municipalities x 3 + 2 rankings + coefficients, all decoded.
+    assert result["images"] == 14 and result["broken"] == []
     assert result["page"] <= width, f"page is {result['page']} px wide at {width} px"
     assert result["wide"] == [], f"wider than the {width} px viewport: {result['wide']}"
     # 1 nation + 12 municipalities + 5 counties + 5 regions.

@@ -78,4 +78,4 @@ def step(description: str) -> Iterator[None]:
     with Progress(*columns, console=err_console, transient=True) as progress:
         progress.add_task(description, total=None)
         yield
-    logger.info("done: %s", description)
+    logger.debug("done: %s", description)

@@ -23,7 +23,7 @@ import xarray as xr
 from vekst.agegroups import AGE_GROUPS, age_group_matrix
 from vekst.report.i18n import COMPONENT_NAMES, Lang
 
-__all__ = ["FIVE_YEAR_GROUPS", "explorer_data", "unit_membership"]
+__all__ = ["FIVE_YEAR_GROUPS", "estimated_components", "explorer_data", "unit_membership"]
 
 #: Five-year age groups of the pyramids (the last is open).
 FIVE_YEAR_GROUPS: tuple[str, ...] = tuple(
@@ -151,8 +151,22 @@ def _age_detail(projection, panel, member, base, years) -> dict[str, Any]:
     return out
 
 
-def _estimated_components(panel: xr.Dataset, components: Sequence[str]) -> list[str]:
-    """Components that were estimated: a vital deviation needs its observed events."""
+def estimated_components(panel: xr.Dataset, components: Sequence[str]) -> list[str]:
+    """The components that were estimated: a vital deviation needs its observed events.
+
+    Parameters
+    ----------
+    panel
+        The panel (``births``/``deaths`` data variables where observed).
+    components
+        Component names of :mod:`vekst.decompose`.
+
+    Returns
+    -------
+    list of str
+        ``components`` without ``mortality_deviation`` when the panel has no deaths (and
+        without ``fertility_deviation`` when it has no births).
+    """
     dropped = set()
     if "deaths" not in panel.data_vars:
         dropped.add("mortality_deviation")
@@ -172,7 +186,7 @@ def _drivers(decomposition, panel, member, codes) -> dict[str, Any] | None:
         return None
     array = decomposition.reindex(municipality=list(codes)).fillna(0.0)
     array = array.mean("year").transpose("draw", "component", "municipality")
-    components = _estimated_components(panel, [str(c) for c in array["component"].values])
+    components = estimated_components(panel, [str(c) for c in array["component"].values])
     values = _by_unit(member, array.sel(component=components).values, axis=2)
     total = values.sum(axis=1, keepdims=True)  # per draw: the total's own band
     values = np.concatenate([values, total], axis=1)  # (draw, component, unit)

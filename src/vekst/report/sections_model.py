@@ -20,6 +20,27 @@ from vekst.report.html_helpers import (
 )
 from vekst.report.i18n import fmt_int, fmt_signed
 
+#: Plain words for the spec's option values (readers should not meet internal names).
+PLAIN_SPEC_VALUES: dict[str, str] = {
+    "student_t": "heavy-tailed (Student-t): the occasional extreme year is expected",
+    "normal": "normal (Gaussian)",
+    "negative_binomial": "negative binomial (counts with extra spread)",
+    "poisson": "Poisson (counts)",
+    "auto": "varying by year, pooled; parameterisation chosen from the data",
+    "centered": "varying by year, pooled (centred parameterisation)",
+    "non_centered": "varying by year, pooled (non-centred parameterisation)",
+    "fixed": "the same in every year",
+    "region": "labour-market region",
+    "municipality": "municipality",
+    "county": "county",
+}
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "–"
+    return PLAIN_SPEC_VALUES.get(str(value), str(value).replace("_", " "))
+
 
 def _posterior_names(idata: Any) -> list[str]:
     return [str(n) for n in idata.posterior.data_vars]
@@ -262,14 +283,20 @@ def sources_section(panel, idata, projection) -> dict[str, Any]:
         ("Model", f"{spec.get('name', 'unnamed')}: {spec.get('description', '')}".strip(": ")),
         (
             "Explanatory factors",
-            ", ".join(migration.get("covariates", []))
-            or ", ".join(
-                map(str, idata.posterior.coords.get("covariate", xr.DataArray([])).values)
+            ", ".join(
+                covariate_label(str(c))
+                for c in (
+                    migration.get("covariates")
+                    or idata.posterior.coords.get("covariate", xr.DataArray([])).values
+                )
             ),
         ),
-        ("Likelihood", str(migration.get("likelihood", "–"))),
-        ("Year coefficients", str(migration.get("year_coefficients", "–"))),
-        ("Attractiveness levels", ", ".join(migration.get("attractiveness", [])) or "–"),
+        ("Yearly noise", _plain(migration.get("likelihood"))),
+        ("Coefficients by year", _plain(migration.get("year_coefficients"))),
+        (
+            "Attractiveness levels",
+            ", ".join(_plain(level) for level in migration.get("attractiveness", [])) or "–",
+        ),
         ("Sampler", f"{attrs.get('sampler', '–')} (seed {attrs.get('seed', '–')})"),
         (
             "Posterior draws",

@@ -12,6 +12,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from vekst.report import plots
+from vekst.report.explorer import estimated_components
 from vekst.report.html_helpers import (
     DECOMPOSITION_CAPTION,
     PYRAMID_YEARS,
@@ -59,21 +60,26 @@ def national_section(panel, projection, totals, figures, place: str) -> dict[str
         ncols = 3
         nrows = int(np.ceil(len(counties) / ncols))
         fig = Figure(figsize=(12, 2.8 * nrows), layout="constrained")
-        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        # One y-scale for all counties, in % of the base year: a small county's band is
+        # then compared with a large one's on the same footing (its own axis would make
+        # Finnmark look as steady or as volatile as Oslo).
+        axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
         for ax in axes[len(counties) :]:
             ax.set_visible(False)
         for i, (ax, county) in enumerate(zip(axes, counties, strict=False)):
+            draws_c = county_totals.sel(county=county)
+            level = float(draws_c.sel(year=base).median()) or 1.0
             history_c = (
-                county_history.sel(county=county)
+                100 * county_history.sel(county=county) / level
                 if county in set(county_history["county"].values.astype(str))
                 else None
             )
             plots.fan_chart(
                 history_c,
-                county_totals.sel(county=county),
+                100 * draws_c / level,
                 ax=ax,
                 title=f"{names.get(county, county)} ({county})",
-                ylabel="",
+                ylabel=f"% of {base}" if i % ncols == 0 else "",
                 legend=i == 0,
             )
             ax.set_xlabel("")
@@ -82,7 +88,9 @@ def national_section(panel, projection, totals, figures, place: str) -> dict[str
                 fig,
                 "counties",
                 "Fan charts of the county populations",
-                "The same chart for each county (2024 borders). Municipalities are added up "
+                f"The same chart for each county (2024 borders), in % of its population in "
+                f"{base} and on one scale, so the counties' growth and uncertainty can be "
+                "compared directly. Municipalities are added up "
                 "within each simulated future before the bands are drawn, so a county's band "
                 "is narrower than the sum of its municipalities' bands would suggest: good "
                 "and bad luck in different municipalities partly cancel.",
@@ -172,25 +180,34 @@ def municipality_section(
                     f"{' and '.join(map(str, PYRAMID_YEARS))}; the pyramid shows {years[-1]}."
                 )
             )
-        for year in shown:
-            blocks.append(
-                figures.add(
-                    plots.population_pyramid(
-                        population,
-                        year,
-                        observed=observed,
-                        observed_label=f"Observed {base}",
-                        title=f"{name}: population {year}",
-                    ),
-                    f"pyramid_{code}_{year}",
-                    f"Population pyramid of {name} in {year}",
-                    f"Men to the left, women to the right, one bar per year of age. The bar is "
-                    f"the median number of persons of that age in {year}; the thin whisker "
-                    f"spans the middle 80 % of the simulated futures. The black outline is "
-                    f"the observed population on 1 January {base}, so you can see each "
-                    f"cohort move up the pyramid as it ages.",
-                )
+        # The years share one figure and one x-scale, so growth and ageing are seen, not
+        # hidden by axes that rescale; five-year groups avoid the false bulges single
+        # years alias into at screen resolution.
+        fig = Figure(figsize=(5.2 * len(shown), 5.6), layout="constrained")
+        axes = fig.subplots(1, len(shown), sharex=True, sharey=True, squeeze=False)[0]
+        for ax, year in zip(axes, shown, strict=True):
+            plots.population_pyramid(
+                population,
+                year,
+                ax=ax,
+                observed=observed,
+                observed_label=f"Observed {base}",
+                group_size=5,
+                title=f"{name}: population {year}",
             )
+        years_text = " and ".join(map(str, shown))
+        blocks.append(
+            figures.add(
+                fig,
+                f"pyramid_{code}",
+                f"Population pyramids of {name} in {years_text}",
+                "Men to the left, women to the right, one bar per five-year age group. The "
+                "bar is the median number of persons in the group; the thin whisker spans the "
+                "middle 80 % of the simulated futures. The black outline is the observed "
+                f"population on 1 January {base}, so you can see each cohort move up the "
+                "pyramid as it ages. Both years share one scale.",
+            )
+        )
         age_draws = population
     elif "population_age_group" in projection:
         age_draws = projection["population_age_group"].sel(municipality=code)
@@ -224,6 +241,10 @@ def municipality_section(
         contribution = decomposition_array(decomposition)
         if code in set(contribution["municipality"].values.astype(str)):
             summary = decomposition_frame(decomposition, code)
+            # Show only what was estimated (no deaths bar where deaths are not observed).
+            summary = summary.loc[
+                [c for c in summary.index if c in estimated_components(panel, summary.index)]
+            ]
             place_years = contribution["year"].values
             first, last = int(place_years.min()), int(place_years.max())
             period = "observed years" if last < base else "projected years"
