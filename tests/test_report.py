@@ -206,3 +206,33 @@ def test_report_command_writes_the_report(inputs, tmp_path, monkeypatch):
     )
     assert missing.exit_code == 2
     assert "vekst project" in missing.output
+
+
+def test_norwegian_report_speaks_norwegian(inputs, tmp_path):
+    projection = inputs["projection"].drop_vars("population")
+    index = write_report(
+        tmp_path,
+        panel=inputs["panel"],
+        idata=inputs["idata"],
+        ols=inputs["ols"],
+        projection=projection,
+        options=ReportOptions(dpi=30, lang="nb"),
+    )
+    html = index.read_text(encoding="utf-8")
+    assert '<html lang="nb">' in html
+    for phrase in (
+        "Din kommune",
+        "Norge og fylkene",
+        "Attraktivitet: barometeret med usikkerhet",
+        "Hva driver flyttingen",
+        "Diagnostikk: kan resultatene stoles på?",
+        "Datakilder og modellen",
+        "R-hat sammenligner",
+    ):
+        assert phrase in html, phrase
+    for english in ("What drives migration", "Data sources and the model", "R-hat compares"):
+        assert english not in html, english
+    # Norwegian numbers: decimal comma in the coefficient table, no decimal point.
+    coefficients = html[html.index('id="coefficients"') : html.index('id="diagnostics"')]
+    assert re.search(r"[+−]\d+,\d{3}", coefficients)
+    assert not re.search(r"[+−]\d+\.\d{3}", coefficients)

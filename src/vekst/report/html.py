@@ -48,14 +48,14 @@ from vekst.report.html_helpers import (
     read_diagnostics,
     truthy,
 )
-from vekst.report.i18n import STRINGS, Lang, t
+from vekst.report.i18n import STRINGS, Lang, t, tr
 from vekst.report.sections_model import (
     attractiveness_section,
     coefficients_section,
     diagnostics_section,
     sources_section,
 )
-from vekst.report.sections_place import municipality_section, national_section
+from vekst.report.sections_place import PlaceContext, municipality_section, national_section
 
 __all__ = ["ReportInputError", "ReportOptions", "default_municipalities", "write_report"]
 
@@ -125,20 +125,30 @@ def _script_strings(lang: Lang) -> dict[str, str]:
 def _gate(diag: dict[str, Any] | None, overridden: bool, lang: Lang) -> dict[str, Any]:
     failed = diag is not None and (bool(diag.get("problems")) or diag.get("converged") is False)
     if failed and overridden:
-        headline = (
+        headline = tr(
+            lang,
             "Warning: the model did not pass the convergence gate and the forecast was made "
             "anyway (the gate was overridden). Do not use these numbers for decisions until "
-            "the model has been refitted and passes."
+            "the model has been refitted and passes.",
+            "Advarsel: modellen besto ikke konvergenskontrollen, og framskrivingen ble laget "
+            "likevel (kontrollen ble overstyrt). Ikke bruk tallene til beslutninger før "
+            "modellen er tilpasset på nytt og består.",
         )
     elif failed:
-        headline = (
+        headline = tr(
+            lang,
             "Warning: the model did not pass the convergence gate. The numbers below may be "
-            "wrong; refit with more tuning and draws before using them."
+            "wrong; refit with more tuning and draws before using them.",
+            "Advarsel: modellen besto ikke konvergenskontrollen. Tallene under kan være feil; "
+            "tilpass modellen på nytt med flere trekk før de brukes.",
         )
     else:
-        headline = (
+        headline = tr(
+            lang,
             "Note: this forecast was made with the convergence gate overridden. Check the "
-            "diagnostics before relying on it."
+            "diagnostics before relying on it.",
+            "Merk: denne framskrivingen ble laget med konvergenskontrollen overstyrt. Se "
+            "diagnostikken før du stoler på den.",
         )
     passed = (
         "Konvergenskontrollen er bestått: kjedene er enige, og sampleren utforsket modellen "
@@ -282,27 +292,33 @@ def write_report(
     sections: list[dict[str, Any]] = [
         {"id": "explorer", "title": t("explorer", lang), "intro": "", "blocks": []}
     ]
+    coverage_note = ""
     if options.backtest is not None:
-        sections.append(bands_section(band_coverage(options.backtest), lang))
-    sections.append(national_section(panel, projection, totals, figures, place))
-    attractiveness, municipality_ranking = attractiveness_section(
-        idata, panel, figures, tables, top=options.top, k=options.k
-    )
-    for code in chosen:
-        sections.append(
-            municipality_section(
-                code,
-                panel=panel,
-                projection=projection,
-                totals=totals,
-                decomposition=decomposition,
-                ranking=municipality_ranking,
-                figures=figures,
-                tables=tables,
-            )
+        coverage = band_coverage(options.backtest)
+        sections.append(bands_section(coverage, lang))
+        horizon, share = coverage_for_script(coverage)["all"]
+        coverage_note = t(
+            "coverage_measured", lang, measured=f"{100 * share:.0f} %", horizon=horizon
         )
+    attractiveness, municipality_ranking = attractiveness_section(
+        idata, panel, figures, tables, top=options.top, k=options.k, lang=lang
+    )
+    ctx = PlaceContext(
+        panel=panel,
+        projection=projection,
+        totals=totals,
+        figures=figures,
+        tables=tables,
+        lang=lang,
+        decomposition=decomposition,
+        ranking=municipality_ranking,
+        coverage_note=coverage_note,
+    )
+    sections.append(national_section(ctx, place))
+    for code in chosen:
+        sections.append(municipality_section(code, ctx))
     sections.append(attractiveness)
-    sections.append(coefficients_section(idata, ols, figures))
+    sections.append(coefficients_section(idata, ols, figures, lang))
     diag = read_diagnostics(idata, options.diagnostics)
     overridden = options.gate_overridden
     if overridden is None:
@@ -310,8 +326,8 @@ def write_report(
         overridden = truthy(projection.attrs.get("allow_unconverged", False)) or (
             str(projection.attrs.get("converged", "")).strip().lower() in {"no", "false", "0"}
         )
-    sections.append(diagnostics_section(diag, bool(overridden)))
-    sections.append(sources_section(panel, idata, projection))
+    sections.append(diagnostics_section(diag, bool(overridden), lang))
+    sections.append(sources_section(panel, idata, projection, lang))
     _navigation(sections, place, lang)
 
     from vekst import __version__

@@ -12,7 +12,16 @@ from __future__ import annotations
 import enum
 import math
 
-__all__ = ["COMPONENT_NAMES", "STRINGS", "Lang", "fmt_int", "fmt_number", "fmt_signed", "t"]
+__all__ = [
+    "COMPONENT_NAMES",
+    "STRINGS",
+    "Lang",
+    "fmt_int",
+    "fmt_number",
+    "fmt_signed",
+    "t",
+    "tr",
+]
 
 
 class Lang(enum.StrEnum):
@@ -191,6 +200,24 @@ def t(key: str, lang: Lang | str, **fields: object) -> str:
     """
     text = STRINGS[key][Lang(lang).value]
     return text.format(**fields) if fields else text
+
+
+def tr(lang: Lang | str, en: str, nb: str) -> str:
+    """The English or the Norwegian text, written side by side where it is used.
+
+    Parameters
+    ----------
+    lang
+        ``"nb"`` or ``"en"``.
+    en, nb
+        The text in English and in Norwegian bokmål.
+
+    Returns
+    -------
+    str
+        The text in ``lang``.
+    """
+    return nb if Lang(lang) is Lang.nb else en
 
 
 def fmt_number(value: float, lang: Lang | str, digits: int = 0) -> str:

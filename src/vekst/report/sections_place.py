@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,55 @@ from vekst.report.html_helpers import (
     tidy_age_table,
     write_csv,
 )
-from vekst.report.i18n import fmt_int, fmt_signed
+from vekst.report.i18n import Lang, fmt_int, fmt_signed, t, tr
 
 # --------------------------------------------------------------------------- sections
 
 
-def national_section(panel, projection, totals, figures, place: str) -> dict[str, Any]:
+@dataclass
+class PlaceContext:
+    """What the sections about places draw from.
+
+    Attributes
+    ----------
+    panel, projection
+        The panel (history) and the projection.
+    totals
+        Projected totals ``(draw, year, municipality)``.
+    figures
+        Where figures are saved and embedded.
+    tables
+        Folder of the CSV tables.
+    lang
+        Language of the texts.
+    decomposition
+        Growth decomposition, or ``None``.
+    ranking
+        Attractiveness ranking of municipalities (for the intro), or ``None``.
+    coverage_note
+        The sentence on how often the bands held the truth in backtests.
+    """
+
+    panel: xr.Dataset
+    projection: xr.Dataset
+    totals: xr.DataArray
+    figures: FigureStore
+    tables: Path
+    lang: Lang = Lang.en
+    decomposition: xr.Dataset | xr.DataArray | None = None
+    ranking: pd.DataFrame | None = None
+    coverage_note: str = ""
+
+
+def national_section(ctx: PlaceContext, place: str) -> dict[str, Any]:
+    """The nation's and the counties' fan charts."""
+    panel, projection, totals, figures, lang = (
+        ctx.panel,
+        ctx.projection,
+        ctx.totals,
+        ctx.figures,
+        ctx.lang,
+    )
     base = base_year(projection)
     history = panel["population"].sum(("municipality", "age", "sex"))
     history = history.sel(year=history["year"] <= base)
@@ -40,13 +84,21 @@ def national_section(panel, projection, totals, figures, place: str) -> dict[str
         figures.add(
             plots.fan_chart(history, national, title=f"{place}: population on 1 January"),
             "national",
-            f"Fan chart of the population of {place}",
-            "The black line is the observed population. The blue line is the median "
-            "projection: half of the simulated futures lie above it and half below. The "
-            "dark band holds the middle 50 % of the simulated futures, the middle band 80 % "
-            "and the light band 95 %. A band is a statement of uncertainty, not a range of "
-            "scenarios: we expect the real population to fall outside the 80 % band in about "
-            "one year out of five.",
+            tr(lang, f"Fan chart of the population of {place}", f"Viftediagram for {place}"),
+            tr(
+                lang,
+                "The black line is the observed population. The blue line is the median "
+                "projection: half of the simulated futures lie above it and half below. The "
+                "dark band holds the middle 50 % of the simulated futures, the middle band "
+                "80 % and the light band 95 %. A band is a statement of uncertainty, not a "
+                "range of scenarios. ",
+                "Den svarte linjen er observert folketall. Den blå linjen er median "
+                "framskriving: halvparten av de simulerte framtidene ligger over og halvparten "
+                "under. Det mørke båndet rommer de midterste 50 % av framtidene, det midterste "
+                "80 % og det lyse 95 %. Et bånd uttrykker usikkerhet, ikke en rekke "
+                "scenarioer. ",
+            )
+            + ctx.coverage_note,
         )
     ]
     counties = []
@@ -87,21 +139,33 @@ def national_section(panel, projection, totals, figures, place: str) -> dict[str
             figures.add(
                 fig,
                 "counties",
-                "Fan charts of the county populations",
-                f"The same chart for each county (2024 borders), in % of its population in "
-                f"{base} and on one scale, so the counties' growth and uncertainty can be "
-                "compared directly. Municipalities are added up "
-                "within each simulated future before the bands are drawn, so a county's band "
-                "is narrower than the sum of its municipalities' bands would suggest: good "
-                "and bad luck in different municipalities partly cancel.",
+                tr(lang, "Fan charts of the county populations", "Viftediagram for fylkene"),
+                tr(
+                    lang,
+                    f"The same chart for each county (2024 borders), in % of its population "
+                    f"in {base} and on one scale, so the counties' growth and uncertainty can "
+                    "be compared directly. Municipalities are added up within each simulated "
+                    "future before the bands are drawn, so a county's band is narrower than "
+                    "the sum of its municipalities' bands would suggest: good and bad luck in "
+                    "different municipalities partly cancel.",
+                    f"Samme diagram for hvert fylke (grenser fra 2024), i % av folketallet i "
+                    f"{base} og på samme skala, så fylkenes vekst og usikkerhet kan "
+                    "sammenlignes direkte. Kommunene legges sammen innenfor hver simulerte "
+                    "framtid før båndene tegnes, så et fylkes bånd er smalere enn summen av "
+                    "kommunenes bånd: flaks og uflaks i ulike kommuner utligner delvis "
+                    "hverandre.",
+                ),
             )
         )
     return {
         "id": "national",
-        "title": f"{place} and the counties",
-        "intro": (
+        "title": t("national", lang) if place == "Norway" else f"{place} and the counties",
+        "intro": tr(
+            lang,
             f"Projected population from 1 January {base} to {int(totals['year'].max())}, "
-            f"from {totals.sizes['draw']} simulated futures drawn from the fitted model."
+            f"from {totals.sizes['draw']} simulated futures drawn from the fitted model.",
+            f"Framskrevet folketall fra 1. januar {base} til {int(totals['year'].max())}, fra "
+            f"{totals.sizes['draw']} simulerte framtider trukket fra den tilpassede modellen.",
         ),
         "blocks": blocks,
         "anchor_extra": "counties" if counties else None,
@@ -114,7 +178,7 @@ def _table_years(years: Sequence[int], base: int) -> list[int]:
     return [y for y in dict.fromkeys(chosen) if y in years]
 
 
-def _age_table_display(table: pd.DataFrame) -> pd.DataFrame:
+def _age_table_display(table: pd.DataFrame, lang: Lang) -> pd.DataFrame:
     """One cell per (group, year): median and 80 % interval."""
     years = list(dict.fromkeys(table.columns.get_level_values("year")))
     display = pd.DataFrame(index=table.index)
@@ -124,25 +188,24 @@ def _age_table_display(table: pd.DataFrame) -> pd.DataFrame:
             low, mid, high = row[(year, "q10")], row[(year, "q50")], row[(year, "q90")]
             if np.isclose(low, high):
                 # The base year is observed: no interval to show.
-                cells.append(fmt_int(mid))
+                cells.append(fmt_int(mid, lang))
             else:
-                cells.append(f"{fmt_int(mid)} ({fmt_int(low)}–{fmt_int(high)})")
+                cells.append(f"{fmt_int(mid, lang)} ({fmt_int(low, lang)}–{fmt_int(high, lang)})")
         display[str(year)] = cells
-    display.index.name = "Age group"
+    display.index.name = t("age_group", lang)
     return display
 
 
-def municipality_section(
-    code: str,
-    *,
-    panel: xr.Dataset,
-    projection: xr.Dataset,
-    totals: xr.DataArray,
-    decomposition: xr.Dataset | xr.DataArray | None,
-    ranking: pd.DataFrame | None,
-    figures: FigureStore,
-    tables: Path,
-) -> dict[str, Any]:
+def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
+    """Printable detail of one municipality: fan chart, pyramids, age groups, drivers."""
+    panel, projection, totals, figures, lang = (
+        ctx.panel,
+        ctx.projection,
+        ctx.totals,
+        ctx.figures,
+        ctx.lang,
+    )
+    decomposition, ranking, tables = ctx.decomposition, ctx.ranking, ctx.tables
     names = coord_map(projection, "municipality", "name") or coord_map(
         panel, "municipality", "name"
     )
@@ -159,10 +222,17 @@ def municipality_section(
         figures.add(
             plots.fan_chart(history, totals.sel(municipality=code), title=f"{name}: population"),
             f"population_{code}",
-            f"Fan chart of the population of {name}",
-            "Observed population (black), median projection (blue line) and the bands that "
-            "hold 50 %, 80 % and 95 % of the simulated futures. Small municipalities have "
-            "wide bands: a few families moving make a large difference.",
+            tr(lang, f"Fan chart of the population of {name}", f"Viftediagram for {name}"),
+            tr(
+                lang,
+                "Observed population (black), median projection (blue line) and the bands "
+                "that hold 50 %, 80 % and 95 % of the simulated futures. Small municipalities "
+                "have wide bands: a few families moving make a large difference. ",
+                "Observert folketall (svart), median framskriving (blå linje) og båndene som "
+                "rommer 50 %, 80 % og 95 % av de simulerte framtidene. Små kommuner har brede "
+                "bånd: noen få familier som flytter, utgjør en stor forskjell. ",
+            )
+            + ctx.coverage_note,
         )
     )
 
@@ -200,12 +270,24 @@ def municipality_section(
             figures.add(
                 fig,
                 f"pyramid_{code}",
-                f"Population pyramids of {name} in {years_text}",
-                "Men to the left, women to the right, one bar per five-year age group. The "
-                "bar is the median number of persons in the group; the thin whisker spans the "
-                "middle 80 % of the simulated futures. The black outline is the observed "
-                f"population on 1 January {base}, so you can see each cohort move up the "
-                "pyramid as it ages. Both years share one scale.",
+                tr(
+                    lang,
+                    f"Population pyramids of {name} in {years_text}",
+                    f"Befolkningspyramider for {name} i {years_text}",
+                ),
+                tr(
+                    lang,
+                    "Men to the left, women to the right, one bar per five-year age group. "
+                    "The bar is the median number of persons in the group; the thin whisker "
+                    "spans the middle 80 % of the simulated futures. The black outline is the "
+                    f"observed population on 1 January {base}, so you can see each cohort "
+                    "move up the pyramid as it ages. Both years share one scale.",
+                    "Menn til venstre, kvinner til høyre, én søyle per femårig aldersgruppe. "
+                    "Søylen er medianen av antall personer i gruppen; den tynne streken "
+                    "spenner over de midterste 80 % av de simulerte framtidene. Det svarte "
+                    f"omrisset er observert befolkning 1. januar {base}, så en ser hvert "
+                    "årskull flytte seg oppover i pyramiden. Begge årene har samme skala.",
+                ),
             )
         )
         age_draws = population
@@ -226,13 +308,21 @@ def municipality_section(
         csv_path = write_csv(tables / f"age_groups_{code}.csv", tidy_age_table(table))
         blocks.append(
             table_block(
-                _age_table_display(table),
-                "Persons by age group (both sexes). Each cell is the median with the 80 % "
-                "interval in brackets: in 8 of 10 simulated futures the number lies in that "
-                "range. Groups follow kindergarten (1-5), primary school (6-12), lower "
-                "secondary (13-15), upper secondary (16-19) and elderly care (67+). The "
-                "interval of the total is that of the total itself, not the sum of the "
-                "groups' intervals.",
+                _age_table_display(table, lang),
+                tr(
+                    lang,
+                    "Persons by age group (both sexes). Each cell is the median with the 80 % "
+                    "interval in brackets: in 8 of 10 simulated futures the number lies in "
+                    "that range. Groups follow kindergarten (1-5), primary school (6-12), "
+                    "lower secondary (13-15), upper secondary (16-19) and elderly care (67+). "
+                    "The interval of the total is that of the total itself, not the sum of "
+                    "the groups' intervals.",
+                    "Personer etter aldersgruppe (begge kjønn). Hver celle er medianen med "
+                    "80 %-intervallet i parentes: i 8 av 10 simulerte framtider ligger tallet "
+                    "der. Gruppene følger barnehage (1-5), barneskole (6-12), ungdomsskole "
+                    "(13-15), videregående (16-19) og eldreomsorg (67+). Intervallet for "
+                    "totalen er totalens eget, ikke summen av gruppenes intervaller.",
+                ),
                 csv=f"tables/{csv_path.name}",
             )
         )
@@ -254,22 +344,52 @@ def municipality_section(
                         summary, title=f"{name}: drivers of growth, {first}-{last}"
                     ),
                     f"decomposition_{code}",
-                    f"Drivers of population growth in {name}",
-                    f"Average yearly change in persons over the {period} {first}-{last}, "
-                    "split into its drivers. " + DECOMPOSITION_CAPTION,
+                    tr(
+                        lang,
+                        f"Drivers of population growth in {name}",
+                        f"Drivkrefter for befolkningsveksten i {name}",
+                    ),
+                    tr(
+                        lang,
+                        f"Average yearly change in persons over the {period} {first}-{last}, "
+                        "split into its drivers. " + DECOMPOSITION_CAPTION,
+                        f"Gjennomsnittlig årlig endring i personer {first}-{last}, fordelt på "
+                        "drivkrefter. Grønne søyler er fødsler og dødsfall: det alderssammen"
+                        "setningen alene ville gitt med nasjonale rater, og hvor mye stedet "
+                        "avviker fra det. Blå søyler er nettoflytting forklart av innvandring "
+                        "til Norge, sentralitet, arbeidsplassvekst (i kommunen og hos naboene "
+                        "der innbyggerne pendler) og unge som går inn i arbeidslivet (DS). Den "
+                        "oransje søylen er attraktivitet: flytting modellen ikke forklarer med "
+                        "disse faktorene. Grått er resten (tilfeldig variasjon). Den mørke "
+                        "søylen er totalen; strekene spenner over de midterste 80 %.",
+                    ),
                 )
             )
         else:
-            blocks.append(note(f"The decomposition does not include {name} ({code})."))
+            blocks.append(
+                note(
+                    tr(
+                        lang,
+                        f"The decomposition does not include {name} ({code}).",
+                        f"Dekomponeringen omfatter ikke {name} ({code}).",
+                    )
+                )
+            )
 
-    intro = f"Municipality {code}, {name}."
+    intro = tr(lang, f"Municipality {code}, {name}.", f"Kommune {code}, {name}.")
     if ranking is not None and code in ranking.index:
         row = ranking.loc[code]
-        intro += (
-            f" Attractiveness {fmt_signed(row['mean'])} % of the population per year "
-            f"(94 % interval {fmt_signed(row['low'])} to {fmt_signed(row['high'])}), rank "
-            f"{int(row['rank'])} of {len(ranking)}; probability of being among the "
-            f"{ranking.attrs.get('k', 10)} most attractive: {row['p_top_k']:.0%}."
+        mean, low, high = (fmt_signed(row[c], 2, lang) for c in ("mean", "low", "high"))
+        k = ranking.attrs.get("k", 10)
+        share = f"{100 * row['p_top_k']:.0f} %"
+        intro += tr(
+            lang,
+            f" Attractiveness {mean} % of the population per year (94 % interval {low} to "
+            f"{high}), rank {int(row['rank'])} of {len(ranking)}; probability of being among "
+            f"the {k} most attractive: {share}.",
+            f" Attraktivitet {mean} % av folketallet per år (94 %-intervall {low} til "
+            f"{high}), rangert {int(row['rank'])} av {len(ranking)}; sannsynlighet for å være "
+            f"blant de {k} mest attraktive: {share}.",
         )
     return {
         "id": f"municipality-{code}",
@@ -277,5 +397,3 @@ def municipality_section(
         "intro": intro,
         "blocks": blocks,
     }
-
-
