@@ -88,11 +88,11 @@ window.addEventListener("message", function (e) {{
 _MIN_WINDOW = 520
 
 
-def _frame(page: Path, name: str, width: int, height: int) -> Path:
+def _frame(page: Path, name: str, width: int, height: int, fragment: str = "") -> Path:
     """A page that shows ``page`` in a frame exactly ``width`` CSS pixels wide."""
     frame = page.with_name(name)
     frame.write_text(
-        _FRAME.format(src=page.name, width=width, height=height), encoding="utf-8"
+        _FRAME.format(src=page.name + fragment, width=width, height=height), encoding="utf-8"
     )
     return frame
 
@@ -164,11 +164,16 @@ def probe(browser: str, page: Path, *, width: int, target: str, height: int = 90
     return result
 
 
-def screenshot(browser: str, page: Path, out: Path, *, width: int, height: int) -> Path:
-    """Save a PNG of the top ``height`` px of ``page`` rendered ``width`` px wide."""
+def screenshot(
+    browser: str, page: Path, out: Path, *, width: int, height: int, fragment: str = ""
+) -> Path:
+    """Save a PNG of the top ``height`` px of ``page`` rendered ``width`` px wide.
+
+    ``fragment`` (e.g. ``"#unit=m3450"``) opens the explorer on one unit.
+    """
     from PIL import Image
 
-    frame = _frame(page, f"shot_{width}.html", width, height)
+    frame = _frame(page, f"shot_{width}.html", width, height, fragment)
     window = max(width, _MIN_WINDOW)
     command = [*_command(browser, window, height), f"--screenshot={out}", frame.as_uri()]
     subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)

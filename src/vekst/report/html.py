@@ -195,7 +195,12 @@ def _explorer_context(panel, projection, decomposition, options, lang) -> dict[s
 def _first_note(panel: xr.Dataset, lang: Lang) -> str | None:
     lacks = str(panel.attrs.get("lacks", ""))
     if "deaths" not in panel.data_vars or "derived" in lacks or "observed" in lacks:
-        return t("derived_note", lang, lacks=lacks) if lacks else None
+        if not lacks:
+            return None
+        # The panel's own note is English; a Norwegian page keeps to its translation.
+        return t("derived_note", lang, lacks=lacks).replace(" (" + lacks + ")", "") if (
+            lang is Lang.nb
+        ) else t("derived_note", lang, lacks=lacks)
     return None
 
 
