@@ -79,6 +79,7 @@ def run_demo(
     from vekst.commands.report import build_report
     from vekst.fit import NotConvergedError
     from vekst.report.html import ReportOptions
+    from vekst.workflow import SamplerConfig
 
     settings = settings or DemoSettings()
     out = Path(out)
@@ -86,15 +87,10 @@ def run_demo(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     console.rule("1/3 fitting the hierarchical model")
-    run_fit(
-        spec,
-        out / "fit.nc",
-        panel=panel,
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        seed=settings.seed,
+    config = SamplerConfig(
+        draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=settings.seed
     )
+    run_fit(spec, out / "fit.nc", config, panel=panel)
     timings["fit"] = time.perf_counter() - start
 
     console.rule(f"2/3 projecting to {settings.end_year}")

@@ -74,48 +74,44 @@ def diagnostics_table(diagnostics) -> Table:
     return table
 
 
-def run_fit(
-    spec_path: Path | None,
-    out: Path,
-    *,
-    panel=None,
-    draws: int = 1500,
-    tune: int = 1500,
-    chains: int = 4,
-    seed: int = 20240101,
-    sampler: str = "nutpie",
-    progress: bool = True,
-):
-    """Fit ``spec_path`` on ``panel`` (default: the embedded data) and save to ``out``."""
+def run_fit(spec_path: Path | None, out: Path, config=None, *, panel=None):
+    """Fit ``spec_path`` on ``panel`` (default: the embedded data) and save to ``out``.
+
+    Parameters
+    ----------
+    spec_path
+        Model spec (.toml); ``None`` for ``models/vareide2022.toml``.
+    out
+        Where to write the fit (netCDF).
+    config
+        :class:`vekst.workflow.SamplerConfig`; default 4 chains of 1500 draws after 1500
+        tuning steps (the command's defaults).
+    panel
+        A panel instead of the embedded data.
+
+    Returns
+    -------
+    (FitResult, OLSResult)
+        The fit and the OLS baseline on the same data.
+    """
     from vekst import load_default
-    from vekst.fit import fit_model, save_fit
-    from vekst.models.data import migration_data, vital_data
+    from vekst.fit import save_fit
     from vekst.models.ols import fit_ols
     from vekst.models.spec import load_spec
+    from vekst.workflow import SamplerConfig, fit_panel, model_inputs
 
     spec = load_spec(spec_path)
     panel = load_default() if panel is None else panel
     with step("computing features (VRA, centrality, DS, expected births)"):
-        migration = migration_data(panel, spec)
-        births = vital_data(panel, "births") if spec.fertility.enabled else None
-        deaths = vital_data(panel, "deaths") if spec.mortality.enabled else None
+        migration, births, deaths = model_inputs(panel, spec)
     console.print(
         f"[bold]{spec.name}[/]: {len(migration.municipalities)} municipalities x "
         f"{len(migration.years)} years ({migration.years[0]}-{migration.years[-1]}); "
         f"births block: {'yes' if births else 'no'}; deaths block: {'yes' if deaths else 'no'}"
     )
-    result = fit_model(
-        spec,
-        migration,
-        births,
-        deaths,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        sampler=sampler,
-        progress=progress,
-    )
+    if config is None:
+        config = SamplerConfig(draws=1500, tune=1500, chains=4)
+    result = fit_panel(panel, spec, config)
     with warnings.catch_warnings():
         # Municipalities without a complete year get NaN OLS residual attractiveness; the
         # printed tables do not use it, so numpy's warning is only noise to a user.
@@ -159,8 +155,11 @@ def register(app: typer.Typer) -> None:
         sampler: Sampler = typer.Option(Sampler.nutpie, help="The NUTS implementation."),
     ) -> None:
         """Fit the hierarchical model on the embedded data; print coefficients and diagnostics."""
-        result, _ = run_fit(
-            spec, out, draws=draws, tune=tune, chains=chains, seed=seed, sampler=str(sampler)
+        from vekst.workflow import SamplerConfig
+
+        config = SamplerConfig(
+            draws=draws, tune=tune, chains=chains, seed=seed, sampler=str(sampler)
         )
+        result, _ = run_fit(spec, out, config)
         if not result.diagnostics.converged:
             raise typer.Exit(code=3)
