@@ -104,7 +104,16 @@ def attractiveness_section(idata, panel, figures, tables, *, top: int, k: int, l
                     draws,
                     top=top,
                     labels=names,
-                    title=f"The {min(top, len(table))} most attractive {plural}",
+                    title=tr(
+                        lang,
+                        f"The {min(top, len(table))} most attractive {plural}",
+                        f"De {min(top, len(table))} mest attraktive {plural_nb[plural]}",
+                    ),
+                    units=tr(
+                        lang,
+                        "Net migration beyond what jobs, centrality and DS explain (% per year)",
+                        "Nettoflytting utover det jobber, sentralitet og DS forklarer (% per år)",
+                    ),
                 ),
                 f"attractiveness_{plural}",
                 tr(

@@ -27,7 +27,7 @@ from vekst.report.html_helpers import (
     tidy_age_table,
     write_csv,
 )
-from vekst.report.i18n import Lang, fmt_int, fmt_signed, t, tr
+from vekst.report.i18n import COMPONENT_NAMES, Lang, fmt_int, fmt_signed, t, tr
 
 # --------------------------------------------------------------------------- sections
 
@@ -82,7 +82,16 @@ def national_section(ctx: PlaceContext, place: str) -> dict[str, Any]:
     national = totals.sum("municipality")
     blocks = [
         figures.add(
-            plots.fan_chart(history, national, title=f"{place}: population on 1 January"),
+            plots.fan_chart(
+                history,
+                national,
+                title=tr(
+                    lang,
+                    f"{place}: population on 1 January",
+                    f"{'Norge' if place == 'Norway' else place}: folketall 1. januar",
+                ),
+                ylabel=tr(lang, "Persons (1 January)", "Personer (1. januar)"),
+            ),
             "national",
             tr(lang, f"Fan chart of the population of {place}", f"Viftediagram for {place}"),
             tr(
@@ -131,7 +140,7 @@ def national_section(ctx: PlaceContext, place: str) -> dict[str, Any]:
                 100 * draws_c / level,
                 ax=ax,
                 title=f"{names.get(county, county)} ({county})",
-                ylabel=f"% of {base}" if i % ncols == 0 else "",
+                ylabel=tr(lang, f"% of {base}", f"% av {base}") if i % ncols == 0 else "",
                 legend=i == 0,
             )
             ax.set_xlabel("")
@@ -220,7 +229,12 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
         history = history.sel(year=history["year"] <= base)
     blocks.append(
         figures.add(
-            plots.fan_chart(history, totals.sel(municipality=code), title=f"{name}: population"),
+            plots.fan_chart(
+                history,
+                totals.sel(municipality=code),
+                title=tr(lang, f"{name}: population", f"{name}: folketall"),
+                ylabel=tr(lang, "Persons (1 January)", "Personer (1. januar)"),
+            ),
             f"population_{code}",
             tr(lang, f"Fan chart of the population of {name}", f"Viftediagram for {name}"),
             tr(
@@ -261,9 +275,9 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
                 year,
                 ax=ax,
                 observed=observed,
-                observed_label=f"Observed {base}",
+                observed_label=tr(lang, f"Observed {base}", f"Observert {base}"),
                 group_size=5,
-                title=f"{name}: population {year}",
+                title=tr(lang, f"{name}: population {year}", f"{name}: befolkning {year}"),
             )
         years_text = " and ".join(map(str, shown))
         blocks.append(
@@ -341,7 +355,16 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
             blocks.append(
                 figures.add(
                     plots.decomposition_chart(
-                        summary, title=f"{name}: drivers of growth, {first}-{last}"
+                        summary,
+                        title=tr(
+                            lang,
+                            f"{name}: drivers of growth, {first}-{last}",
+                            f"{name}: drivkrefter for vekst, {first}-{last}",
+                        ),
+                        units=tr(lang, "Persons per year", "Personer per år"),
+                        labels={
+                            c: COMPONENT_NAMES.get(c, {}).get(lang.value, c) for c in summary.index
+                        },
                     ),
                     f"decomposition_{code}",
                     tr(
