@@ -48,6 +48,7 @@ class ReportInputError(ValueError):
 
 
 def covariate_label(name: str) -> str:
+    """The plain-language name of a migration covariate (``vra_0`` -> job growth)."""
     if name in COVARIATE_LABELS:
         return COVARIATE_LABELS[name]
     match = re.fullmatch(r"vra_(own|neighbours)_(\d+)", name)
@@ -100,6 +101,7 @@ class FigureStore:
 
 
 def table_block(frame: pd.DataFrame, caption: str, csv: str | None = None) -> dict[str, Any]:
+    """A table block of a section; the index becomes the first column (one header row)."""
     # The index becomes the first column so the table has a single header row.
     html = frame.reset_index().to_html(
         classes="data", border=0, escape=True, na_rep="–", index=False
@@ -110,6 +112,7 @@ def table_block(frame: pd.DataFrame, caption: str, csv: str | None = None) -> di
 
 
 def note(text: str) -> dict[str, str]:
+    """A note block of a section."""
     return {"kind": "note", "text": text}
 
 
@@ -117,6 +120,7 @@ def note(text: str) -> dict[str, str]:
 
 
 def projection_totals(projection: xr.Dataset) -> xr.DataArray:
+    """Projected totals ``(draw, year, municipality)`` from a projection dataset."""
     if "population_total" in projection:
         return projection["population_total"]
     if "population" in projection:
@@ -128,6 +132,7 @@ def projection_totals(projection: xr.Dataset) -> xr.DataArray:
 
 
 def base_year(projection: xr.Dataset) -> int:
+    """The projection's base year (its first year when not recorded)."""
     if "base_year" in projection.attrs:
         return int(projection.attrs["base_year"])
     return int(projection["year"].values[0])
@@ -180,6 +185,7 @@ def default_municipalities(
 
 
 def read_diagnostics(idata: Any, diagnostics: Any) -> dict[str, Any] | None:
+    """The fit's convergence diagnostics as a dict, or ``None`` when unknown."""
     if diagnostics is not None:
         if isinstance(diagnostics, str):
             return json.loads(diagnostics)
@@ -198,6 +204,7 @@ def read_diagnostics(idata: Any, diagnostics: Any) -> dict[str, Any] | None:
 
 
 def truthy(value: Any) -> bool:
+    """Whether an attribute value means yes (``1``, ``true``, ``yes`` or a true value)."""
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes"}
     return bool(value)
