@@ -124,13 +124,17 @@ def _age_detail(projection, panel, member, base, years) -> dict[str, Any]:
                 "draw", "municipality", "age", "sex"
             )
             stock = np.asarray(stock.values, dtype=np.float64)
-            units = np.einsum("um,dmas->duas", member, stock)
+            # Group ages per municipality first, then sum into units: two small matrix
+            # products instead of one over every age (40x fewer operations at 357 places).
             if year in out["table_years"]:
-                grouped = np.einsum("duas,ag->dug", units, groups)
+                grouped = np.matmul(stock.sum(axis=3), groups)  # (draw, municipality, group)
+                grouped = np.matmul(member, grouped)  # (draw, unit, group)
                 table.append(np.quantile(grouped, _BAND, axis=0))  # (q, unit, group)
             if year in _pyramid_years(years):
+                by_sex = np.matmul(stock.transpose(0, 3, 1, 2), five)  # (draw, sex, mun, group)
+                by_sex = np.matmul(member, by_sex)  # (draw, sex, unit, group)
                 pyramids[year] = np.quantile(
-                    np.einsum("duas,ag->dugs", units, five), _BAND, axis=0
+                    by_sex.transpose(0, 2, 3, 1), _BAND, axis=0
                 )  # (q, unit, group, sex)
         out["groups"] = labels
         out["table"] = np.stack(table, axis=2)  # (q, unit, year, group)
