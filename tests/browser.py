@@ -60,6 +60,11 @@ _PROBE = """<script>
         r.svgs = document.querySelectorAll("#explorer svg").length;
         r.keys = document.getElementById("key-numbers").textContent;
         r.table_rows = document.querySelectorAll("#age-table tr").length;
+        var dashed = document.querySelector("#fan polyline[stroke-dasharray]");
+        r.official_points = dashed ? dashed.getAttribute("points").trim().split(" ").length : 0;
+        r.official_right = dashed ? Math.max.apply(null, dashed.getAttribute("points").trim()
+          .split(" ").map(function (p) { return parseFloat(p.split(",")[0]); })) : 0;
+        r.fan_width = document.querySelector("#fan svg").getAttribute("width");
       }
       r.errors = errors;
       // The page runs in a frame of the probed width; the frame's parent prints the result.
@@ -137,8 +142,8 @@ def probe(browser: str, page: Path, *, width: int, target: str, height: int = 90
     -------
     dict
         ``viewport, page, images, broken, wide, options, before, after, fan_changed,
-        svgs, keys, table_rows, errors`` and ``stderr_errors`` (uncaught errors that
-        Chromium logged).
+        svgs, keys, table_rows, official_points, official_right, fan_width, errors``
+        and ``stderr_errors`` (uncaught errors that Chromium logged).
     """
     html = page.read_text(encoding="utf-8")
     probed = page.with_name(f"probe_{width}.html")

@@ -5,6 +5,7 @@ Skipped with a message where no Chromium is installed (``.ci/run`` installs Debi
 anything wider than the screen, and a unit picker that does not change what is shown.
 """
 
+import pandas as pd
 import pytest
 
 from browser import find_browser, probe
@@ -23,8 +24,19 @@ pytestmark = pytest.mark.skipif(
 def page(tmp_path_factory):
     out = tmp_path_factory.mktemp("browser")
     inputs = make_inputs(make_panel())
+    # An official projection for one municipality that runs past the projection's end.
+    official = pd.DataFrame(
+        {
+            "municipality": "4621",
+            "vintage": 2020,
+            "alternative": "MMMM",
+            "year": [2020, 2030, 2040, 2050],
+            "population": [1000.0, 1050.0, 1100.0, 1150.0],
+        }
+    )
     # Norwegian, so the phone layout is tried with the longer labels.
-    return write_report(out, options=ReportOptions(dpi=40, lang="nb"), **inputs)
+    options = ReportOptions(dpi=40, lang="nb", official=official)
+    return write_report(out, options=options, **inputs)
 
 
 @pytest.mark.parametrize("width", [1400, 400])
@@ -46,3 +58,6 @@ def test_report_renders_cleanly_and_the_picker_works(page, width):
     assert "Folketall 1. januar 2022" in result["keys"]
     # Header, 12 age groups and the total.
     assert result["table_rows"] == 14
+    # Statistics Norway's line: the years 2020-2040 the chart spans, not 2050.
+    assert result["official_points"] == 3
+    assert result["official_right"] <= float(result["fan_width"])

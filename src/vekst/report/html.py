@@ -193,14 +193,13 @@ def _explorer_context(panel, projection, decomposition, options, lang) -> dict[s
 
 
 def _first_note(panel: xr.Dataset, lang: Lang) -> str | None:
+    # Only a panel that says what it lacks gets the note (the embedded data do).
     lacks = str(panel.attrs.get("lacks", ""))
     if "deaths" not in panel.data_vars or "derived" in lacks or "observed" in lacks:
         if not lacks:
             return None
-        # The panel's own note is English; a Norwegian page keeps to its translation.
-        return t("derived_note", lang, lacks=lacks).replace(" (" + lacks + ")", "") if (
-            lang is Lang.nb
-        ) else t("derived_note", lang, lacks=lacks)
+        # The panel's own note is technical (and English); the sources section lists it.
+        return t("derived_note", lang)
     return None
 
 

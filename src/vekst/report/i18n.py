@@ -138,10 +138,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "derived_note": {
         "en": "Read this first: municipal births, deaths and migration are not observed in "
         "these data. Births and net migration are estimated from the population counts; "
-        "deaths follow national rates. ({lacks})",
+        "deaths follow national rates.",
         "nb": "Les dette først: kommunale fødsler, dødsfall og flytting er ikke observert i "
         "disse dataene. Fødsler og nettoflytting er anslått fra folketallene; dødsfall "
-        "følger nasjonale rater. ({lacks})",
+        "følger nasjonale rater.",
     },
     "national": {"en": "Norway and the counties", "nb": "Norge og fylkene"},
     "bands": {"en": "How good are these bands?", "nb": "Hvor gode er intervallene?"},

@@ -80,6 +80,16 @@
     var m = { l: 64, r: 22, t: 10, b: 28 };
     var years = D.years, hy = D.history_years, fan = entry.fan;
     var official = entry.official;
+    if (official) {
+      // Only the years the chart spans: an official series may run past the projection.
+      var keep = official.years.map(function (yr) {
+        return yr >= Math.min(D.history_years[0], D.years[0]) && yr <= D.years[D.years.length - 1];
+      });
+      official = { vintage: official.vintage, alternative: official.alternative,
+                   years: official.years.filter(function (_, i) { return keep[i]; }),
+                   values: official.values.filter(function (_, i) { return keep[i]; }) };
+      if (!official.years.length) { official = null; }
+    }
     var all = [].concat(fan[0], fan[6], entry.history.filter(function (v) { return v > 0; }));
     if (official) { all = all.concat(official.values); }
     var lo = Math.min.apply(null, all), hi = Math.max.apply(null, all);
