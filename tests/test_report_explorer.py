@@ -107,3 +107,20 @@ def test_numbers_follow_the_language():
     assert fmt_number(1234567.25, "nb", 1) == "1\u202f234\u202f567,2"
     assert fmt_signed(-0.4, 2, "nb") == "\u22120,40"
     assert fmt_number(float("nan"), "nb") == "–"
+
+
+def test_figure_labels_are_translated_in_place():
+    from matplotlib.figure import Figure
+
+    from vekst.report.i18n import translate_figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], label="Median projection")
+    ax.set_xlabel("Year")
+    ax.legend()
+    translate_figure(fig, "en")
+    assert ax.get_xlabel() == "Year"
+    translate_figure(fig, "nb")
+    assert ax.get_xlabel() == "År"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Median framskriving"]

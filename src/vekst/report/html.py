@@ -271,7 +271,7 @@ def write_report(
     lang = Lang(options.lang)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = FigureStore(out_dir / "figures", dpi=options.dpi)
+    figures = FigureStore(out_dir / "figures", dpi=options.dpi, lang=lang.value)
     tables = out_dir / "tables"
     totals = projection_totals(projection)
     codes = [str(c) for c in projection["municipality"].values]

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from vekst.files import atomic_write_bytes
 from vekst.report import plots
+from vekst.report.i18n import translate_figure
 
 PYRAMID_YEARS: tuple[int, ...] = (2030, 2040)
 
@@ -78,9 +79,11 @@ class FigureStore:
     folder: Path
     dpi: int = DPI
     files: list[Path] = field(default_factory=list)
+    lang: str = "en"
 
     def add(self, fig: Figure, name: str, alt: str, caption: str) -> dict[str, Any]:
         """Save ``fig`` as ``name.png`` and return the block that embeds it."""
+        translate_figure(fig, self.lang)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=self.dpi)
         data = buffer.getvalue()

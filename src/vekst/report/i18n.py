@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
+from typing import Any
 
 __all__ = [
     "COMPONENT_NAMES",
@@ -21,6 +22,7 @@ __all__ = [
     "fmt_signed",
     "t",
     "tr",
+    "translate_figure",
 ]
 
 
@@ -179,6 +181,54 @@ COMPONENT_NAMES: dict[str, dict[str, str]] = {
     "noise": {"en": "Unexplained (noise)", "nb": "Uforklart (tilfeldig)"},
     "total": {"en": "Total growth", "nb": "Samlet vekst"},
 }
+
+
+#: Fixed labels the plot functions draw in English -> Norwegian (legends, axes, panels).
+FIGURE_LABELS_NB: dict[str, str] = {
+    "50 % interval": "50 %-intervall",
+    "80 % interval": "80 %-intervall",
+    "95 % interval": "95 %-intervall",
+    "Median projection": "Median framskriving",
+    "Observed": "Observert",
+    "Year": "År",
+    "Men": "Menn",
+    "Women": "Kvinner",
+    "Age": "Alder",
+    "Age (5-year groups)": "Alder (femårige grupper)",
+    "Persons (men left, women right)": "Personer (menn til venstre, kvinner til høyre)",
+    "Bayesian, by year": "Bayesiansk, per år",
+    "OLS, year by year": "OLS, år for år",
+    "Pooled (all years)": "Felles (alle år)",
+    "Job growth (VRA), same year": "Arbeidsplassvekst (VRA), samme år",
+    "VRA, one year before": "VRA, året før",
+    "VRA, two years before": "VRA, to år før",
+    "Centrality (index / 1000)": "Sentralitet (indeks / 1000)",
+    "Young people entering work (DS)": "Unge som går inn i arbeidslivet (DS)",
+    "Persons (1 January)": "Personer (1. januar)",
+}
+
+
+def translate_figure(fig: Any, lang: Lang | str) -> None:
+    """Put the fixed English labels of a figure into ``lang`` (in place; English: no-op).
+
+    The plot functions stay language-neutral in their signatures; the report translates
+    their fixed labels (legend entries, axis names) after drawing.
+
+    Parameters
+    ----------
+    fig
+        A :class:`matplotlib.figure.Figure`.
+    lang
+        ``"nb"`` or ``"en"``.
+    """
+    if Lang(lang) is not Lang.nb:
+        return
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        label = text.get_text()
+        if label in FIGURE_LABELS_NB:
+            text.set_text(FIGURE_LABELS_NB[label])
 
 
 def t(key: str, lang: Lang | str, **fields: object) -> str:
