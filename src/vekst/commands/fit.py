@@ -22,6 +22,8 @@ class Sampler(enum.StrEnum):
 
 def coefficient_table(fit_result, ols) -> Table:
     """Pooled posterior, per-year posterior means and OLS side by side."""
+    from vekst.report.html_helpers import covariate_label
+
     posterior = fit_result.idata.posterior
     table = Table(title="Migration coefficients (outcome: net migration, % of population)")
     table.add_column("covariate")
@@ -44,7 +46,7 @@ def coefficient_table(fit_result, ols) -> Table:
             if ols_value == ols_value:  # only years where OLS could be fitted
                 years.append(f"{year}: {float(beta_year.sel(year=year)):.3f}/{ols_value:.3f}")
         table.add_row(
-            str(cov),
+            covariate_label(str(cov)),
             f"{beta.mean():.3f} [{low:.3f}, {high:.3f}]",
             sigma,
             f"{float(ols.beta.sel(covariate=cov)):.3f} "

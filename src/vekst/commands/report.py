@@ -170,6 +170,14 @@ def register(app: typer.Typer) -> None:
         lang: Annotated[
             Lang, typer.Option("--lang", help="Language of the report: nb or en.")
         ] = Lang.en,
+        single_ages: Annotated[
+            bool,
+            typer.Option(
+                "--single-ages",
+                help="Pyramids of the printed municipalities by single year of age "
+                "(default: five-year groups).",
+            ),
+        ] = False,
         official: Annotated[
             Path | None,
             typer.Option(
@@ -190,7 +198,12 @@ def register(app: typer.Typer) -> None:
         from vekst.models.spec import SpecError
         from vekst.report.html import ReportInputError, ReportOptions
 
-        options = ReportOptions(municipalities=municipality or None, title=title, lang=lang)
+        options = ReportOptions(
+            municipalities=municipality or None,
+            title=title,
+            lang=lang,
+            pyramid_group=1 if single_ages else 5,
+        )
         try:
             with step("drawing the report"):
                 index = build_report(

@@ -90,6 +90,8 @@ class ReportOptions:
     official
         Official projection rows (:func:`vekst.evaluate.official.read_ssb_projection`),
         drawn beside the fan chart of the municipalities they cover.
+    pyramid_group
+        Years of age per bar in the printable pyramids: 5 (default) or 1 for single years.
     """
 
     municipalities: Sequence[str] | None = None
@@ -102,6 +104,7 @@ class ReportOptions:
     dpi: int = DPI
     backtest: pd.DataFrame | None = None
     official: pd.DataFrame | None = None
+    pyramid_group: int = 5
 
 
 def _template_text(name: str) -> str:
@@ -317,6 +320,7 @@ def write_report(
         decomposition=decomposition,
         ranking=municipality_ranking,
         coverage_note=coverage_note,
+        pyramid_group=options.pyramid_group,
     )
     sections.append(national_section(ctx, place))
     for code in chosen:

@@ -54,6 +54,8 @@ class PlaceContext:
         Attractiveness ranking of municipalities (for the intro), or ``None``.
     coverage_note
         The sentence on how often the bands held the truth in backtests.
+    pyramid_group
+        Years of age per pyramid bar (5, or 1 for single years).
     """
 
     panel: xr.Dataset
@@ -65,6 +67,7 @@ class PlaceContext:
     decomposition: xr.Dataset | xr.DataArray | None = None
     ranking: pd.DataFrame | None = None
     coverage_note: str = ""
+    pyramid_group: int = 5
 
 
 def national_section(ctx: PlaceContext, place: str) -> dict[str, Any]:
@@ -276,7 +279,7 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
                 ax=ax,
                 observed=observed,
                 observed_label=tr(lang, f"Observed {base}", f"Observert {base}"),
-                group_size=5,
+                group_size=ctx.pyramid_group,
                 title=tr(lang, f"{name}: population {year}", f"{name}: befolkning {year}"),
             )
         years_text = " and ".join(map(str, shown))
@@ -291,13 +294,15 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
                 ),
                 tr(
                     lang,
-                    "Men to the left, women to the right, one bar per five-year age group. "
-                    "The bar is the median number of persons in the group; the thin whisker "
+                    "Men to the left, women to the right, one bar per "
+                    + ("five-year age group. " if ctx.pyramid_group == 5 else "year of age. ")
+                    + "The bar is the median number of persons in the group; the thin whisker "
                     "spans the middle 80 % of the simulated futures. The black outline is the "
                     f"observed population on 1 January {base}, so you can see each cohort "
                     "move up the pyramid as it ages. Both years share one scale.",
-                    "Menn til venstre, kvinner til høyre, én søyle per femårig aldersgruppe. "
-                    "Søylen er medianen av antall personer i gruppen; den tynne streken "
+                    "Menn til venstre, kvinner til høyre, én søyle per "
+                    + ("femårig aldersgruppe. " if ctx.pyramid_group == 5 else "alderstrinn. ")
+                    + "Søylen er medianen av antall personer i gruppen; den tynne streken "
                     "spenner over de midterste 80 % av de simulerte framtidene. Det svarte "
                     f"omrisset er observert befolkning 1. januar {base}, så en ser hvert "
                     "årskull flytte seg oppover i pyramiden. Begge årene har samme skala.",
