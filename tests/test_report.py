@@ -236,3 +236,15 @@ def test_norwegian_report_speaks_norwegian(inputs, tmp_path):
     coefficients = html[html.index('id="coefficients"') : html.index('id="diagnostics"')]
     assert re.search(r"[+−]\d+,\d{3}", coefficients)
     assert not re.search(r"[+−]\d+\.\d{3}", coefficients)
+
+
+def test_report_tables_are_flat_csv_files(report):
+    import pandas as pd
+
+    out, _ = report
+    raw = (out / "tables" / "age_groups_4621.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8
+    table = pd.read_csv(out / "tables" / "age_groups_4621.csv")
+    assert list(table.columns) == ["age_group", "year", "mean", "q10", "q50", "q90"]
+    assert table["q50"].dtype.kind == "i"  # whole persons
+    assert set(table["year"]) >= {2022, 2030, 2040}

@@ -249,7 +249,7 @@ def decomposition_array(decomposition: xr.Dataset | xr.DataArray) -> xr.DataArra
 
 
 
-def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+def write_csv(path: Path, frame: pd.DataFrame, lang: str = "en") -> Path:
     """Write a report table as CSV a spreadsheet opens correctly (BOM, one header row).
 
     Parameters
@@ -258,6 +258,9 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
         Target file.
     frame
         A flat table (one header row); written without its index.
+    lang
+        ``"nb"``: ``;`` and a decimal comma (Excel with Norwegian settings); ``"en"``:
+        ``,`` and a decimal point.
 
     Returns
     -------
@@ -266,11 +269,11 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     """
     from vekst.projection.outputs import CsvStyle, frame_to_csv
 
-    return frame_to_csv(frame, path, CsvStyle())
+    return frame_to_csv(frame, path, CsvStyle.named(str(lang)))
 
 
 def tidy_age_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The age-group table in long form: ``age_group, year, q10, q50, q90`` (persons).
+    """The age-group table in long form: ``age_group, year, mean, q10, q50, q90`` (persons).
 
     Parameters
     ----------
@@ -280,10 +283,12 @@ def tidy_age_table(table: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One header row, persons rounded to whole numbers.
+        ``age_group, year`` and the summary columns (``mean, q10, q50, q90``); one header
+        row, persons rounded to whole numbers.
     """
     long = table.stack(level="year", future_stack=True).reset_index()
-    long.columns = [str(c) for c in long.columns]
+    # Column names a spreadsheet formula or pandas can address without quoting.
+    long.columns = [str(c).replace(" ", "_") for c in long.columns]
     for column in long.columns[2:]:
         long[column] = np.rint(long[column].astype(float)).astype("int64")
     return long

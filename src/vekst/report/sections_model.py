@@ -97,7 +97,9 @@ def attractiveness_section(idata, panel, figures, tables, *, top: int, k: int, l
         table = plots.ranking_table(draws, k=k_level, labels=names)
         if dim == "municipality":
             municipality_table = table
-        csv_path = write_csv(tables / f"attractiveness_{plural}.csv", table.reset_index())
+        csv_path = write_csv(
+            tables / f"attractiveness_{plural}.csv", table.reset_index(), lang.value
+        )
         blocks.append(
             figures.add(
                 plots.attractiveness_ranking(

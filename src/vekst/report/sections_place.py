@@ -324,7 +324,9 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
 
     if age_draws is not None:
         table = plots.age_group_table(age_draws, years=_table_years(years, base))
-        csv_path = write_csv(tables / f"age_groups_{code}.csv", tidy_age_table(table))
+        csv_path = write_csv(
+            tables / f"age_groups_{code}.csv", tidy_age_table(table), lang.value
+        )
         blocks.append(
             table_block(
                 _age_table_display(table, lang),
