@@ -92,19 +92,26 @@ class BacktestResult:
         """Per origin: whether the Bayesian fit passed the gate (``None``: no fit)."""
         return {int(o): note.get("converged") for o, note in self.notes.items()}
 
-    def table(self) -> pd.DataFrame:
+    def table(self, *, pooled: bool = False) -> pd.DataFrame:
         """The comparison table in long format.
+
+        Parameters
+        ----------
+        pooled
+            Pool the origins (every scored unit-year of every origin in one group, so the
+            medians are medians over all of them) instead of one row set per origin.
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``origin, method, horizon, level, size_class, age_group`` and the
-            summary scores, then ``converged`` (the Bayesian fit's gate for that origin;
-            empty for baselines). Rows: municipal totals over all municipalities
+            Columns ``origin`` (absent when pooled), ``method, horizon, level, size_class,
+            age_group``, the summary scores, then ``converged``: per origin, whether the
+            Bayesian fit passed the gate; pooled, the share of origins that passed (empty
+            for baselines). Rows: municipal totals over all municipalities
             (``size_class="all"``), by size class, every planner age group over all
             municipalities, and the totals of counties and regions (``level``).
         """
-        keys = ["origin", "method", "horizon"]
+        keys = ["method", "horizon"] if pooled else ["origin", "method", "horizon"]
         overall = self.summary(keys).assign(size_class="all", age_group=TOTAL, level=MUNICIPALITY)
         sizes = self.summary([*keys, "size_class"]).assign(age_group=TOTAL, level=MUNICIPALITY)
         ages = self.summary([*keys, "age_group"], age_group=None).assign(
@@ -122,11 +129,17 @@ class BacktestResult:
                 )
         table = pd.concat(parts, ignore_index=True)
         gate = self.converged()
-        table["converged"] = [
-            gate.get(int(o)) if m == "bayes" else None
-            for o, m in zip(table["origin"], table["method"], strict=True)
-        ]
-        return table[_FRONT + [c for c in table.columns if c not in _FRONT]]
+        if pooled:
+            known = [bool(v) for v in gate.values() if v is not None]
+            share = sum(known) / len(known) if known else None
+            table["converged"] = [share if m == "bayes" else None for m in table["method"]]
+        else:
+            table["converged"] = [
+                gate.get(int(o)) if m == "bayes" else None
+                for o, m in zip(table["origin"], table["method"], strict=True)
+            ]
+        front = [c for c in _FRONT if c in table.columns]
+        return table[front + [c for c in table.columns if c not in front]]
 
     def to_csv(self, path: str | Path, *, which: str = "table") -> Path:
         """Write :meth:`table` (``which="table"``) or :attr:`scores` (``"scores"``) as CSV.

@@ -26,7 +26,7 @@ from vekst.evaluate.result import write_csv_atomic
 if TYPE_CHECKING:
     from vekst.evaluate.backtest import BacktestConfig, OriginResult
 
-__all__ = ["OriginStore", "fingerprint"]
+__all__ = ["OriginStore", "fingerprint", "write_json_atomic"]
 
 #: Columns read back as text (codes with leading zeros, labels).
 _TEXT = ("method", "municipality", "name", "size_class", "age_group", "level")
@@ -60,7 +60,8 @@ def fingerprint(config: BacktestConfig, panel: xr.Dataset, observed: xr.Dataset)
     }
 
 
-def _write_json_atomic(data: dict, path: Path) -> None:
+def write_json_atomic(data: dict, path: Path) -> None:
+    """Write JSON atomically (temporary file in the same folder, then rename)."""
     handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
     try:
         with os.fdopen(handle, "w") as stream:
@@ -113,7 +114,7 @@ class OriginStore:
         scores, variance, meta = self._paths(result.origin)
         write_csv_atomic(result.scores, scores)
         write_csv_atomic(result.variance, variance)
-        _write_json_atomic(
+        write_json_atomic(
             {"origin": result.origin, "fingerprint": self.fingerprint, "note": result.note}, meta
         )
 
