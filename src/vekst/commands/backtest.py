@@ -141,6 +141,8 @@ def notes_lines(result) -> list[str]:
     """One line per origin: spec and why, fit diagnostics and gate, failures."""
     lines = []
     for origin, note in result.notes.items():
+        if "task_failed" in note:
+            continue
         parts = [f"[bold]{origin}[/]: {note.get('spec', 'no model fitted')}"]
         if "fit_years" in note:
             parts.append(f"fit on flows {note['fit_years'][0]}-{note['fit_years'][1]}")
@@ -240,7 +242,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--origins",
                 help="Origin years (1 January jump-off), e.g. 2012 2015 or 2009-2018 "
-                "[default: 2009-2018].",
+                "(default: every year 2009-2018).",
             ),
         ] = None,
         horizon: Annotated[int, typer.Option(help="Years ahead to score.")] = 4,
@@ -327,21 +329,28 @@ def register(app: typer.Typer) -> None:
             f"draws; finished origins kept in {folder or '(nowhere: --no-resume)'}"
         )
         if workers or scheduler:
-            from vekst.evaluate.distributed import backtest_distributed
+            from vekst.evaluate.distributed import ClusterConfig, backtest_distributed
 
-            result = backtest_distributed(
-                panel,
-                config,
-                store=folder,
-                scheduler=scheduler,
-                workers=workers or 2,
-                log=console.print,
-            )
+            try:
+                result = backtest_distributed(
+                    panel,
+                    config,
+                    store=folder,
+                    cluster=ClusterConfig(scheduler=scheduler, workers=workers or 2),
+                    log=console.print,
+                )
+            except BacktestError as error:
+                console.print(f"[red]{error}[/]")
+                raise typer.Exit(1) from error
         else:
             with console.status("running backtests") as status:
                 result = backtest(
                     panel, config, store=folder, log=lambda message: status.update(message)
                 )
+        for origin in result.settings.get("failed_origins", []):
+            console.print(
+                f"[red]origin {origin}: task failed[/]: {result.notes[origin]['task_failed']}"
+            )
         for line in notes_lines(result):
             console.print(line)
         failed = [o for o, ok in result.converged().items() if ok is False]
