@@ -6,6 +6,10 @@ and a fingerprint of the settings and the data). The JSON is written last, so a 
 without it is incomplete and ignored. An origin is reused only when the fingerprint
 matches: other settings, another seed or other data run it again (and overwrite it).
 All files are written atomically (temporary file, then rename).
+
+The folder is a cache (about 15 MB per national origin, compressed): it holds a
+``.gitignore`` that ignores everything in it, so writing it under ``docs/results`` does not
+put it into the repository.
 """
 
 from __future__ import annotations
@@ -88,6 +92,9 @@ class OriginStore:
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        ignore = self.directory / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# finished backtest origins: a cache, not results\n*\n")
         self.fingerprint = json.loads(json.dumps(fingerprint(config, panel, observed)))
 
     def _paths(self, origin: int) -> tuple[Path, Path, Path]:
