@@ -311,7 +311,7 @@ def test_cli_prints_and_writes_the_tables(tmp_path):
     counties = table[table["level"] == "county"]
     assert len(counties) == 2 * 3 and (counties["n"] == 15).all()  # 15 counties (2024 codes)
     assert set(table["level"]) == {"municipality", "county", "region"}
-    for name in ("backtest_pooled.csv", "backtest_notes.json", "backtest_rescaling.csv"):
+    for name in ("backtest_pooled.csv", "backtest_notes.json", "backtest_headline.md"):
         assert (out / name).exists(), name
     # the finished origins were kept; a second run reads them back and writes the same table
     assert sorted(p.name for p in (out / "backtest_origins").glob("*.json")) == [

@@ -87,3 +87,74 @@ def test_rescaling_factor_is_the_ratio_of_true_to_forecast_spread(truth_scale):
     # the bands as forecast under-cover when the truth is wider
     if truth_scale > 1:
         assert pooled.loc[0.8, "coverage"] < 0.6
+
+
+def _pooled(coverage_80: float, size_80: float, ape: dict[str, float]) -> pd.DataFrame:
+    rows = []
+    for horizon in (1, 2):
+        for label, cov80 in (("all", coverage_80), ("<2k", size_80), ("50k+", coverage_80)):
+            rows.append(
+                dict(
+                    method="bayes",
+                    horizon=horizon,
+                    level="municipality",
+                    size_class=label,
+                    age_group="total",
+                    coverage_50=0.5,
+                    coverage_80=cov80,
+                    coverage_95=0.95,
+                    mean_ape=ape["bayes"],
+                    median_ape=1.0,
+                    bias=0.0,
+                    crps_pct=ape["bayes"],
+                )
+            )
+        rows.append(
+            dict(
+                method="bayes",
+                horizon=horizon,
+                level="county",
+                size_class="all",
+                age_group="total",
+                coverage_50=0.5,
+                coverage_80=0.8,
+                coverage_95=0.95,
+                mean_ape=1.0,
+                median_ape=1.0,
+                bias=0.0,
+                crps_pct=1.0,
+            )
+        )
+        for method in ("ols", "naive10"):
+            rows.append(
+                dict(
+                    method=method,
+                    horizon=horizon,
+                    level="municipality",
+                    size_class="all",
+                    age_group="total",
+                    coverage_50=np.nan,
+                    coverage_80=np.nan,
+                    coverage_95=np.nan,
+                    mean_ape=ape[method],
+                    median_ape=1.0,
+                    bias=0.0,
+                    crps_pct=ape[method],
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def test_headline_checks_the_targets_against_the_numbers():
+    from vekst.evaluate.headline import headline_markdown
+
+    good = headline_markdown(_pooled(0.8, 0.78, {"bayes": 1.0, "ols": 2.0, "naive10": 2.0}))
+    assert "- [x] 80 % bands cover 75-85 % at every horizon" in good
+    assert "- [x] 80 % bands cover at least 75 % in every size class" in good
+    assert "- [x] MAPE and CRPS at h = 2 below naive10's and OLS's" in good
+    # h, <2k, 2-5k, 5-20k, 20-50k, 50k+, all
+    assert "| 2 | 50/78/95 | – | – | – | 50/80/95 | 50/80/95 |" in good
+    bad = headline_markdown(_pooled(0.7, 0.6, {"bayes": 3.0, "ols": 2.0, "naive10": 2.0}))
+    assert "- [ ] 80 % bands cover 75-85 % at every horizon" in bad
+    assert "- [ ] 80 % bands cover at least 75 % in every size class" in bad
+    assert "- [ ] MAPE and CRPS at h = 2 below naive10's and OLS's" in bad

@@ -167,11 +167,13 @@ def write_outputs(result, out: Path) -> dict[str, Path]:
     Files: ``backtest_table.csv`` (per origin, long format), ``backtest_pooled.csv``
     (origins pooled), ``backtest_variance.csv`` (predictive variance by origin, method,
     level and horizon) with ``backtest_variance_growth.csv`` (exponents),
-    ``backtest_rescaling.csv`` (diagnostic only) and ``backtest_notes.json``.
+    ``backtest_rescaling.csv`` (diagnostic only), ``backtest_headline.md`` (the headline
+    with the targets met or missed, :func:`vekst.evaluate.headline.headline_markdown`) and
+    ``backtest_notes.json``.
     """
     from vekst.evaluate import rescaling_factors, variance_growth
     from vekst.evaluate.result import write_csv_atomic
-    from vekst.evaluate.store import write_json_atomic
+    from vekst.evaluate.store import write_json_atomic, write_text_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -185,6 +187,12 @@ def write_outputs(result, out: Path) -> dict[str, Path]:
             rescaling_factors(result.scores), out / "backtest_rescaling.csv"
         ),
     }
+    from vekst.evaluate.headline import headline_markdown
+
+    pooled = result.table(pooled=True)
+    headline = headline_markdown(pooled, variance_growth(result.variance), notes=result.notes)
+    write_text_atomic(headline + "\n", out / "backtest_headline.md")
+    paths["headline"] = out / "backtest_headline.md"
     notes = {"settings": result.settings, "origins": {str(o): n for o, n in result.notes.items()}}
     write_json_atomic(json.loads(json.dumps(notes, default=str)), out / "backtest_notes.json")
     paths["notes"] = out / "backtest_notes.json"

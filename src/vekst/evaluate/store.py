@@ -30,7 +30,7 @@ from vekst.evaluate.result import write_csv_atomic
 if TYPE_CHECKING:
     from vekst.evaluate.backtest import BacktestConfig, OriginResult
 
-__all__ = ["OriginStore", "fingerprint", "write_json_atomic"]
+__all__ = ["OriginStore", "fingerprint", "write_json_atomic", "write_text_atomic"]
 
 #: Columns read back as text (codes with leading zeros, labels).
 _TEXT = ("method", "municipality", "name", "size_class", "age_group", "level")
@@ -64,16 +64,21 @@ def fingerprint(config: BacktestConfig, panel: xr.Dataset, observed: xr.Dataset)
     }
 
 
-def write_json_atomic(data: dict, path: Path) -> None:
-    """Write JSON atomically (temporary file in the same folder, then rename)."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
+def write_text_atomic(text: str, path: Path) -> None:
+    """Write text atomically (temporary file in the same folder, then rename)."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream, indent=1, default=str)
+            stream.write(text)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_json_atomic(data: dict, path: Path) -> None:
+    """Write JSON atomically (temporary file in the same folder, then rename)."""
+    write_text_atomic(json.dumps(data, indent=1, default=str), path)
 
 
 class OriginStore:
