@@ -7,7 +7,6 @@ writes it to ``--out`` (see :func:`write_outputs`). Each finished origin is kept
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -194,7 +193,7 @@ def write_outputs(result, out: Path) -> dict[str, Path]:
     write_text_atomic(headline + "\n", out / "backtest_headline.md")
     paths["headline"] = out / "backtest_headline.md"
     notes = {"settings": result.settings, "origins": {str(o): n for o, n in result.notes.items()}}
-    write_json_atomic(json.loads(json.dumps(notes, default=str)), out / "backtest_notes.json")
+    write_json_atomic(notes, out / "backtest_notes.json")
     paths["notes"] = out / "backtest_notes.json"
     return paths
 

@@ -78,7 +78,12 @@ def write_text_atomic(text: str, path: Path) -> None:
 
 def write_json_atomic(data: dict, path: Path) -> None:
     """Write JSON atomically (temporary file in the same folder, then rename)."""
-    write_text_atomic(json.dumps(data, indent=1, default=str), path)
+    write_text_atomic(json.dumps(data, indent=1, default=_plain), path)
+
+
+def _plain(value):
+    """numpy scalars as Python numbers, anything else JSON cannot hold as text."""
+    return value.item() if isinstance(value, np.generic) else str(value)
 
 
 class OriginStore:
