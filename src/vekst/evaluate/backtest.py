@@ -244,8 +244,9 @@ def run_origin(
     """Run every method for one origin: cut, fit/project, score (one independent task).
 
     A method that raises is recorded in ``note["failed"]`` (with the message) and the
-    other methods still run; a :class:`BacktestError` about the request itself (no
-    observed year after the origin, an origin outside the panel) is raised.
+    other methods still run; a :class:`BacktestError` about the origin itself (no
+    observed year after it, outside the panel) or one where every method failed is
+    raised.
 
     Parameters
     ----------
@@ -309,8 +310,6 @@ def run_origin(
         start = time.perf_counter()
         try:
             forecast = forecast_method(method, inputs, config, target)
-        except BacktestError:
-            raise
         except Exception as error:  # one method's failure must not lose the others
             note["failed"][method] = f"{type(error).__name__}: {error}"
             say(f"origin {origin}: {method} FAILED: {error}")

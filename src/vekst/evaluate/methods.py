@@ -46,8 +46,6 @@ PRIOR_EMPLOYMENT_PROFILE: dict[str, float] = {
     "fall_age": 64.0,
     "fall_scale": 3.0,
 }
-_NAIVE = re.compile(r"^naive(?P<years>\d+)$")
-_CCM = re.compile(r"^ccm(?P<years>\d+)$")
 
 
 def parse_methods(methods: Sequence[str]) -> list[str]:
