@@ -7,6 +7,7 @@ writes it to ``--out`` (see :func:`write_outputs`). Each finished origin is kept
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Logs of long runs are read in files: 120 columns keep every score in the tables there.
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 LEVELS = ("50", "80", "95")
 
@@ -61,7 +63,8 @@ def pooled_table(pooled, level: str = "municipality") -> Table:
         title=f"Backtest, {level} totals, all origins pooled (APE, bias, CRPS and interval "
         "score in % of the observed population; coverage in %)"
     )
-    for column in ("method", "h", "n", "MdAPE", "MAPE", "bias", "CRPS%", "IS80%"):
+    table.add_column("method", no_wrap=True)
+    for column in ("h", "n", "MdAPE", "MAPE", "bias", "CRPS%", "IS80%"):
         table.add_column(column, justify="right")
     for lv in LEVELS:
         table.add_column(f"cov{lv}", justify="right")
