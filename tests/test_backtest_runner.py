@@ -84,7 +84,9 @@ def test_a_failing_method_is_reported_and_the_others_are_kept(small_panel, monke
     assert set(result.scores["method"]) == {"naive5", "no_migration"}
 
 
-def test_store_reuses_an_origin_only_with_the_same_settings_and_data(small_panel, tmp_path):
+def test_store_reuses_an_origin_only_with_the_same_settings_data_and_code(
+    small_panel, tmp_path, monkeypatch
+):
     config = BacktestConfig(origins=(2012, 2013), horizon=2, methods=("naive5", "ccm5"))
     first = backtest(small_panel, config, store=tmp_path)
     store = OriginStore(tmp_path, config, small_panel, small_panel)
@@ -103,3 +105,6 @@ def test_store_reuses_an_origin_only_with_the_same_settings_and_data(small_panel
     changed = small_panel.copy(deep=True)
     changed["population"][0, 0, 0, 0] += 1
     assert not OriginStore(tmp_path, config, changed, changed).has(2012)
+    # the model's code changed since: not reused either
+    monkeypatch.setattr("vekst.evaluate.store._code_digest", lambda: "another version")
+    assert not OriginStore(tmp_path, config, small_panel, small_panel).has(2012)

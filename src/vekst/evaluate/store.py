@@ -4,7 +4,9 @@ Each origin is written as soon as it is done: ``origin_<year>.csv.gz`` (its long
 ``origin_<year>_variance.csv`` (predictive variance) and ``origin_<year>.json`` (its note
 and a fingerprint of the settings and the data). The JSON is written last, so a file set
 without it is incomplete and ignored. An origin is reused only when the fingerprint
-matches: other settings, another seed or other data run it again (and overwrite it).
+matches: other settings, another seed, other data, another version of vekst's code or of
+the model specs run it again (and overwrite it), so a store never hands back results of
+a model that has since changed.
 All files are written atomically (temporary file, then rename).
 
 The folder is a cache (about 15 MB per national origin, compressed): it holds a
@@ -41,6 +43,28 @@ def _digest(array: xr.DataArray) -> str:
     return hashlib.sha256(values.tobytes()).hexdigest()[:16]
 
 
+def _code_digest() -> str:
+    """Digest of vekst's source files: any change to the code invalidates a store."""
+    import vekst
+
+    root = Path(vekst.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _spec_digest(spec) -> str:
+    """Digest of the specs an origin may use (the given one, the default, ``no_jobs``)."""
+    from vekst.models.spec import ModelSpec, load_spec
+
+    specs = [load_spec(None), load_spec("no_jobs")]
+    if spec is not None:
+        specs.append(spec if isinstance(spec, ModelSpec) else load_spec(spec))
+    return hashlib.sha256(repr(specs).encode()).hexdigest()[:16]
+
+
 def fingerprint(config: BacktestConfig, panel: xr.Dataset, observed: xr.Dataset) -> dict:
     """What must match for a stored origin to be reused.
 
@@ -51,10 +75,17 @@ def fingerprint(config: BacktestConfig, panel: xr.Dataset, observed: xr.Dataset)
     panel, observed
         The data learnt from and scored against (digests of their populations and
         municipality codes).
+
+    Returns
+    -------
+    dict
+        Settings, digests of the data, of vekst's source code and of the model specs.
     """
     settings = config.settings()
     settings.pop("origins")
     return {
+        "code": _code_digest(),
+        "specs": _spec_digest(config.spec),
         "settings": settings,
         "panel": _digest(panel["population"]),
         "observed": _digest(observed["population"]),
