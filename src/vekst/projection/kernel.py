@@ -62,6 +62,8 @@ from typing import Protocol
 
 import numpy as np
 
+from vekst.projection.spread import apply_cell_migration
+
 __all__ = [
     "KernelInputs",
     "KernelResult",
@@ -72,6 +74,14 @@ __all__ = [
 
 #: Largest share of a cell that may leave in one year (see step 3 of the module docstring).
 OUT_CAP = 0.8
+
+
+class AgePatternSource(Protocol):
+    """Per-draw signed migration schedules (see :mod:`vekst.projection.agepattern`)."""
+
+    def chunk(self, draws: slice) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def noise(self, draws: slice, t: int) -> np.ndarray | None: ...
 
 
 class MigrationRate(Protocol):
@@ -110,6 +120,19 @@ class KernelInputs:
         ``None`` (no deviation).
     out_cap
         Largest share of a cell that may leave in one year.
+    age_pattern
+        Per-draw signed schedules (:class:`AgePatternSource`); when given, net migration
+        is spread as ``N g + P (z + e_t)`` per cell (:mod:`vekst.projection.spread`)
+        instead of by ``in_share`` / ``out_propensity``.
+    tfr_factor
+        National fertility level per draw and year relative to ``asfr``, ``(draw, year)``.
+    birth_noise
+        Standard normal shocks of births, ``(draw, year, municipality)``: births are
+        ``B + sqrt(B) xi`` (the normal approximation of Poisson noise), floored at 0.
+    mortality_shift, mortality_loading
+        Lee-Carter deviation of the period index per draw, year and sex ``(draw, year,
+        sex)`` and its age loading ``(sex, age)``: hazards are multiplied by
+        ``exp(loading * shift)``.
     """
 
     population: np.ndarray
@@ -122,6 +145,11 @@ class KernelInputs:
     mort_factor: np.ndarray | None = None
     fert_factor: np.ndarray | None = None
     out_cap: float = OUT_CAP
+    age_pattern: AgePatternSource | None = None
+    tfr_factor: np.ndarray | None = None
+    birth_noise: np.ndarray | None = None
+    mortality_shift: np.ndarray | None = None
+    mortality_loading: np.ndarray | None = None
 
     @property
     def n_years(self) -> int:
@@ -294,6 +322,8 @@ class _State:
         self.buffers = {
             name: np.empty(self.shape, dtype=self.dtype) for name in ("pop", "nxt", "tmp")
         }
+        # Signed cell requests in float64: their sums must meet the totals to the person.
+        self.buffers["req"] = np.empty(self.shape, dtype=np.float64)
         self.neg_hazard = (-inputs.hazard).astype(self.dtype)
         self.p_national = np.exp(-inputs.hazard).astype(self.dtype)
         self.q_national = (1.0 - np.exp(-inputs.hazard)).reshape(inputs.n_years, -1)
@@ -305,6 +335,19 @@ class _State:
         self.in_share = inputs.in_share.astype(self.dtype)
         self.in_total = self.in_share.sum((1, 2), dtype=np.float64)
         self.out_propensity = inputs.out_propensity.astype(self.dtype)
+
+    def _cell_request(self, requested, totals, profile, pattern, draws, t) -> np.ndarray:
+        """Signed cell flows ``N g + P (z + e_t)`` of a chunk and year."""
+        n = requested.shape[0]
+        cells = self.buffers["req"][:n]
+        noise = self.inputs.age_pattern.noise(draws, t)
+        if noise is None:
+            np.copyto(cells, pattern)
+        else:
+            np.add(pattern, noise, out=cells)
+        cells *= totals[..., None, None]
+        cells += requested[..., None, None] * profile
+        return cells
 
     def _women(self, state: np.ndarray, t: int) -> np.ndarray:
         """ASFR-weighted women ``(draw, municipality)`` of a state array, float64.
@@ -329,17 +372,34 @@ class _State:
             if inputs.fert_factor is None
             else np.asarray(inputs.fert_factor[draws], dtype=np.float64)
         )
+        profile = pattern = None
+        if inputs.age_pattern is not None:
+            profile, pattern = inputs.age_pattern.chunk(draws)
         for t in range(inputs.n_years):
+            fert_t = fert
+            if inputs.tfr_factor is not None:
+                fert_t = fert * inputs.tfr_factor[draws, t][:, None]
+            shift = None
+            if inputs.mortality_shift is not None:
+                shift = np.exp(
+                    inputs.mortality_loading[None] * inputs.mortality_shift[draws, t][..., None]
+                )  # (draw, sex, age)
             # 1. survival, then ageing by one year (the open age keeps its survivors).
             # Shifting the flat buffers by one element ages every row at once; age 0
             # receives the previous row's oldest survivors, which are discarded below.
             flat_pop, flat_tmp, flat_nxt = pop.reshape(-1), tmp.reshape(-1), nxt.reshape(-1)
-            if mort is None:
+            if mort is None and shift is None:
                 np.multiply(pop, self.p_national[t], out=tmp)
                 np.copyto(flat_nxt[1:], flat_tmp[:-1])
                 nxt[..., -1] += tmp[..., -1]
             else:
-                np.multiply(mort[:, :, None, None], self.neg_hazard[t], out=tmp)
+                neg_hazard = self.neg_hazard[t] if shift is None else (
+                    self.neg_hazard[t] * shift[:, None].astype(self.dtype)
+                )
+                factor = np.ones((n, 1, 1, 1), self.dtype) if mort is None else (
+                    mort[:, :, None, None]
+                )
+                np.multiply(factor, neg_hazard, out=tmp)
                 np.exp(tmp, out=tmp)
                 np.multiply(flat_pop[:-1], flat_tmp[:-1], out=flat_nxt[1:])
                 nxt[..., -1] += pop[..., -1] * tmp[..., -1]
@@ -347,12 +407,15 @@ class _State:
             surv_total = _row_sum(nxt) - nxt[..., 0].sum(-1, dtype=np.float64)
             # 2. provisional newborns from the 1 January women
             women_start = self._women(pop, t)
+            newborn_hazard = np.broadcast_to(inputs.newborn_hazard[t], (n, 1, 2))
+            if shift is not None:
+                newborn_hazard = newborn_hazard * shift[:, None, :, 0]
             if mort is None:
-                newborn_p = np.broadcast_to(self.newborn_p_national[t], (n, pop.shape[1], 2))
+                newborn_p = np.broadcast_to(np.exp(-newborn_hazard), (n, pop.shape[1], 2))
             else:
-                newborn_p = np.exp(-inputs.newborn_hazard[t] * mort[..., None].astype(np.float64))
+                newborn_p = np.exp(-newborn_hazard * mort[..., None].astype(np.float64))
             share = self.sex_share * newborn_p
-            nxt[..., 0] = (women_start * fert)[..., None] * share
+            nxt[..., 0] = (women_start * fert_t)[..., None] * share
             before = nxt.copy() if trace is not None else None
             # 3. net migration, applied to the state in place
             if migration is None:
@@ -362,6 +425,12 @@ class _State:
             else:
                 rate = np.asarray(migration(draws, t, pop, totals), dtype=np.float64)
                 requested = rate / 100.0 * totals
+            if migration is not None and profile is not None:
+                cell_request = self._cell_request(requested, totals, profile, pattern, draws, t)
+                applied, age0_migration = apply_cell_migration(
+                    cell_request, nxt, inputs.out_cap
+                )
+            elif migration is not None:
                 applied, age0_migration = apply_net_migration(
                     requested,
                     nxt,
@@ -374,7 +443,11 @@ class _State:
             # 4. final births from the mean of 1 January and 31 December women (the
             # state now holds the 31 December women, migrants included)
             women_end = self._women(nxt, t)
-            births = 0.5 * (women_start + women_end) * fert
+            mean_births = 0.5 * (women_start + women_end) * fert_t
+            births = mean_births
+            if inputs.birth_noise is not None:
+                noise = inputs.birth_noise[draws, t].astype(np.float64)
+                births = np.maximum(mean_births + np.sqrt(mean_births) * noise, 0.0)
             newborns = births[..., None] * share
             # A loss of infants larger than the cap allows is cut back.
             guarded = np.maximum(age0_migration, -inputs.out_cap * newborns)
@@ -387,12 +460,14 @@ class _State:
             result.deaths[draws, t] = deaths
             result.net_migration[draws, t] = applied
             result.net_migration_requested[draws, t] = requested
-            result.expected_births[draws, t] = births / fert
+            result.expected_births[draws, t] = mean_births / fert
             if mort is None:
                 result.expected_deaths[draws, t] = deaths
             else:
                 flat = pop.reshape(n * pop.shape[1], -1)
                 expected = (flat @ self.q_national[t].astype(self.dtype)).reshape(n, -1)
+                # (the draw's national rates when mortality is stochastic: approximated
+                # by the mean path here, as expected deaths only describe)
                 newborn_q = 1.0 - self.newborn_p_national[t]
                 result.expected_deaths[draws, t] = expected + births * (self.sex_share @ newborn_q)
             result.population_total[draws, t + 1] = new_totals

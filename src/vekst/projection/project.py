@@ -19,7 +19,15 @@ import numpy as np
 import xarray as xr
 
 from vekst.agegroups import AGE_GROUPS, age_group_matrix
-from vekst.projection.fertility import asfr_path, fertility_history, sex_ratio_at_birth
+from vekst.projection.agepattern import AgePattern, AgePatternDataError, estimate_age_pattern
+from vekst.projection.fertility import (
+    asfr_path,
+    fertility_history,
+    fit_tfr_process,
+    long_fertility_history,
+    sex_ratio_at_birth,
+    shifted_schedules,
+)
 from vekst.projection.kernel import OUT_CAP, KernelInputs, run_kernel
 from vekst.projection.migration import COMPONENTS, ModelMigration, ds_linear_weights
 from vekst.projection.mortality import (
@@ -153,22 +161,68 @@ def project(
     ages = np.asarray(panel["age"].values)
     assumptions: dict = {}
 
-    death_rate, mortality_note = _mortality(
+    selected, n_total = _select_draws(draws, n_draws, seed, municipalities)
+    # Posterior draws make the run stochastic: vital rates, births and the migration age
+    # schedule get their own uncertainty too. Without draws it stays deterministic.
+    stochastic = selected is not None
+    death_rate, mortality_note, trend = _mortality(
         panel, base_year, end_year, calendar, scenario, mortality_window, mortality_method
     )
-    assumptions["mortality"] = mortality_note
     hazard, newborn_hazard = _hazards(death_rate, ages)
+    mortality_shift = loading = None
+    if stochastic and trend.loading is not None:
+        mortality_shift = trend.simulate_shift(n_total, calendar - trend.jump_off_year, seed)
+        loading = _hazard_loading(trend.loading)
+        mortality_note["uncertainty"] = (
+            "Lee-Carter: drift error and yearly random-walk shocks per draw"
+        )
+    assumptions["mortality"] = mortality_note
     asfr, fertility_note = _fertility(panel, base_year, calendar, scenario, ages)
+    tfr_factor = birth_noise = None
+    if stochastic:
+        # One generator per calendar year: a shorter run sees the same shocks.
+        birth_noise = np.stack(
+            [
+                np.random.default_rng([int(seed), 0xB1, int(year)])
+                .standard_normal((n_total, len(municipalities)))
+                .astype(np.float32)
+                for year in calendar
+            ],
+            axis=1,
+        )
+        fertility_note["births"] = "normal approximation of Poisson noise per year"
+        if scenario.tfr_target is None:
+            asfr, tfr_factor, process_note = _stochastic_fertility(
+                panel, base_year, calendar, scenario, ages, n_total, seed
+            )
+            fertility_note.update(process_note)
     assumptions["fertility"] = fertility_note
     srb, srb_source = sex_ratio_at_birth(history, before_year=base_year)
     assumptions["sex_ratio_at_birth"] = {"value": srb, "source": srb_source}
 
+    age_pattern = None
+    if isinstance(schedule, AgePattern):
+        age_pattern, schedule = schedule, None
+    elif schedule is None and stochastic:
+        try:
+            age_pattern = estimate_age_pattern(history, before_year=base_year)
+        except AgePatternDataError as error:
+            warnings.warn(
+                f"no municipal migration age pattern ({error}); spreading net migration "
+                "by the gains/losses schedule instead.",
+                stacklevel=2,
+            )
     if schedule is None:
         schedule = estimate_migration_schedule(history, before_year=base_year)
     schedule = schedule.reindex(municipalities)
-    assumptions["migration_schedule"] = schedule.source
+    pattern_draws = None
+    if age_pattern is not None and stochastic:
+        age_pattern = age_pattern.reindex(municipalities)
+        pattern_draws = age_pattern.draws(n_total, len(calendar), seed)
+        assumptions["migration_schedule"] = age_pattern.source
+    else:
+        assumptions["migration_schedule"] = schedule.source
 
-    selected, n_total = _select_draws(draws, n_draws, seed, municipalities)
     migration = None
     if selected is not None:
         migration, migration_note = _migration_model(
@@ -202,6 +256,11 @@ def project(
         mort_factor=_factor(selected, "mort_dev"),
         fert_factor=_factor(selected, "fert_dev"),
         out_cap=out_cap,
+        age_pattern=pattern_draws,
+        tfr_factor=tfr_factor,
+        birth_noise=birth_noise,
+        mortality_shift=mortality_shift,
+        mortality_loading=loading,
     )
     detail = _choose_detail(detail, n_total, len(stock_years), population0.shape)
     storage = _Storage(detail, n_total, len(stock_years), population0.shape, ages)
@@ -231,9 +290,17 @@ def project(
         "accounting": "P[t+1] = survivors + newborn survivors + net_migration (applied); "
         "flows labelled with their calendar year, NaN in the end year",
     }
-    return _assemble(
+    out = _assemble(
         panel, municipalities, stock_years, ages, result, storage, migration, selected, attrs
     )
+    tfr = np.full((n_total, len(stock_years)), np.nan)
+    tfr[:, :-1] = asfr.sum(1)[None] * (1.0 if tfr_factor is None else tfr_factor)
+    out["tfr"] = (
+        ("draw", "year"),
+        tfr,
+        {"long_name": "national total fertility rate of the year", "kind": "rate"},
+    )
+    return out
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -275,7 +342,47 @@ def _mortality(panel, base_year, end_year, calendar, scenario, window, method):
               str(int(calendar[-1])): round(float(e0_end[i]), 2)}
         for i, sex in enumerate(SEXES)
     }
-    return rates, note
+    return rates, note, trend
+
+
+def _hazard_loading(loading: np.ndarray) -> np.ndarray:
+    """Lee-Carter age loading on the cohort-hazard scale (mean of ages a and a + 1)."""
+    out = loading.copy()
+    out[:, :-1] = 0.5 * (loading[:, :-1] + loading[:, 1:])
+    return out
+
+
+def _stochastic_fertility(panel, base_year, calendar, scenario, ages, n_draws, seed):
+    """Schedules moving to later ages and per-draw TFR paths from the AR(1) process."""
+    history = long_fertility_history(panel, before_year=base_year)
+    if not np.array_equal(history["age"].values, ages):
+        history = history.reindex(age=ages, fill_value=0.0)
+    process = fit_tfr_process(history)
+    jump_off = int(history["year"].values[-1])
+    horizon = int(calendar[-1]) - jump_off
+    schedules, shifts = shifted_schedules(history, horizon)
+    index = calendar - jump_off - 1
+    asfr = schedules[index] * scenario.asfr_multiplier
+    paths = process.simulate(n_draws, horizon, seed)[:, index]
+    tfr_last = float(np.exp(process.log_tfr[-1]))
+    note = {
+        "rule": "AR(1) on log TFR toward a long-run level (parameter uncertainty), "
+        "schedule moved along the trend of the mean age at birth",
+        "tfr_process": {
+            "years": [int(process.years[0]), int(process.years[-1])],
+            "phi": round(process.phi, 4),
+            "long_run_tfr": round(process.level, 4),
+            "sigma": round(float(np.sqrt(process.sigma2)), 4),
+        },
+        "mean_age_shift": {
+            int(y): round(float(shifts[i]), 3) for y, i in zip(calendar, index, strict=True)
+        },
+        "tfr_path": {
+            int(y): [round(float(q), 4) for q in np.quantile(paths[:, j], [0.1, 0.5, 0.9])]
+            for j, y in enumerate(calendar)
+        },
+    }
+    return asfr, paths / tfr_last, note
 
 
 def _hazards(death_rate: np.ndarray, ages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
