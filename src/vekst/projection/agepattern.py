@@ -168,7 +168,7 @@ class AgePattern:
             counts = observed.sum(1)
             # One generator per projected year: a shorter run sees the same years.
             pick = np.stack(
-                [np.random.default_rng([int(seed), 0x5C4ED, t]).random((n_draws, n_mun))
+                [np.random.default_rng([int(seed), 0x5C4ED, 1, t + 1]).random((n_draws, n_mun))
                  for t in range(n_years)],
                 axis=1,
             ) * np.maximum(counts, 1)[None, None]
@@ -385,6 +385,9 @@ def _with_net_migration(panel: xr.Dataset) -> tuple[xr.Dataset, bool]:
     if "population" in panel and "mortality_rate" in panel:
         from vekst.data.components import add_derived_components
 
+        if "sex_ratio_at_birth" not in panel and "sex_ratio_at_birth" in panel.attrs:
+            # Observed births without sex need the ratio as a variable to be split.
+            panel = panel.assign(sex_ratio_at_birth=float(panel.attrs["sex_ratio_at_birth"]))
         return add_derived_components(panel), True
     raise AgePatternDataError(
         "the panel has no 'net_migration' and no 'mortality_rate' to derive it from; add "

@@ -235,7 +235,7 @@ class TfrProcess:
         out = np.empty((n_draws, n_years))
         # One generator per horizon: a shorter run sees the same shocks.
         shocks = np.stack(
-            [np.random.default_rng([int(seed), 0x7F2, h]).standard_normal(n_draws)
+            [np.random.default_rng([int(seed), 0x7F2, 1, h + 1]).standard_normal(n_draws)
              for h in range(n_years)],
             axis=1,
         )

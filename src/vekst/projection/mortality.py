@@ -141,7 +141,7 @@ class MortalityTrend:
         delta = rng.standard_normal((n_draws, 1, n_sex)) * self.drift_se
         # One generator per horizon: a shorter run sees the same shocks.
         shocks = np.stack(
-            [np.random.default_rng([int(seed), 0x1EE, h]).standard_normal((n_draws, n_sex))
+            [np.random.default_rng([int(seed), 0x1EE, 1, h + 1]).standard_normal((n_draws, n_sex))
              for h in range(steps)],
             axis=1,
         ) * self.sigma_k

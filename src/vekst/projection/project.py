@@ -183,7 +183,7 @@ def project(
         # One generator per calendar year: a shorter run sees the same shocks.
         birth_noise = np.stack(
             [
-                np.random.default_rng([int(seed), 0xB1, int(year)])
+                np.random.default_rng([int(seed), 0xB1, 1, int(year)])
                 .standard_normal((n_total, len(municipalities)))
                 .astype(np.float32)
                 for year in calendar
