@@ -82,6 +82,10 @@ def test_known_schedules_are_recovered_inside_their_intervals(known):
     assert inside[SUBURB].all()
     # The estimate is informative: intervals much narrower than the spread of truths.
     assert np.median(hi - lo) < 0.5 * truth.std(0).min() * 4
+    # The profile that spreads the total is recovered too.
+    lo_g, hi_g = np.quantile(group_sums(profile), [0.025, 0.975], axis=0)
+    truth_g = group_sums(g)
+    assert ((truth_g >= lo_g) & (truth_g <= hi_g)).mean() >= 0.8
     # The suburb's sign pattern: loses 20-29, gains 30-45 and children.
     suburb = group_sums(estimate.pattern[SUBURB])
     assert suburb[1] < 0 < suburb[2] and suburb[0] > 0
