@@ -179,7 +179,7 @@ class AgePattern:
                 rank.transpose(0, 2, 1),
                 axis=2,
             ).transpose(0, 2, 1).astype(np.int16)
-            year_index = np.where((counts > 0)[None, None], year_index, -1)
+            year_index = np.where((counts > 0)[None, None], year_index, 0).astype(np.int16)
         return AgePatternDraws(self, eps_mean, eps_slope, year_index)
 
 
@@ -205,31 +205,49 @@ class AgePatternDraws:
         self.scale_pattern = np.sqrt(load["weight_pattern"]).astype(np.float32)
         self.scale_profile = np.sqrt(load["weight_profile"]).astype(np.float32)
         self.mean_rate = pattern.mean_rate.astype(np.float32)
+        # Loadings scaled to the posterior variance and conditioned on the sum constraint
+        # once (conditioning is linear), so a chunk costs two batched matrix products.
+        self.load_profile = _condition_on_sum(
+            self.load_slope * self.scale_profile[:, None], self.var_profile[:, None], 0.0
+        ).astype(np.float32)
+        self.load_pattern = _condition_on_sum(
+            self.load_mean * self.scale_pattern[:, None], self.var_pattern[:, None], 0.0
+        ).astype(np.float32)
         self.residuals = pattern.residuals.reshape(n_mun, pattern.residuals.shape[1], -1)
         self.residuals = self.residuals.astype(np.float32)
+        self._rows = np.arange(n_mun)[None, :]
+        self._no_noise = np.zeros((n_mun, 1, self.cells), np.float32)
 
     def chunk(self, draws: slice) -> tuple[np.ndarray, np.ndarray]:
         """``(profile, pattern)`` of the draws in ``draws``, ``(draw, municipality, sex, age)``."""
-        mean_dev = np.einsum("dmt,mtc->dmc", self.eps_mean[draws], self.load_mean)
-        slope_dev = np.einsum("dmt,mtc->dmc", self.eps_slope[draws], self.load_slope)
-        profile_dev = slope_dev * self.scale_profile
-        profile_dev = _condition_on_sum(profile_dev, self.var_profile, 0.0)
-        pattern_dev = _condition_on_sum(mean_dev * self.scale_pattern, self.var_pattern, 0.0)
-        pattern_dev -= self.mean_rate[:, None] * profile_dev
-        n = profile_dev.shape[0]
-        profile = (self.profile[None] + profile_dev).reshape(n, *self.shape)
-        pattern = (self.pattern[None] + pattern_dev).reshape(n, *self.shape)
-        return profile.astype(np.float32), pattern.astype(np.float32)
+        eps_mean = self.eps_mean[draws].transpose(1, 0, 2)  # (m, draw, year)
+        eps_slope = self.eps_slope[draws].transpose(1, 0, 2)
+        profile_dev = np.matmul(eps_slope, self.load_profile)  # (m, draw, cell)
+        pattern_dev = np.matmul(eps_mean, self.load_pattern)
+        pattern_dev -= self.mean_rate[:, None, None] * profile_dev
+        profile = (self.profile[:, None] + profile_dev).transpose(1, 0, 2)
+        pattern = (self.pattern[:, None] + pattern_dev).transpose(1, 0, 2)
+        n = profile.shape[0]
+        return (
+            np.ascontiguousarray(profile, dtype=np.float32).reshape(n, *self.shape),
+            np.ascontiguousarray(pattern, dtype=np.float32).reshape(n, *self.shape),
+        )
+
+    def year_noise(self, draws: slice, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Residual patterns ``(municipality, year, cell)`` and the past year picked per
+        draw and municipality for projected year ``t`` (all zeros without year noise)."""
+        if self.year_index is None:
+            return self._no_noise, np.zeros((draws.stop - draws.start, self.shape[0]), np.int64)
+        return self.residuals, self.year_index[draws, t]
 
     def noise(self, draws: slice, t: int) -> np.ndarray | None:
         """A past year's residual age pattern per draw and municipality, or ``None``."""
         if self.year_index is None:
             return None
-        index = self.year_index[draws, t].astype(np.int64)  # (draw, m)
-        rows = np.arange(index.shape[1])[None, :]
-        picked = self.residuals[rows, np.maximum(index, 0)]  # (draw, m, cell)
-        picked = np.where((index >= 0)[..., None], picked, 0.0)
-        return picked.reshape(index.shape[0], *self.shape).astype(np.float32)
+        # Municipalities without data have index 0 and all-zero residuals.
+        index = self.year_index[draws, t]  # (draw, m)
+        picked = self.residuals[self._rows, index]  # (draw, m, cell)
+        return picked.reshape(index.shape[0], *self.shape)
 
 
 def _condition_on_sum(values: np.ndarray, variance: np.ndarray, target: float) -> np.ndarray:

@@ -62,7 +62,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vekst.projection.spread import apply_cell_migration
+from vekst.projection.spread import spread_signed_schedule
 
 __all__ = [
     "KernelInputs",
@@ -81,7 +81,7 @@ class AgePatternSource(Protocol):
 
     def chunk(self, draws: slice) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def noise(self, draws: slice, t: int) -> np.ndarray | None: ...
+    def year_noise(self, draws: slice, t: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class MigrationRate(Protocol):
@@ -322,8 +322,6 @@ class _State:
         self.buffers = {
             name: np.empty(self.shape, dtype=self.dtype) for name in ("pop", "nxt", "tmp")
         }
-        # Signed cell requests in float64: their sums must meet the totals to the person.
-        self.buffers["req"] = np.empty(self.shape, dtype=np.float64)
         self.neg_hazard = (-inputs.hazard).astype(self.dtype)
         self.p_national = np.exp(-inputs.hazard).astype(self.dtype)
         self.q_national = (1.0 - np.exp(-inputs.hazard)).reshape(inputs.n_years, -1)
@@ -335,19 +333,6 @@ class _State:
         self.in_share = inputs.in_share.astype(self.dtype)
         self.in_total = self.in_share.sum((1, 2), dtype=np.float64)
         self.out_propensity = inputs.out_propensity.astype(self.dtype)
-
-    def _cell_request(self, requested, totals, profile, pattern, draws, t) -> np.ndarray:
-        """Signed cell flows ``N g + P (z + e_t)`` of a chunk and year."""
-        n = requested.shape[0]
-        cells = self.buffers["req"][:n]
-        noise = self.inputs.age_pattern.noise(draws, t)
-        if noise is None:
-            np.copyto(cells, pattern)
-        else:
-            np.add(pattern, noise, out=cells)
-        cells *= totals[..., None, None]
-        cells += requested[..., None, None] * profile
-        return cells
 
     def _women(self, state: np.ndarray, t: int) -> np.ndarray:
         """ASFR-weighted women ``(draw, municipality)`` of a state array, float64.
@@ -426,9 +411,14 @@ class _State:
                 rate = np.asarray(migration(draws, t, pop, totals), dtype=np.float64)
                 requested = rate / 100.0 * totals
             if migration is not None and profile is not None:
-                cell_request = self._cell_request(requested, totals, profile, pattern, draws, t)
-                applied, age0_migration = apply_cell_migration(
-                    cell_request, nxt, inputs.out_cap
+                applied, age0_migration = spread_signed_schedule(
+                    pattern,
+                    profile,
+                    inputs.age_pattern.year_noise(draws, t),
+                    totals,
+                    requested,
+                    nxt,
+                    inputs.out_cap,
                 )
             elif migration is not None:
                 applied, age0_migration = apply_net_migration(
