@@ -90,13 +90,17 @@ def test_lee_carter_shocks_have_drift_error_and_random_walk_variance():
 
 def test_projection_bands_widen_with_vital_uncertainty():
     panel = toy_panel(4, (1995, 2022), seed=6, size=50_000.0)
-    quiet = dict(attractiveness=0.0, year_effect_mu=0.0, year_effect_sigma=0.0,
-                 sigma_base=0.0, sigma_pop=0.0, beta_mu=0.0, beta_sigma=0.0,
-                 fert_dev=0.0, mort_dev=0.0)
-    draws = make_test_draws(panel, 60, seed=1, **quiet)
+    draws = make_test_draws(panel, 60, seed=1, fert_dev=0.0, mort_dev=0.0)
     result = project(panel, draws, base_year=2022, end_year=2032, seed=2)
     tfr = result["tfr"].isel(year=slice(0, -1))
     spread = tfr.std("draw").values
     assert spread[-1] > 2 * spread[0] > 0  # the TFR fans out with the horizon
     deaths = result["deaths"].sel(year=2031).sum("municipality")
     assert float(deaths.std()) > 0
+    # Point estimates (no spread at all) keep the projection deterministic.
+    point = make_test_draws(panel, 1, seed=1, fert_dev=0.0, mort_dev=0.0,
+                            year_effect_sigma=0.0, sigma_base=0.0, sigma_pop=0.0,
+                            beta_sigma=0.0)
+    one = project(panel, point, base_year=2022, end_year=2025, seed=1)
+    two = project(panel, point, base_year=2022, end_year=2025, seed=2)
+    np.testing.assert_array_equal(one["population_total"], two["population_total"])

@@ -149,11 +149,19 @@ class AgePattern:
         )
 
     def draws(
-        self, n_draws: int, n_years: int, seed: int, *, year_noise: bool = True
+        self,
+        n_draws: int,
+        n_years: int,
+        seed: int,
+        *,
+        year_noise: bool = True,
+        uncertainty: bool = True,
     ) -> AgePatternDraws:
         """Random inputs for ``n_draws`` projection draws over ``n_years`` years.
 
-        Drawn once, up front, from one generator: results do not depend on chunking.
+        Drawn once, up front: results do not depend on chunking. ``uncertainty=False``
+        gives every draw the posterior mean schedule; ``year_noise=False`` leaves out the
+        yearly residual patterns.
         """
         rng = np.random.default_rng([int(seed), 0x5C4ED])
         n_mun, n_hist = self.residuals.shape[:2]
@@ -161,6 +169,9 @@ class AgePattern:
         inflate = np.sqrt(n_hist / max(n_hist - 2, 1))
         eps_mean = (inflate * rng.standard_normal((n_draws, n_mun, n_hist))).astype(np.float32)
         eps_slope = (inflate * rng.standard_normal((n_draws, n_mun, n_hist))).astype(np.float32)
+        if not uncertainty:
+            eps_mean[:] = 0.0
+            eps_slope[:] = 0.0
         observed = self._loadings["observed"]
         year_index = None
         if year_noise and observed.any():

@@ -163,8 +163,9 @@ def project(
 
     selected, n_total = _select_draws(draws, n_draws, seed, municipalities)
     # Posterior draws make the run stochastic: vital rates, births and the migration age
-    # schedule get their own uncertainty too. Without draws it stays deterministic.
-    stochastic = selected is not None
+    # schedule get their own uncertainty too. Without draws, or with draws that carry no
+    # uncertainty (point estimates, e.g. a naive baseline), it stays deterministic.
+    stochastic = selected is not None and _has_spread(selected)
     death_rate, mortality_note, trend = _mortality(
         panel, base_year, end_year, calendar, scenario, mortality_window, mortality_method
     )
@@ -203,7 +204,7 @@ def project(
     age_pattern = None
     if isinstance(schedule, AgePattern):
         age_pattern, schedule = schedule, None
-    elif schedule is None and stochastic:
+    elif schedule is None and selected is not None:
         try:
             age_pattern = estimate_age_pattern(history, before_year=base_year)
         except AgePatternDataError as error:
@@ -216,9 +217,11 @@ def project(
         schedule = estimate_migration_schedule(history, before_year=base_year)
     schedule = schedule.reindex(municipalities)
     pattern_draws = None
-    if age_pattern is not None and stochastic:
+    if age_pattern is not None and selected is not None:
         age_pattern = age_pattern.reindex(municipalities)
-        pattern_draws = age_pattern.draws(n_total, len(calendar), seed)
+        pattern_draws = age_pattern.draws(
+            n_total, len(calendar), seed, year_noise=stochastic, uncertainty=stochastic
+        )
         assumptions["migration_schedule"] = age_pattern.source
     else:
         assumptions["migration_schedule"] = schedule.source
@@ -458,6 +461,19 @@ def _select_draws(draws, n_draws, seed, municipalities):
             )
         selected = selected.assign_coords(municipality=codes).sel(municipality=municipalities)
     return selected, len(index)
+
+
+def _has_spread(draws: xr.Dataset) -> bool:
+    """Whether the draws carry uncertainty (more than one distinct draw or a non-zero sd)."""
+    for name in ("year_effect_sigma", "sigma_base", "sigma_pop", "beta_sigma"):
+        if name in draws and bool((np.abs(draws[name].values) > 0).any()):
+            return True
+    if draws.sizes["draw"] > 1:
+        first = draws.isel(draw=0)
+        for name in ("attractiveness", "beta_mu", "year_effect_mu"):
+            if name in draws and not np.allclose(draws[name].values, first[name].values):
+                return True
+    return False
 
 
 def _factor(selected: xr.Dataset | None, name: str) -> np.ndarray | None:
