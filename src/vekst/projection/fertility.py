@@ -1,10 +1,17 @@
 """National fertility for the projection: the ASFR path and the sex ratio at birth.
 
-Assumption (documented default)
--------------------------------
-The last observed national age-specific fertility schedule (``fertility_rate`` of the
-last year before the base year with data) is held constant: the TFR stays at its last
-observed value. A scenario may instead
+Assumptions (documented defaults)
+---------------------------------
+* **Stochastic projections** (posterior draws with spread): the national TFR follows
+  :class:`TfrProcess`, an AR(1) on log TFR toward a long-run level fitted on the national
+  series since 1975 (``fertility_rate_history`` merged with ``fertility_rate``), one path
+  per draw with parameter uncertainty. The age pattern is the last observed schedule
+  moved to later ages along the recent trend of the mean age at birth, damped
+  (:func:`shifted_schedules`). Births get year-to-year noise in the kernel.
+* **Deterministic runs** (no draws, or point estimates): the last observed national
+  age-specific fertility schedule is held constant.
+
+A scenario may instead (both kinds of run; its path is deterministic)
 
 * set ``tfr_target``: the schedule's shape is kept and scaled so the TFR moves linearly
   from the last observed TFR (in the jump-off year) to the target in ``tfr_target_year``

@@ -37,6 +37,11 @@ The accounting follows :mod:`vekst.data.components` (flows labelled with the age
      fixed-point steps), and what cannot be taken at all (a request above ``out_cap`` of
      the whole population) is not applied.
 
+   With a signed schedule (``age_pattern``, the default of projections with draws) the
+   request per cell is ``N g + P (z + e_t)`` instead (:mod:`vekst.projection.agepattern`):
+   gains and losses per cell, losses capped at ``out_cap`` of the cell, what the cap
+   holds back taken off the gains (:mod:`vekst.projection.spread`).
+
    Cell values never fall below ``(1 - out_cap)`` of what they were. The migration
    **applied** is recorded (``net_migration``) beside the request
    (``net_migration_requested``).
@@ -44,7 +49,9 @@ The accounting follows :mod:`vekst.data.components` (flows labelled with the age
    with female person-years approximated as in
    :func:`vekst.features.expected_births` (mean of the 1 January stocks of ``t`` and
    ``t + 1`` at the same age; the 31 December women include this year's migrants) and
-   ``f_m = exp(fert_dev[m])``. Boys and girls by the sex ratio at birth; newborns
+   ``f_m = exp(fert_dev[m])`` (times the draw's national TFR factor, ``tfr_factor``);
+   with ``birth_noise``, ``B + sqrt(B) xi`` (floored at 0). Boys and girls by the sex
+   ratio at birth; newborns
    survive to 1 January with ``exp(-k_m * m0 / 2)`` (the components convention).
    A negative age-0 migration larger than ``out_cap`` of the final newborns is cut back.
 5. **Balance.** ``P[t + 1] = survivors + newborn survivors + migration applied`` cell by
@@ -62,7 +69,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vekst.projection.spread import spread_signed_schedule
+from vekst.projection.spread import apply_net_migration, spread_signed_schedule
 
 __all__ = [
     "KernelInputs",
@@ -170,6 +177,25 @@ class KernelInputs:
             actual = np.shape(getattr(self, name))
             if actual != shape:
                 raise ValueError(f"kernel input '{name}' has shape {actual}, expected {shape}.")
+        per_year = {
+            "tfr_factor": (self.n_years,),
+            "birth_noise": (self.n_years, n_mun),
+            "mortality_shift": (self.n_years, n_sex),
+        }
+        for name, tail in per_year.items():
+            value = getattr(self, name)
+            if value is not None and value.shape[1:] != tail:
+                raise ValueError(
+                    f"kernel input '{name}' must be (draw, {', '.join(map(str, tail))}); got "
+                    f"{value.shape}."
+                )
+        if (self.mortality_shift is None) != (self.mortality_loading is None):
+            raise ValueError("'mortality_shift' and 'mortality_loading' go together.")
+        if self.mortality_loading is not None and self.mortality_loading.shape != (n_sex, n_age):
+            raise ValueError(
+                f"kernel input 'mortality_loading' has shape {self.mortality_loading.shape}, "
+                f"expected {(n_sex, n_age)}."
+            )
         for name in ("mort_factor", "fert_factor"):
             value = getattr(self, name)
             if value is not None and (value.ndim != 2 or value.shape[1] != n_mun):
@@ -480,114 +506,3 @@ class _State:
             totals = new_totals
             if store is not None:
                 store(draws, t + 1, pop)
-
-
-def apply_net_migration(
-    net: np.ndarray,
-    state: np.ndarray,
-    in_share: np.ndarray,
-    out_propensity: np.ndarray,
-    out_cap: float,
-    work: np.ndarray | None = None,
-    *,
-    in_total: np.ndarray | None = None,
-    iterations: int = 20,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Add net migration to ``state`` in place without making any cell negative.
-
-    Gains (``max(net, 0)``) are added in proportion to ``in_share``; losses
-    (``max(-net, 0)``) are taken in proportion to ``state x out_propensity`` with a
-    per-cell loss rate capped at ``out_cap`` (see the module docstring, step 3).
-
-    Parameters
-    ----------
-    net
-        Net migration in persons, ``(draw, municipality)``.
-    state
-        Population before migration (survivors and newborns), ``(draw, municipality,
-        sex, age)``; receives the population after migration.
-    in_share
-        Profile of gains ``(municipality, sex, age)`` summing to 1 per municipality.
-    out_propensity
-        Relative loss rate ``(municipality, sex, age)``.
-    out_cap
-        Largest share of a cell that may leave.
-    work
-        Scratch buffer like ``state`` (allocated when ``None``).
-    in_total
-        ``in_share`` summed per municipality (float64), to save a pass when called often.
-    iterations
-        Fixed-point steps that move losses from capped to uncapped cells.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        Migration applied per ``(draw, municipality)`` (float64; equals ``net`` unless the
-        losses asked for exceed ``out_cap`` of the population) and the migration of the
-        age-0 cells ``(draw, municipality, sex)``. Every cell ends at least
-        ``(1 - out_cap)`` times its value before.
-    """
-    dtype = state.dtype
-    if work is None:
-        work = np.empty_like(state)
-    if in_total is None:
-        in_total = in_share.sum((1, 2), dtype=np.float64)
-    gain = np.maximum(net, 0.0)
-    loss = np.maximum(-net, 0.0)
-    # Loss per unit of exposure-weighted propensity, then the losses of every cell.
-    np.multiply(state, out_propensity, out=work)
-    weight = _row_sum(work)
-    scale = np.divide(loss, weight, out=np.zeros_like(loss), where=weight > 0)
-    np.multiply(work, scale[:, :, None, None].astype(dtype), out=work)
-    taken = scale * weight
-    # Rows where some cell could lose more than the cap (rare: tiny cells, extreme rates).
-    peak = out_propensity.reshape(out_propensity.shape[0], -1).max(axis=1)
-    candidates = np.flatnonzero((scale * peak[None, :] > out_cap).ravel())
-    if candidates.size:
-        rows, capped_taken = _capped_losses(
-            candidates, loss, scale, state, out_propensity, out_cap, work, iterations
-        )
-        taken.ravel()[rows] = capped_taken
-    age0 = in_share[None, :, :, 0] * gain[..., None] - work[..., 0]
-    np.subtract(state, work, out=state)
-    np.multiply(in_share[None], gain[:, :, None, None].astype(dtype), out=work)
-    np.add(state, work, out=state)
-    return gain * in_total[None, :] - taken, age0
-
-
-def _capped_losses(rows, loss, scale, state, out_propensity, out_cap, work, iterations):
-    """Rewrite the losses of ``rows`` (flat draw x municipality) with capped cell rates.
-
-    Candidates come from a per-municipality bound; only rows where a populated cell really
-    exceeds the cap are rewritten. Their rate per unit propensity is raised until the
-    capped losses meet the request or every cell is at the cap (then less than requested
-    is taken). Returns the rewritten rows and their total losses.
-    """
-    n_mun = state.shape[1]
-    n_cells = state.shape[2] * state.shape[3]
-    flat_state = state.reshape(-1, n_cells)
-    municipality = rows % n_mun
-    prop = out_propensity.reshape(n_mun, -1)[municipality]
-    factor = scale.ravel()[rows]
-    over = (prop * factor[:, None] > out_cap) & (flat_state[rows] > 0)
-    hit = over.any(axis=1)
-    rows, factor = rows[hit], factor[hit]
-    if rows.size == 0:
-        return rows, np.zeros(0)
-    cells = flat_state[rows].astype(np.float64)
-    prop = prop[hit].astype(np.float64)
-    target = loss.ravel()[rows]
-    active = np.arange(rows.size)
-    for _ in range(iterations):
-        rate = np.minimum(prop[active] * factor[active, None], out_cap)
-        taken = (cells[active] * rate).sum(1)
-        free = (cells[active] * rate * (rate < out_cap)).sum(1)
-        short = target[active] - taken
-        grow = (short > 1e-9 * np.maximum(target[active], 1.0)) & (free > 0)
-        if not grow.any():
-            break
-        active = active[grow]
-        factor[active] *= 1.0 + short[grow] / free[grow]
-    losses = (cells * np.minimum(prop * factor[:, None], out_cap)).astype(work.dtype)
-    work.reshape(-1, n_cells)[rows] = losses
-    return rows, losses.sum(1, dtype=np.float64)

@@ -19,6 +19,12 @@ mortality; 2 doubles the pace). ``method="lee_carter"`` replaces the per-age slo
 the Lee-Carter drift :math:`b_x \cdot \bar{\Delta k}` (first singular vector of the centred
 log rates, random walk with drift for :math:`k_t`).
 
+Uncertainty (stochastic projections): a Lee-Carter fit on the same window (log rates
+smoothed over age) gives the age loading :math:`b_x` and the random walk of the period
+index :math:`k_t`; each draw adds :math:`b_x \kappa_{d,t}` to the log rates, with
+:math:`\kappa` the drift's estimation error times the horizon plus the walk's yearly
+shocks (:meth:`MortalityTrend.simulate_shift`). The mean path is unchanged.
+
 Survival follows the constant-hazard convention of :mod:`vekst.data.components`:
 the probability to survive one year of age at rate *m* is :math:`\exp(-m)`. The life
 table of :func:`life_expectancy` uses the same convention, so an e0 shift and the

@@ -20,24 +20,12 @@ import xarray as xr
 
 from vekst.agegroups import AGE_GROUPS, age_group_matrix
 from vekst.projection.agepattern import AgePattern, AgePatternDataError, estimate_age_pattern
-from vekst.projection.fertility import (
-    asfr_path,
-    fertility_history,
-    fit_tfr_process,
-    long_fertility_history,
-    sex_ratio_at_birth,
-    shifted_schedules,
-)
+from vekst.projection.fertility import sex_ratio_at_birth
 from vekst.projection.kernel import OUT_CAP, KernelInputs, run_kernel
 from vekst.projection.migration import COMPONENTS, ModelMigration, ds_linear_weights
-from vekst.projection.mortality import (
-    estimate_mortality_trend,
-    life_expectancy,
-    mortality_history,
-    shift_life_expectancy,
-)
 from vekst.projection.scenario import Scenario
 from vekst.projection.schedule import MigrationSchedule, estimate_migration_schedule
+from vekst.projection.vital import VitalConfig, vital_inputs
 
 __all__ = [
     "AGE_GROUPS",
@@ -112,8 +100,10 @@ def project(
         Draws per kernel chunk. Small chunks keep the working set in the CPU cache: at
         national size 10 draws per chunk ran ~30 % faster than 100 (``benchmarks/projection.py``).
     schedule
-        Migration age schedule; default estimated from the panel
-        (:func:`~vekst.projection.schedule.estimate_migration_schedule`).
+        Migration age schedule: an :class:`~vekst.projection.agepattern.AgePattern`
+        (signed schedules) or a :class:`~vekst.projection.schedule.MigrationSchedule`
+        (gains/losses); default the signed schedules estimated from the panel (net
+        migration derived by the residual method when the panel lacks it).
     employment_rate
         National employment rates ``(age, sex)`` for DS; default estimated from the panel.
     mortality_window, mortality_method
@@ -132,10 +122,18 @@ def project(
         Debug hook passed to :func:`~vekst.projection.kernel.run_kernel` (cell-level
         accounting in tests).
 
+    Notes
+    -----
+    Draws with spread make every component stochastic: per-draw migration age schedules
+    with yearly residual patterns, an AR(1) national TFR path with a shifting schedule,
+    Poisson-like noise on births and Lee-Carter mortality shocks. Without draws, or with
+    point estimates (every sd zero, all draws equal), the run is deterministic.
+
     Returns
     -------
     xarray.Dataset
-        ``population`` (draw, year, municipality, age, sex) float32, ``population_total``
+        ``tfr`` (draw, year): the national TFR used; ``population`` (draw, year,
+        municipality, age, sex) float32, ``population_total``
         (draw, year, municipality); flows ``births``, ``deaths``, ``net_migration``
         (applied), ``net_migration_requested``, ``expected_births``, ``expected_deaths``
         (draw, year, municipality; NaN in the end year, like the panel's flows);
@@ -164,38 +162,23 @@ def project(
     # schedule get their own uncertainty too. Without draws, or with draws that carry no
     # uncertainty (point estimates, e.g. a naive baseline), it stays deterministic.
     stochastic = selected is not None and _has_spread(selected)
-    death_rate, mortality_note, trend = _mortality(
-        panel, base_year, end_year, calendar, scenario, mortality_window, mortality_method
+    vital = vital_inputs(
+        panel,
+        VitalConfig(
+            base_year=base_year,
+            end_year=end_year,
+            scenario=scenario,
+            mortality_window=mortality_window,
+            mortality_method=mortality_method,
+            n_draws=n_total,
+            n_municipalities=len(municipalities),
+            seed=seed,
+            stochastic=stochastic,
+        ),
     )
-    hazard, newborn_hazard = _hazards(death_rate, ages)
-    mortality_shift = loading = None
-    if stochastic and trend.loading is not None:
-        mortality_shift = trend.simulate_shift(n_total, calendar - trend.jump_off_year, seed)
-        loading = _hazard_loading(trend.loading)
-        mortality_note["uncertainty"] = (
-            "Lee-Carter: drift error and yearly random-walk shocks per draw"
-        )
-    assumptions["mortality"] = mortality_note
-    asfr, fertility_note = _fertility(panel, base_year, calendar, scenario, ages)
-    tfr_factor = birth_noise = None
-    if stochastic:
-        # One generator per calendar year: a shorter run sees the same shocks.
-        birth_noise = np.stack(
-            [
-                np.random.default_rng([int(seed), 0xB1, 1, int(year)])
-                .standard_normal((n_total, len(municipalities)))
-                .astype(np.float32)
-                for year in calendar
-            ],
-            axis=1,
-        )
-        fertility_note["births"] = "normal approximation of Poisson noise per year"
-        if scenario.tfr_target is None:
-            asfr, tfr_factor, process_note = _stochastic_fertility(
-                panel, base_year, calendar, scenario, ages, n_total, seed
-            )
-            fertility_note.update(process_note)
-    assumptions["fertility"] = fertility_note
+    death_rate, asfr, tfr_factor = vital.death_rate, vital.asfr, vital.tfr_factor
+    assumptions["mortality"] = vital.mortality_note
+    assumptions["fertility"] = vital.fertility_note
     srb, srb_source = sex_ratio_at_birth(history, before_year=base_year)
     assumptions["sex_ratio_at_birth"] = {"value": srb, "source": srb_source}
 
@@ -248,8 +231,8 @@ def project(
     )
     inputs = KernelInputs(
         population=population0,
-        hazard=hazard,
-        newborn_hazard=newborn_hazard,
+        hazard=vital.hazard,
+        newborn_hazard=vital.newborn_hazard,
         asfr=asfr,
         female_birth_share=1.0 / (1.0 + srb),
         in_share=schedule.in_share,
@@ -259,9 +242,9 @@ def project(
         out_cap=out_cap,
         age_pattern=pattern_draws,
         tfr_factor=tfr_factor,
-        birth_noise=birth_noise,
-        mortality_shift=mortality_shift,
-        mortality_loading=loading,
+        birth_noise=vital.birth_noise,
+        mortality_shift=vital.mortality_shift,
+        mortality_loading=vital.mortality_loading,
     )
     detail = _choose_detail(detail, n_total, len(stock_years), population0.shape)
     storage = _Storage(detail, n_total, len(stock_years), population0.shape, ages)
@@ -314,115 +297,6 @@ def _history(panel: xr.Dataset, base_year: int) -> xr.Dataset:
         if name in history and "year" in history[name].dims:
             history[name] = history[name].where(history["year"] < base_year)
     return history
-
-
-def _mortality(panel, base_year, end_year, calendar, scenario, window, method):
-    history = mortality_history(panel, before_year=base_year)
-    ages = panel["age"].values
-    if not np.array_equal(history["age"].values, ages):
-        history = history.reindex(age=ages)
-        if bool(history.isnull().any()):
-            raise ProjectionInputError(
-                "national death rates do not cover every panel age "
-                f"({ages[0]}-{ages[-1]}); extend the rates to the open age group."
-            )
-    trend = estimate_mortality_trend(history, window=window, method=method)
-    rates = trend.rates(calendar, improvement_multiplier=scenario.mortality_improvement_multiplier)
-    note = trend.describe()
-    note["improvement_multiplier"] = scenario.mortality_improvement_multiplier
-    if scenario.e0_shift:
-        ramp = (calendar - base_year + 1) / (end_year - base_year)
-        rates = shift_life_expectancy(rates, (scenario.e0_shift * ramp)[:, None])
-        note["e0_shift"] = scenario.e0_shift
-    e0_start = life_expectancy(trend.jump_off_rate)
-    e0_end = life_expectancy(rates[-1])
-    note["e0"] = {
-        sex: {
-            str(trend.jump_off_year): round(float(e0_start[i]), 2),
-            str(int(calendar[-1])): round(float(e0_end[i]), 2),
-        }
-        for i, sex in enumerate(SEXES)
-    }
-    return rates, note, trend
-
-
-def _hazard_loading(loading: np.ndarray) -> np.ndarray:
-    """Lee-Carter age loading on the cohort-hazard scale (mean of ages a and a + 1)."""
-    out = loading.copy()
-    out[:, :-1] = 0.5 * (loading[:, :-1] + loading[:, 1:])
-    return out
-
-
-def _stochastic_fertility(panel, base_year, calendar, scenario, ages, n_draws, seed):
-    """Schedules moving to later ages and per-draw TFR paths from the AR(1) process."""
-    history = long_fertility_history(panel, before_year=base_year)
-    if not np.array_equal(history["age"].values, ages):
-        history = history.reindex(age=ages, fill_value=0.0)
-    process = fit_tfr_process(history)
-    jump_off = int(history["year"].values[-1])
-    horizon = int(calendar[-1]) - jump_off
-    schedules, shifts = shifted_schedules(history, horizon)
-    index = calendar - jump_off - 1
-    asfr = schedules[index] * scenario.asfr_multiplier
-    paths = process.simulate(n_draws, horizon, seed)[:, index]
-    tfr_last = float(np.exp(process.log_tfr[-1]))
-    note = {
-        "rule": "AR(1) on log TFR toward a long-run level (parameter uncertainty), "
-        "schedule moved along the trend of the mean age at birth",
-        "tfr_process": {
-            "years": [int(process.years[0]), int(process.years[-1])],
-            "phi": round(process.phi, 4),
-            "long_run_tfr": round(process.level, 4),
-            "sigma": round(float(np.sqrt(process.sigma2)), 4),
-        },
-        "mean_age_shift": {
-            int(y): round(float(shifts[i]), 3) for y, i in zip(calendar, index, strict=True)
-        },
-        "tfr_path": {
-            int(y): [round(float(q), 4) for q in np.quantile(paths[:, j], [0.1, 0.5, 0.9])]
-            for j, y in enumerate(calendar)
-        },
-    }
-    return asfr, paths / tfr_last, note
-
-
-def _hazards(death_rate: np.ndarray, ages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """National cohort hazards in the accounting convention of vekst.data.components."""
-    from vekst.data.components import newborn_survival, survival_probability
-
-    rates = xr.DataArray(
-        death_rate,
-        dims=("year", "sex", "age"),
-        coords={"sex": list(SEXES), "age": ages},
-    )
-    p = survival_probability(rates).transpose("year", "sex", "age").values
-    p0 = newborn_survival(rates).transpose("year", "sex").values
-    return -np.log(p), -np.log(p0)
-
-
-def _fertility(panel, base_year, calendar, scenario, ages):
-    history = fertility_history(panel, before_year=base_year)
-    if not np.array_equal(history["age"].values, ages):
-        history = history.reindex(age=ages, fill_value=0.0)
-    asfr = asfr_path(
-        history,
-        calendar,
-        tfr_target=scenario.tfr_target,
-        tfr_target_year=scenario.tfr_target_year,
-        asfr_multiplier=scenario.asfr_multiplier,
-    )
-    note = {
-        "jump_off_year": int(history["year"].values[-1]),
-        "tfr_last_observed": float(history.isel(year=-1).sum()),
-        "tfr_path": {
-            int(y): round(float(v), 4) for y, v in zip(calendar, asfr.sum(1), strict=True)
-        },
-        "rule": "hold the last observed ASFR schedule"
-        if scenario.tfr_target is None
-        else f"scale the last schedule linearly to TFR {scenario.tfr_target}",
-        "asfr_multiplier": scenario.asfr_multiplier,
-    }
-    return asfr, note
 
 
 def _select_draws(draws, n_draws, seed, municipalities):

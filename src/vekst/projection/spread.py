@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["apply_cell_migration"]
+__all__ = ["apply_cell_migration", "apply_net_migration", "spread_signed_schedule"]
 
 
-def _row_sum(flat: np.ndarray) -> np.ndarray:
+def _row_sum(array: np.ndarray) -> np.ndarray:
+    """Sums over the last two axes (sex, age) as float64, see :func:`_flat_sum`."""
+    flat = array.reshape(-1, array.shape[-2] * array.shape[-1])
+    return _flat_sum(flat).reshape(array.shape[:-2])
+
+
+def _flat_sum(flat: np.ndarray) -> np.ndarray:
     """Row sums as float64 (``einsum`` keeps several SIMD accumulators: fast and, for
     rows of ~200 cells, accurate to ~1e-7 relative)."""
     return np.einsum("ij->i", flat).astype(np.float64)
@@ -63,12 +69,12 @@ def apply_cell_migration(
     np.maximum(flat, 0, out=flat)  # gains (the request is no longer needed)
     np.subtract(losses, room, out=room)  # wanted beyond the cap where positive
     np.maximum(room, 0, out=room)
-    short = _row_sum(room)
+    short = _flat_sum(room)
     np.subtract(losses, room, out=losses)  # losses within the cap
     rows = np.flatnonzero(short > 0)
     rest_rows = np.zeros(0, dtype=np.int64)
     if rows.size:
-        total_gain = _row_sum(flat[rows])
+        total_gain = _flat_sum(flat[rows])
         cut = np.minimum(short[rows], total_gain)
         keep = np.divide(total_gain - cut, total_gain, out=np.ones_like(total_gain),
                          where=total_gain > 0)
@@ -85,7 +91,7 @@ def apply_cell_migration(
             losses[rest_rows] += (free * np.minimum(share, 1.0)[:, None]).astype(dtype)
     np.subtract(flat, losses, out=flat)
     np.add(cells, flat, out=cells)
-    applied = _row_sum(flat)
+    applied = _flat_sum(flat)
     if rest_rows.size:
         applied[rest_rows] = flat[rest_rows].sum(-1, dtype=np.float64)
     return applied.reshape(lead), request[..., 0].astype(np.float64)
@@ -211,3 +217,115 @@ try:
     _fused = njit(cache=True, nogil=True, fastmath=True)(_fused_impl)
 except ImportError:  # pragma: no cover - numba comes with nutpie
     _fused = _fused_impl
+
+
+# --- the gains/losses schedule (vekst.projection.schedule) ----------------------------------
+def apply_net_migration(
+    net: np.ndarray,
+    state: np.ndarray,
+    in_share: np.ndarray,
+    out_propensity: np.ndarray,
+    out_cap: float,
+    work: np.ndarray | None = None,
+    *,
+    in_total: np.ndarray | None = None,
+    iterations: int = 20,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add net migration to ``state`` in place without making any cell negative.
+
+    Gains (``max(net, 0)``) are added in proportion to ``in_share``; losses
+    (``max(-net, 0)``) are taken in proportion to ``state x out_propensity`` with a
+    per-cell loss rate capped at ``out_cap`` (see the module docstring, step 3).
+
+    Parameters
+    ----------
+    net
+        Net migration in persons, ``(draw, municipality)``.
+    state
+        Population before migration (survivors and newborns), ``(draw, municipality,
+        sex, age)``; receives the population after migration.
+    in_share
+        Profile of gains ``(municipality, sex, age)`` summing to 1 per municipality.
+    out_propensity
+        Relative loss rate ``(municipality, sex, age)``.
+    out_cap
+        Largest share of a cell that may leave.
+    work
+        Scratch buffer like ``state`` (allocated when ``None``).
+    in_total
+        ``in_share`` summed per municipality (float64), to save a pass when called often.
+    iterations
+        Fixed-point steps that move losses from capped to uncapped cells.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Migration applied per ``(draw, municipality)`` (float64; equals ``net`` unless the
+        losses asked for exceed ``out_cap`` of the population) and the migration of the
+        age-0 cells ``(draw, municipality, sex)``. Every cell ends at least
+        ``(1 - out_cap)`` times its value before.
+    """
+    dtype = state.dtype
+    if work is None:
+        work = np.empty_like(state)
+    if in_total is None:
+        in_total = in_share.sum((1, 2), dtype=np.float64)
+    gain = np.maximum(net, 0.0)
+    loss = np.maximum(-net, 0.0)
+    # Loss per unit of exposure-weighted propensity, then the losses of every cell.
+    np.multiply(state, out_propensity, out=work)
+    weight = _row_sum(work)
+    scale = np.divide(loss, weight, out=np.zeros_like(loss), where=weight > 0)
+    np.multiply(work, scale[:, :, None, None].astype(dtype), out=work)
+    taken = scale * weight
+    # Rows where some cell could lose more than the cap (rare: tiny cells, extreme rates).
+    peak = out_propensity.reshape(out_propensity.shape[0], -1).max(axis=1)
+    candidates = np.flatnonzero((scale * peak[None, :] > out_cap).ravel())
+    if candidates.size:
+        rows, capped_taken = _capped_losses(
+            candidates, loss, scale, state, out_propensity, out_cap, work, iterations
+        )
+        taken.ravel()[rows] = capped_taken
+    age0 = in_share[None, :, :, 0] * gain[..., None] - work[..., 0]
+    np.subtract(state, work, out=state)
+    np.multiply(in_share[None], gain[:, :, None, None].astype(dtype), out=work)
+    np.add(state, work, out=state)
+    return gain * in_total[None, :] - taken, age0
+
+
+def _capped_losses(rows, loss, scale, state, out_propensity, out_cap, work, iterations):
+    """Rewrite the losses of ``rows`` (flat draw x municipality) with capped cell rates.
+
+    Candidates come from a per-municipality bound; only rows where a populated cell really
+    exceeds the cap are rewritten. Their rate per unit propensity is raised until the
+    capped losses meet the request or every cell is at the cap (then less than requested
+    is taken). Returns the rewritten rows and their total losses.
+    """
+    n_mun = state.shape[1]
+    n_cells = state.shape[2] * state.shape[3]
+    flat_state = state.reshape(-1, n_cells)
+    municipality = rows % n_mun
+    prop = out_propensity.reshape(n_mun, -1)[municipality]
+    factor = scale.ravel()[rows]
+    over = (prop * factor[:, None] > out_cap) & (flat_state[rows] > 0)
+    hit = over.any(axis=1)
+    rows, factor = rows[hit], factor[hit]
+    if rows.size == 0:
+        return rows, np.zeros(0)
+    cells = flat_state[rows].astype(np.float64)
+    prop = prop[hit].astype(np.float64)
+    target = loss.ravel()[rows]
+    active = np.arange(rows.size)
+    for _ in range(iterations):
+        rate = np.minimum(prop[active] * factor[active, None], out_cap)
+        taken = (cells[active] * rate).sum(1)
+        free = (cells[active] * rate * (rate < out_cap)).sum(1)
+        short = target[active] - taken
+        grow = (short > 1e-9 * np.maximum(target[active], 1.0)) & (free > 0)
+        if not grow.any():
+            break
+        active = active[grow]
+        factor[active] *= 1.0 + short[grow] / free[grow]
+    losses = (cells * np.minimum(prop * factor[:, None], out_cap)).astype(work.dtype)
+    work.reshape(-1, n_cells)[rows] = losses
+    return rows, losses.sum(1, dtype=np.float64)
