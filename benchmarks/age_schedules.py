@@ -11,7 +11,12 @@
    total isolates the age spreading from the error of the total. Printed: mean absolute
    error per age group and year (persons) over all municipalities, and the realised and
    spread flows of a few municipalities.
-2. **Oldest ages.** The national 90+ and 100+ from a projection from 1 January
+2. **Projection by age group.** From 1 January ``--origin`` (default 2018) to
+   ``origin + 4``, every municipality's total follows the naive baseline (mean rate of
+   the last five years, :func:`vekst.evaluate.baselines.naive_draws`), spread over age by
+   the gains/losses schedule or by the signed schedule; median absolute percentage error
+   by the planners' age groups against the realised stocks (and Bærum's own errors).
+3. **Oldest ages.** The national 90+ and 100+ from a projection from 1 January
    ``--fit-before`` (sum of the municipalities, 200 draws of test draws without
    municipal deviations) against what the national rates alone imply (the same
    projection without migration, deterministic) and against the realised stocks.
@@ -85,6 +90,41 @@ def schedules(panel, fit_before: int, codes: list[str]) -> None:
                   f"{old_g[i, :, k].mean():13.0f}")
 
 
+def by_age_group(panel, origin: int, horizon: int = 4, code: str = "3201") -> None:
+    from vekst.agegroups import AGE_GROUPS, age_group_matrix
+    from vekst.evaluate.backtest import truncate_panel
+    from vekst.evaluate.baselines import naive_draws
+    from vekst.projection import project
+    from vekst.projection.schedule import estimate_migration_schedule
+
+    cut = truncate_panel(panel, origin)
+    draws = naive_draws(cut, origin, years=5)
+    end = origin + horizon
+    old = estimate_migration_schedule(cut, before_year=origin)
+    runs = {
+        "gains/losses": project(cut, draws, base_year=origin, end_year=end, schedule=old,
+                                detail="full"),
+        "signed": project(cut, draws, base_year=origin, end_year=end, detail="full"),
+    }
+    matrix = age_group_matrix(panel["age"].values)  # (age, group)
+    real = panel["population"].sel(year=end).sum("sex").transpose("municipality", "age")
+    real_g = real.values @ matrix
+    labels = [label for label, _, _ in AGE_GROUPS]
+    errors = {}
+    for name, run in runs.items():
+        got = run["population"].isel(draw=0).sel(year=end).sum("sex")
+        got_g = got.transpose("municipality", "age").values @ matrix
+        errors[name] = 100 * (got_g - real_g) / np.maximum(real_g, 1.0)
+    print(f"\nFrom 1 January {origin} to {end}, naive totals; median APE % by age group over "
+          "all municipalities, and Bærum's error %:")
+    index = list(panel["municipality"].values.astype(str)).index(code)
+    print(f"{'group':>7} {'gains/losses':>13} {'signed':>8} {'Bærum g/l':>10} {'Bærum signed':>13}")
+    for k, label in enumerate(labels):
+        print(f"{label:>7} {np.median(np.abs(errors['gains/losses'][:, k])):13.1f} "
+              f"{np.median(np.abs(errors['signed'][:, k])):8.1f} "
+              f"{errors['gains/losses'][index, k]:10.1f} {errors['signed'][index, k]:13.1f}")
+
+
 def oldest(panel, fit_before: int, draws: int) -> None:
     from vekst.projection import make_test_draws, project
 
@@ -114,11 +154,13 @@ def main() -> None:
     parser.add_argument("--fit-before", type=int, default=2015)
     parser.add_argument("--codes", default="3201,0301,5001,3203,1103,4601")
     parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--origin", type=int, default=2018)
     args = parser.parse_args()
     from vekst import load_default
 
     panel = load_default()
     schedules(panel, args.fit_before, args.codes.split(","))
+    by_age_group(panel, args.origin)
     oldest(panel, args.fit_before, args.draws)
 
 

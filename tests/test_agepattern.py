@@ -147,8 +147,11 @@ def test_fused_spreading_matches_the_reference():
     totals = state.astype(np.float64).sum((2, 3))
     requested = rng.normal(0.0, 0.05, size=(n, m)) * totals
     requested[1, 1] = -0.95 * totals[1, 1]  # beyond the cap everywhere
-    noise = residuals[np.arange(m)[None], index].reshape(state.shape)
-    request = (pattern + noise) * totals[..., None, None] + requested[..., None, None] * profile
+    noise = residuals[np.arange(m)[None], index].reshape(state.shape) * totals[..., None, None]
+    # The yearly residual is clipped to +-80 % of each cell, its sum re-spread by population.
+    noise = np.clip(noise, -0.8 * state, 0.8 * state)
+    noise -= noise.sum((2, 3), keepdims=True) * state / totals[..., None, None]
+    request = pattern * totals[..., None, None] + requested[..., None, None] * profile + noise
     reference_state = state.copy()
     expected, expected_age0 = apply_cell_migration(request.astype(np.float32),
                                                    reference_state, 0.8)

@@ -109,7 +109,9 @@ def spread_signed_schedule(
     """Build the cell requests ``N g + P (z + e)`` and apply them, in one fused pass.
 
     The same arithmetic as :func:`apply_cell_migration` on the requests
-    ``requested * profile + totals * (pattern + residuals[m, index])``, compiled with numba
+    ``requested * profile + totals * pattern + e``, where ``e`` is the residual pattern
+    ``totals * residuals[m, index]`` clipped to ``+-out_cap`` of each cell and re-centred
+    in proportion to the population, compiled with numba
     so every row is read twice while it sits in the cache (about 15 numpy passes over
     the chunk otherwise).
 
@@ -152,6 +154,12 @@ def spread_signed_schedule(
     return applied, age0
 
 
+def _flow_impl(pattern, profile, residual, size, net, cell, cap, per_person):
+    """Requested flow of one cell: ``N g + P z`` plus the clipped, re-centred residual."""
+    e = min(max(residual * size, -cap * cell), cap * cell)
+    return pattern * size + net * profile + e - per_person * cell
+
+
 def _fused_impl(pattern, profile, residuals, index, totals, requested, cells, cap, n_age,
                 applied, age0):
     n, n_mun, n_cells = cells.shape
@@ -161,10 +169,23 @@ def _fused_impl(pattern, profile, residuals, index, totals, requested, cells, ca
             size = totals[d, m]
             net = requested[d, m]
             k = index[d, m]
+            # The yearly residual pattern is clipped symmetrically to what a cell holds:
+            # clipping only its losses (the cap) would push people into nearly empty
+            # cells (the oldest ages). What clipping removes from its zero sum is spread
+            # in proportion to the population.
+            excess = 0.0
+            people = 0.0
+            for c in range(n_cells):
+                cell = cells[d, m, c]
+                e = residuals[m, k, c] * size
+                excess += min(max(e, -cap * cell), cap * cell)
+                people += cell
+            per_person = excess / people if people > 0.0 else 0.0
             gain = 0.0
             short = 0.0
             for c in range(n_cells):
-                x = (pattern[d, m, c] + residuals[m, k, c]) * size + net * profile[d, m, c]
+                x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
+                          cells[d, m, c], cap, per_person)
                 if x >= 0.0:
                     gain += x
                 else:
@@ -182,7 +203,8 @@ def _fused_impl(pattern, profile, residuals, index, totals, requested, cells, ca
             if rest > 1e-9:
                 free = 0.0
                 for c in range(n_cells):
-                    x = (pattern[d, m, c] + residuals[m, k, c]) * size + net * profile[d, m, c]
+                    x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
+                          cells[d, m, c], cap, per_person)
                     room = cap * cells[d, m, c]
                     free += room - min(max(-x, 0.0), room)
                 if free > 0.0:
@@ -191,7 +213,8 @@ def _fused_impl(pattern, profile, residuals, index, totals, requested, cells, ca
                 age0[d, m, s] = cells[d, m, s * n_age]
             total = 0.0
             for c in range(n_cells):
-                x = (pattern[d, m, c] + residuals[m, k, c]) * size + net * profile[d, m, c]
+                x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
+                          cells[d, m, c], cap, per_person)
                 cell = cells[d, m, c]
                 room = cap * cell
                 if x >= 0.0:
@@ -214,9 +237,10 @@ try:
     from numba import njit
 
     # fastmath: no NaN reaches here, and without it min/max keep the loop scalar.
+    _flow = njit(inline="always", fastmath=True)(_flow_impl)
     _fused = njit(cache=True, nogil=True, fastmath=True)(_fused_impl)
 except ImportError:  # pragma: no cover - numba comes with nutpie
-    _fused = _fused_impl
+    _flow, _fused = _flow_impl, _fused_impl
 
 
 # --- the gains/losses schedule (vekst.projection.schedule) ----------------------------------
