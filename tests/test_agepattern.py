@@ -172,3 +172,17 @@ def test_a_panel_without_net_migration_gets_its_own_schedules(known):
     assert "derived from population" in estimate.source
     # Different municipalities, different schedules (not one textbook profile).
     assert np.abs(estimate.pattern[0] - estimate.pattern[1]).sum() > 1e-4
+
+
+def test_whittaker_smoothing_keeps_sums_and_lines():
+    from vekst.projection.agepattern import whittaker_matrix, whittaker_smooth
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(4, 30))
+    smooth = whittaker_smooth(values, 2.0)
+    np.testing.assert_allclose(smooth, values @ whittaker_matrix(30, 2.0).T, atol=1e-10)
+    np.testing.assert_allclose(smooth.sum(-1), values.sum(-1), atol=1e-10)
+    line = np.arange(30.0)[None] * 0.5 + 3.0
+    np.testing.assert_allclose(whittaker_smooth(line, 5.0), line, atol=1e-9)
+    # It smooths: second differences shrink.
+    assert np.abs(np.diff(smooth, 2)).mean() < 0.5 * np.abs(np.diff(values, 2)).mean()

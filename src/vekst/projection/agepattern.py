@@ -57,6 +57,7 @@ __all__ = [
     "AgePatternDraws",
     "estimate_age_pattern",
     "whittaker_matrix",
+    "whittaker_smooth",
 ]
 
 SEXES = ("female", "male")
@@ -279,6 +280,22 @@ def whittaker_matrix(n: int, smoothing: float) -> np.ndarray:
     return np.linalg.inv(np.eye(n) + smoothing * d.T @ d)
 
 
+def whittaker_smooth(values: np.ndarray, smoothing: float) -> np.ndarray:
+    """Apply :func:`whittaker_matrix` along the last axis (a banded solve, no inverse)."""
+    n = values.shape[-1]
+    if smoothing <= 0 or n < 3:
+        return values
+    from scipy.linalg import solveh_banded
+
+    d = np.diff(np.eye(n), n=2, axis=0)
+    full = np.eye(n) + smoothing * d.T @ d
+    banded = np.zeros((3, n))  # upper form: row 2 the diagonal, rows 1, 0 the super-diagonals
+    for k in range(3):
+        banded[2 - k, k:] = np.diagonal(full, k)
+    rhs = values.reshape(-1, n).T
+    return solveh_banded(banded, rhs).T.reshape(values.shape)
+
+
 def size_classes(population: np.ndarray) -> np.ndarray:
     """Size class (0 = smallest) of each mean population, by :data:`SIZE_CLASS_LIMITS`."""
     return np.searchsorted(np.asarray(SIZE_CLASS_LIMITS), population, side="right")
@@ -336,8 +353,7 @@ def estimate_age_pattern(
         )
     per_capita = values / np.where(totals > 0, totals, 1.0)[..., None, None]
     y = np.where(observed[..., None, None], per_capita, 0.0)
-    smoother = whittaker_matrix(n_age - 1, smoothing)
-    y[..., 1:] = y[..., 1:] @ smoother.T
+    y[..., 1:] = whittaker_smooth(y[..., 1:], smoothing)
     y = y.reshape(n_mun, n_hist, -1)
     rate = y.sum(-1)
     weight = observed.astype(np.float64)

@@ -164,73 +164,73 @@ def _fused_impl(pattern, profile, residuals, index, totals, requested, cells, ca
                 applied, age0):
     n, n_mun, n_cells = cells.shape
     n_sex = n_cells // n_age
-    for d in range(n):
-        for m in range(n_mun):
-            size = totals[d, m]
-            net = requested[d, m]
-            k = index[d, m]
-            # The yearly residual pattern is clipped symmetrically to what a cell holds:
-            # clipping only its losses (the cap) would push people into nearly empty
-            # cells (the oldest ages). What clipping removes from its zero sum is spread
-            # in proportion to the population.
-            excess = 0.0
-            people = 0.0
-            for c in range(n_cells):
-                cell = cells[d, m, c]
-                e = residuals[m, k, c] * size
-                excess += min(max(e, -cap * cell), cap * cell)
-                people += cell
-            per_person = excess / people if people > 0.0 else 0.0
-            gain = 0.0
-            short = 0.0
-            for c in range(n_cells):
-                x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
-                          cells[d, m, c], cap, per_person)
-                if x >= 0.0:
-                    gain += x
-                else:
-                    room = cap * cells[d, m, c]
-                    if -x > room:
-                        short += -x - room
-            keep = 1.0
-            rest = 0.0
-            if short > 0.0:
-                cut = min(short, gain)
-                if gain > 0.0:
-                    keep = (gain - cut) / gain
-                rest = short - cut
-            share = 0.0
-            if rest > 1e-9:
-                free = 0.0
-                for c in range(n_cells):
-                    x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
-                          cells[d, m, c], cap, per_person)
-                    room = cap * cells[d, m, c]
-                    free += room - min(max(-x, 0.0), room)
-                if free > 0.0:
-                    share = min(rest / free, 1.0)
-            for s in range(n_sex):
-                age0[d, m, s] = cells[d, m, s * n_age]
-            total = 0.0
+    for row in range(n * n_mun):
+        d, m = row // n_mun, row % n_mun
+        size = totals[d, m]
+        net = requested[d, m]
+        k = index[d, m]
+        # The yearly residual pattern is clipped symmetrically to what a cell holds:
+        # clipping only its losses (the cap) would push people into nearly empty
+        # cells (the oldest ages). What clipping removes from its zero sum is spread
+        # in proportion to the population.
+        excess = 0.0
+        people = 0.0
+        for c in range(n_cells):
+            cell = cells[d, m, c]
+            e = residuals[m, k, c] * size
+            excess += min(max(e, -cap * cell), cap * cell)
+            people += cell
+        per_person = excess / people if people > 0.0 else 0.0
+        gain = 0.0
+        short = 0.0
+        for c in range(n_cells):
+            x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
+                      cells[d, m, c], cap, per_person)
+            if x >= 0.0:
+                gain += x
+            else:
+                room = cap * cells[d, m, c]
+                if -x > room:
+                    short += -x - room
+        keep = 1.0
+        rest = 0.0
+        if short > 0.0:
+            cut = min(short, gain)
+            if gain > 0.0:
+                keep = (gain - cut) / gain
+            rest = short - cut
+        share = 0.0
+        if rest > 1e-9:
+            free = 0.0
             for c in range(n_cells):
                 x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
-                          cells[d, m, c], cap, per_person)
-                cell = cells[d, m, c]
-                room = cap * cell
-                if x >= 0.0:
-                    flow = x * keep
-                    loss = 0.0
-                else:
-                    loss = min(-x, room)
-                    flow = -loss
-                if share > 0.0:
-                    flow -= (room - loss) * share
-                cells[d, m, c] = cell + flow
-                # The change actually stored (float32 cells), so totals match the cells.
-                total += cells[d, m, c] - cell
-            applied[d, m] = total
-            for s in range(n_sex):
-                age0[d, m, s] = cells[d, m, s * n_age] - age0[d, m, s]
+                      cells[d, m, c], cap, per_person)
+                room = cap * cells[d, m, c]
+                free += room - min(max(-x, 0.0), room)
+            if free > 0.0:
+                share = min(rest / free, 1.0)
+        for s in range(n_sex):
+            age0[d, m, s] = cells[d, m, s * n_age]
+        total = 0.0
+        for c in range(n_cells):
+            x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
+                      cells[d, m, c], cap, per_person)
+            cell = cells[d, m, c]
+            room = cap * cell
+            if x >= 0.0:
+                flow = x * keep
+                loss = 0.0
+            else:
+                loss = min(-x, room)
+                flow = -loss
+            if share > 0.0:
+                flow -= (room - loss) * share
+            cells[d, m, c] = cell + flow
+            # The change actually stored (float32 cells), so totals match the cells.
+            total += cells[d, m, c] - cell
+        applied[d, m] = total
+        for s in range(n_sex):
+            age0[d, m, s] = cells[d, m, s * n_age] - age0[d, m, s]
 
 
 try:
@@ -238,6 +238,7 @@ try:
 
     # fastmath: no NaN reaches here, and without it min/max keep the loop scalar.
     _flow = njit(inline="always", fastmath=True)(_flow_impl)
+    # Serial: numba's threads only spun against the other jobs on a busy 2-core machine.
     _fused = njit(cache=True, nogil=True, fastmath=True)(_fused_impl)
 except ImportError:  # pragma: no cover - numba comes with nutpie
     _flow, _fused = _flow_impl, _fused_impl
