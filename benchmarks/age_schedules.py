@@ -67,6 +67,7 @@ def schedules(panel, fit_before: int, codes: list[str]) -> None:
                             old.out_propensity, 0.8)
         spread_old[:, t] = (state.astype(np.float64) - original)[0]
     real_g, new_g, old_g = _group(net), _group(signed), _group(spread_old)
+    coverage = _interval_coverage(pattern, totals, realised_total, real_g)
     labels = [f"{lo}-{hi}" if hi > lo else f"{lo}" for lo, hi in GROUPS]
     print(f"\nSchedules estimated on flows before {fit_before}; realised totals of "
           f"{years[0]}-{years[-1]} spread over age; mean absolute error, persons per "
@@ -76,6 +77,10 @@ def schedules(panel, fit_before: int, codes: list[str]) -> None:
         print(f"{label:>8} {np.abs(new_g[..., k] - real_g[..., k]).mean():8.1f} "
               f"{np.abs(old_g[..., k] - real_g[..., k]).mean():13.1f} "
               f"{np.abs(real_g[..., k]).mean():11.1f}")
+    print("Share of realised age-group flows (municipality x year) inside the central 80 % "
+          "interval of 200 schedule draws with yearly residual patterns:")
+    print("  " + ", ".join(f"{label} {100 * c:.0f} %" for label, c in zip(labels, coverage,
+                                                                     strict=True)))
     names = dict(zip(panel["municipality"].values.astype(str),
                      panel["name"].values.astype(str), strict=True))
     index = {str(c): i for i, c in enumerate(panel["municipality"].values.astype(str))}
@@ -88,6 +93,29 @@ def schedules(panel, fit_before: int, codes: list[str]) -> None:
         for k, label in enumerate(labels):
             print(f"{label:>8} {real_g[i, :, k].mean():9.0f} {new_g[i, :, k].mean():8.0f} "
                   f"{old_g[i, :, k].mean():13.0f}")
+
+
+def _interval_coverage(pattern, totals, realised_total, real_g, n_draws: int = 200):
+    """Coverage of the 80 % interval of the age-group flows, per group."""
+    n_mun, n_years = totals.shape
+    draws = pattern.draws(n_draws, n_years, seed=7)
+    inside = np.zeros(real_g.shape)
+    for m0 in range(0, n_mun, 60):
+        rows = slice(m0, min(m0 + 60, n_mun))
+        groups = np.empty((n_draws, rows.stop - rows.start, n_years, len(GROUPS)))
+        for d0 in range(0, n_draws, 20):
+            chunk = slice(d0, d0 + 20)
+            profile, schedule = draws.chunk(chunk)
+            for t in range(n_years):
+                residuals, index = draws.year_noise(chunk, t)
+                noise = residuals[np.arange(n_mun)[None], index].reshape(schedule.shape)
+                flows = ((schedule + noise) * totals[None, :, t, None, None]
+                         + profile * realised_total[None, :, t, None, None])
+                groups[chunk, :, t] = _group(flows[:, rows])
+        lo, hi = np.quantile(groups, [0.1, 0.9], axis=0)
+        real = real_g[rows]
+        inside[rows] = (real >= lo) & (real <= hi)
+    return inside.mean((0, 1))
 
 
 def by_age_group(panel, origin: int, horizon: int = 4, code: str = "3201") -> None:
