@@ -54,8 +54,10 @@ import xarray as xr
 __all__ = [
     "SIZE_CLASS_LIMITS",
     "AgePattern",
+    "AgePatternDataError",
     "AgePatternDraws",
     "estimate_age_pattern",
+    "size_classes",
     "whittaker_matrix",
     "whittaker_smooth",
 ]
@@ -227,7 +229,6 @@ class AgePatternDraws:
         ).astype(np.float32)
         self.residuals = pattern.residuals.reshape(n_mun, pattern.residuals.shape[1], -1)
         self.residuals = self.residuals.astype(np.float32)
-        self._rows = np.arange(n_mun)[None, :]
         self._no_noise = np.zeros((n_mun, 1, self.cells), np.float32)
 
     def chunk(self, draws: slice) -> tuple[np.ndarray, np.ndarray]:
@@ -251,15 +252,6 @@ class AgePatternDraws:
         if self.year_index is None:
             return self._no_noise, np.zeros((draws.stop - draws.start, self.shape[0]), np.int64)
         return self.residuals, self.year_index[draws, t]
-
-    def noise(self, draws: slice, t: int) -> np.ndarray | None:
-        """A past year's residual age pattern per draw and municipality, or ``None``."""
-        if self.year_index is None:
-            return None
-        # Municipalities without data have index 0 and all-zero residuals.
-        index = self.year_index[draws, t]  # (draw, m)
-        picked = self.residuals[self._rows, index]  # (draw, m, cell)
-        return picked.reshape(index.shape[0], *self.shape)
 
 
 def _condition_on_sum(values: np.ndarray, variance: np.ndarray, target: float) -> np.ndarray:
