@@ -42,6 +42,11 @@ def true_schedules(ages, n_mun, rng):
 @pytest.fixture(scope="module")
 def known():
     """A toy panel whose net migration follows known schedules (plus noise)."""
+    return known_panel()
+
+
+def known_panel(late_noise: float = 1.0):
+    """The panel of :func:`known`; noise of the last four flow years times ``late_noise``."""
     rng = np.random.default_rng(42)
     panel = toy_panel(N_MUN, (2005, BASE), n_regions=4, seed=3, size=20_000.0)
     ages = panel["age"].values
@@ -52,6 +57,7 @@ def known():
     rate[SUBURB] = 0.01 + rng.normal(0.0, 0.004, len(years))  # a growing suburb
     y = z[:, None] + rate[..., None, None] * g[:, None]
     noise = rng.normal(0.0, 1.0, y.shape) * np.sqrt(np.abs(y) / totals[..., None, None] + 1e-12)
+    noise[:, -5:-1] *= late_noise
     net = (y + noise) * totals[..., None, None]  # (m, year, sex, age)
     net[:, -1] = np.nan
     panel = panel.copy()
@@ -186,3 +192,13 @@ def test_whittaker_smoothing_keeps_sums_and_lines():
     np.testing.assert_allclose(whittaker_smooth(line, 5.0), line, atol=1e-9)
     # It smooths: second differences shrink.
     assert np.abs(np.diff(smooth, 2)).mean() < 0.5 * np.abs(np.diff(values, 2)).mean()
+
+
+def test_spread_is_calibrated_on_the_last_years_of_the_window(known):
+    steady = estimate_age_pattern(known[0], before_year=BASE)
+    assert 1.0 <= steady.noise_scale < 1.3  # the model's own noise: little to add
+    noisier, _, _ = known_panel(late_noise=2.0)
+    widened = estimate_age_pattern(noisier, before_year=BASE)
+    assert 1.5 < widened.noise_scale < 2.6  # later years twice as noisy
+    none = estimate_age_pattern(noisier, before_year=BASE, calibrate_years=0)
+    assert none.noise_scale == 1.0

@@ -94,6 +94,10 @@ class AgePattern:
         Calendar years of the flows used.
     source
         How it was made.
+    noise_scale
+        Factor on the residual spread in the draws (schedule uncertainty and yearly
+        patterns), calibrated on later years of the estimation window (see
+        :func:`estimate_age_pattern`).
     """
 
     municipalities: np.ndarray
@@ -107,6 +111,7 @@ class AgePattern:
     mean_rate: np.ndarray
     years: np.ndarray
     source: str
+    noise_scale: float = 1.0
     _loadings: dict = field(default_factory=dict, repr=False)
 
     def to_dataset(self, ages: np.ndarray | None = None) -> xr.Dataset:
@@ -148,6 +153,7 @@ class AgePattern:
             mean_rate=self.mean_rate[index],
             years=self.years,
             source=self.source,
+            noise_scale=self.noise_scale,
             _loadings=loadings,
         )
 
@@ -212,8 +218,9 @@ class AgePatternDraws:
         self.shape = shape
         self.pattern = pattern.pattern.reshape(n_mun, -1).astype(np.float32)
         self.profile = pattern.profile.reshape(n_mun, -1).astype(np.float32)
-        self.load_mean = load["mean"].astype(np.float32)  # (m, year, cell)
-        self.load_slope = load["slope"].astype(np.float32)
+        scale = pattern.noise_scale
+        self.load_mean = (scale * load["mean"]).astype(np.float32)  # (m, year, cell)
+        self.load_slope = (scale * load["slope"]).astype(np.float32)
         self.var_pattern = load["var_pattern"]  # (m, cell) posterior variance
         self.var_profile = load["var_profile"]
         self.scale_pattern = np.sqrt(load["weight_pattern"]).astype(np.float32)
@@ -228,7 +235,7 @@ class AgePatternDraws:
             self.load_mean * self.scale_pattern[:, None], self.var_pattern[:, None], 0.0
         ).astype(np.float32)
         self.residuals = pattern.residuals.reshape(n_mun, pattern.residuals.shape[1], -1)
-        self.residuals = self.residuals.astype(np.float32)
+        self.residuals = (scale * self.residuals).astype(np.float32)
         self._no_noise = np.zeros((n_mun, 1, self.cells), np.float32)
 
     def chunk(self, draws: slice) -> tuple[np.ndarray, np.ndarray]:
@@ -299,6 +306,7 @@ def estimate_age_pattern(
     before_year: int | None = None,
     smoothing: float = 1.0,
     min_years: int = 4,
+    calibrate_years: int = 4,
 ) -> AgePattern:
     """Estimate every municipality's signed migration schedule from residual net migration.
 
@@ -314,6 +322,12 @@ def estimate_age_pattern(
         Whittaker smoothing over age (0 = none).
     min_years
         Municipalities with fewer complete years get the pooled schedule only.
+    calibrate_years
+        Calibrate the spread of the draws on the last ``calibrate_years`` years of the
+        window: the schedule is estimated without them, their age patterns are predicted
+        from their realised totals, and the residual spread is scaled (never below 1) so
+        that the prediction errors of 10-year age bands match what the draws imply.
+        0 = no calibration (also with fewer than ``calibrate_years + 6`` years).
 
     Returns
     -------
@@ -398,6 +412,14 @@ def estimate_age_pattern(
         f"Whittaker smoothing {smoothing:g}; pooled toward size class and region "
         "(empirical Bayes); per-draw schedules and yearly residual patterns"
     )
+    scale = 1.0
+    if calibrate_years > 0 and len(used) >= calibrate_years + 6:
+        split = int(np.sort(used)[-calibrate_years])
+        early = estimate_age_pattern(panel, before_year=split, smoothing=smoothing,
+                                     min_years=min_years, calibrate_years=0)
+        late = np.isin(flow_years, flow_years[flow_years >= split])
+        scale = _calibrated_scale(early, y[:, late], observed[:, late] & usable[:, None])
+        source += f"; spread x {scale:.2f} (calibrated on {split}-{int(used.max())})"
     nan_raw = ~usable[:, None]
     return AgePattern(
         municipalities=panel["municipality"].values.astype(str),
@@ -411,8 +433,43 @@ def estimate_age_pattern(
         mean_rate=mean_rate,
         years=flow_years,
         source=source,
+        noise_scale=scale,
         _loadings=loadings,
     )
+
+
+def _bands(values: np.ndarray, n_age: int) -> np.ndarray:
+    """Sums over 10-year age bands per sex of ``(..., sex x age)`` cells."""
+    lead = values.shape[:-1]
+    cells = values.reshape(*lead, -1, n_age)[..., : n_age // 10 * 10]
+    return cells.reshape(*lead, cells.shape[-2], -1, 10).sum(-1)
+
+
+def _calibrated_scale(early: AgePattern, y_late: np.ndarray, observed: np.ndarray) -> float:
+    """Factor on the residual spread so that the draws match later prediction errors."""
+    n_mun, _, _, n_age = early.residuals.shape
+    prediction = (
+        early.pattern.reshape(n_mun, 1, -1)
+        + y_late.sum(-1, keepdims=True) * early.profile.reshape(n_mun, 1, -1)
+    )
+    errors = _bands(y_late - prediction, n_age)  # (m, year, sex, band)
+    fit_observed = early._loadings["observed"]
+    residuals = _bands(early.residuals.reshape(n_mun, early.residuals.shape[1], -1), n_age)
+    counts = fit_observed.sum(1)
+    n = np.maximum(counts, 3)[:, None, None]
+    # What the draws imply for one year, per municipality and band: the yearly residual
+    # plus the schedule's uncertainty (about 1/n of it), from n - 2 degrees of freedom.
+    implied = (residuals**2).sum(1) / np.maximum(n - 2, 1) * (1 + 1 / n)
+    usable = observed & (counts >= 3)[:, None]
+    if not usable.any():
+        return 1.0
+    # Standardised per municipality and band, so that big municipalities (whose
+    # patterns shift more than their noise) count as much as small ones.
+    ratio = errors**2 / np.maximum(implied, 1e-300)[:, None]
+    ratio = ratio[usable][np.isfinite(ratio[usable])]
+    if ratio.size == 0:
+        return 1.0
+    return float(np.clip(np.sqrt(np.median(ratio) / 0.455), 1.0, 3.0))
 
 
 def _with_net_migration(panel: xr.Dataset) -> tuple[xr.Dataset, bool]:
