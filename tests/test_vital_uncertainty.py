@@ -104,3 +104,17 @@ def test_projection_bands_widen_with_vital_uncertainty():
     one = project(panel, point, base_year=2022, end_year=2025, seed=1)
     two = project(panel, point, base_year=2022, end_year=2025, seed=2)
     np.testing.assert_array_equal(one["population_total"], two["population_total"])
+
+
+def test_births_have_poisson_noise_around_their_expectation():
+    panel = toy_panel(4, (2005, 2022), seed=9, size=20_000.0)
+    draws = make_test_draws(panel, 400, seed=3, mort_dev=0.0)
+    from vekst.projection import Scenario
+
+    result = project(panel, draws, scenario=Scenario(tfr_target=1.6), base_year=2022,
+                     end_year=2024, seed=5, detail="totals")
+    births = result["births"].isel(year=slice(0, -1))
+    mean = result["expected_births"].isel(year=slice(0, -1)) * np.exp(draws["fert_dev"])
+    dispersion = float(((births - mean) ** 2).mean() / mean.mean())
+    assert 0.85 < dispersion < 1.15  # variance equals the mean, as for a Poisson count
+    assert abs(float((births - mean).mean())) < 4 * np.sqrt(float(mean.mean()) / births.size)
