@@ -20,17 +20,13 @@ import xarray as xr
 
 from vekst.agegroups import AGE_GROUPS, age_group_matrix
 from vekst.errors import InputError
-from vekst.projection.fertility import asfr_path, fertility_history, sex_ratio_at_birth
+from vekst.projection.agepattern import AgePattern, AgePatternDataError, estimate_age_pattern
+from vekst.projection.fertility import sex_ratio_at_birth
 from vekst.projection.kernel import OUT_CAP, KernelInputs, run_kernel
 from vekst.projection.migration import COMPONENTS, ModelMigration, ds_linear_weights
-from vekst.projection.mortality import (
-    estimate_mortality_trend,
-    life_expectancy,
-    mortality_history,
-    shift_life_expectancy,
-)
 from vekst.projection.scenario import Scenario
 from vekst.projection.schedule import MigrationSchedule, estimate_migration_schedule
+from vekst.projection.vital import VitalConfig, vital_inputs
 
 __all__ = [
     "AGE_GROUPS",
@@ -105,8 +101,10 @@ def project(
         Draws per kernel chunk. Small chunks keep the working set in the CPU cache: at
         national size 10 draws per chunk ran ~30 % faster than 100 (``benchmarks/projection.py``).
     schedule
-        Migration age schedule; default estimated from the panel
-        (:func:`~vekst.projection.schedule.estimate_migration_schedule`).
+        Migration age schedule: an :class:`~vekst.projection.agepattern.AgePattern`
+        (signed schedules) or a :class:`~vekst.projection.schedule.MigrationSchedule`
+        (gains/losses); default the signed schedules estimated from the panel (net
+        migration derived by the residual method when the panel lacks it).
     employment_rate
         National employment rates ``(age, sex)`` for DS; default estimated from the panel.
     mortality_window, mortality_method
@@ -125,10 +123,18 @@ def project(
         Debug hook passed to :func:`~vekst.projection.kernel.run_kernel` (cell-level
         accounting in tests).
 
+    Notes
+    -----
+    Draws with spread make every component stochastic: per-draw migration age schedules
+    with yearly residual patterns, an AR(1) national TFR path with a shifting schedule,
+    Poisson-like noise on births and Lee-Carter mortality shocks. Without draws, or with
+    point estimates (every sd zero, all draws equal), the run is deterministic.
+
     Returns
     -------
     xarray.Dataset
-        ``population`` (draw, year, municipality, age, sex) float32, ``population_total``
+        ``tfr`` (draw, year): the national TFR used; ``population`` (draw, year,
+        municipality, age, sex) float32, ``population_total``
         (draw, year, municipality); flows ``births``, ``deaths``, ``net_migration``
         (applied), ``net_migration_requested``, ``expected_births``, ``expected_deaths``
         (draw, year, municipality; NaN in the end year, like the panel's flows);
@@ -152,22 +158,56 @@ def project(
     ages = np.asarray(panel["age"].values)
     assumptions: dict = {}
 
-    death_rate, mortality_note = _mortality(
-        panel, base_year, end_year, calendar, scenario, mortality_window, mortality_method
+    selected, n_total = _select_draws(draws, n_draws, seed, municipalities)
+    # Posterior draws make the run stochastic: vital rates, births and the migration age
+    # schedule get their own uncertainty too. Without draws, or with draws that carry no
+    # uncertainty (point estimates, e.g. a naive baseline), it stays deterministic.
+    stochastic = selected is not None and _has_spread(selected)
+    vital = vital_inputs(
+        panel,
+        VitalConfig(
+            base_year=base_year,
+            end_year=end_year,
+            scenario=scenario,
+            mortality_window=mortality_window,
+            mortality_method=mortality_method,
+            n_draws=n_total,
+            n_municipalities=len(municipalities),
+            seed=seed,
+            stochastic=stochastic,
+        ),
     )
-    assumptions["mortality"] = mortality_note
-    hazard, newborn_hazard = _hazards(death_rate, ages)
-    asfr, fertility_note = _fertility(panel, base_year, calendar, scenario, ages)
-    assumptions["fertility"] = fertility_note
+    death_rate, asfr, tfr_factor = vital.death_rate, vital.asfr, vital.tfr_factor
+    assumptions["mortality"] = vital.mortality_note
+    assumptions["fertility"] = vital.fertility_note
     srb, srb_source = sex_ratio_at_birth(history, before_year=base_year)
     assumptions["sex_ratio_at_birth"] = {"value": srb, "source": srb_source}
 
+    age_pattern = None
+    if isinstance(schedule, AgePattern):
+        age_pattern, schedule = schedule, None
+    elif schedule is None and selected is not None:
+        try:
+            age_pattern = estimate_age_pattern(history, before_year=base_year)
+        except AgePatternDataError as error:
+            warnings.warn(
+                f"no municipal migration age pattern ({error}); spreading net migration "
+                "by the gains/losses schedule instead.",
+                stacklevel=2,
+            )
     if schedule is None:
         schedule = estimate_migration_schedule(history, before_year=base_year)
     schedule = schedule.reindex(municipalities)
-    assumptions["migration_schedule"] = schedule.source
+    pattern_draws = None
+    if age_pattern is not None and selected is not None:
+        age_pattern = age_pattern.reindex(municipalities)
+        pattern_draws = age_pattern.draws(
+            n_total, len(calendar), seed, year_noise=stochastic, uncertainty=stochastic
+        )
+        assumptions["migration_schedule"] = age_pattern.source
+    else:
+        assumptions["migration_schedule"] = schedule.source
 
-    selected, n_total = _select_draws(draws, n_draws, seed, municipalities)
     migration = None
     if selected is not None:
         migration, migration_note = _migration_model(
@@ -192,8 +232,8 @@ def project(
     )
     inputs = KernelInputs(
         population=population0,
-        hazard=hazard,
-        newborn_hazard=newborn_hazard,
+        hazard=vital.hazard,
+        newborn_hazard=vital.newborn_hazard,
         asfr=asfr,
         female_birth_share=1.0 / (1.0 + srb),
         in_share=schedule.in_share,
@@ -201,6 +241,11 @@ def project(
         mort_factor=_factor(selected, "mort_dev"),
         fert_factor=_factor(selected, "fert_dev"),
         out_cap=out_cap,
+        age_pattern=pattern_draws,
+        tfr_factor=tfr_factor,
+        birth_noise=vital.birth_noise,
+        mortality_shift=vital.mortality_shift,
+        mortality_loading=vital.mortality_loading,
     )
     detail = _choose_detail(detail, n_total, len(stock_years), population0.shape)
     storage = _Storage(detail, n_total, len(stock_years), population0.shape, ages)
@@ -230,9 +275,17 @@ def project(
         "accounting": "P[t+1] = survivors + newborn survivors + net_migration (applied); "
         "flows labelled with their calendar year, NaN in the end year",
     }
-    return _assemble(
+    out = _assemble(
         panel, municipalities, stock_years, ages, result, storage, migration, selected, attrs
     )
+    tfr = np.full((n_total, len(stock_years)), np.nan)
+    tfr[:, :-1] = asfr.sum(1)[None] * (1.0 if tfr_factor is None else tfr_factor)
+    out["tfr"] = (
+        ("draw", "year"),
+        tfr,
+        {"long_name": "national total fertility rate of the year", "kind": "rate"},
+    )
+    return out
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -245,75 +298,6 @@ def _history(panel: xr.Dataset, base_year: int) -> xr.Dataset:
         if name in history and "year" in history[name].dims:
             history[name] = history[name].where(history["year"] < base_year)
     return history
-
-
-def _mortality(panel, base_year, end_year, calendar, scenario, window, method):
-    history = mortality_history(panel, before_year=base_year)
-    ages = panel["age"].values
-    if not np.array_equal(history["age"].values, ages):
-        history = history.reindex(age=ages)
-        if bool(history.isnull().any()):
-            raise ProjectionInputError(
-                "national death rates do not cover every panel age "
-                f"({ages[0]}-{ages[-1]}); extend the rates to the open age group."
-            )
-    trend = estimate_mortality_trend(history, window=window, method=method)
-    rates = trend.rates(calendar, improvement_multiplier=scenario.mortality_improvement_multiplier)
-    note = trend.describe()
-    note["improvement_multiplier"] = scenario.mortality_improvement_multiplier
-    if scenario.e0_shift:
-        ramp = (calendar - base_year + 1) / (end_year - base_year)
-        rates = shift_life_expectancy(rates, (scenario.e0_shift * ramp)[:, None])
-        note["e0_shift"] = scenario.e0_shift
-    e0_start = life_expectancy(trend.jump_off_rate)
-    e0_end = life_expectancy(rates[-1])
-    note["e0"] = {
-        sex: {
-            str(trend.jump_off_year): round(float(e0_start[i]), 2),
-            str(int(calendar[-1])): round(float(e0_end[i]), 2),
-        }
-        for i, sex in enumerate(SEXES)
-    }
-    return rates, note
-
-
-def _hazards(death_rate: np.ndarray, ages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """National cohort hazards in the accounting convention of vekst.data.components."""
-    from vekst.data.components import newborn_survival, survival_probability
-
-    rates = xr.DataArray(
-        death_rate,
-        dims=("year", "sex", "age"),
-        coords={"sex": list(SEXES), "age": ages},
-    )
-    p = survival_probability(rates).transpose("year", "sex", "age").values
-    p0 = newborn_survival(rates).transpose("year", "sex").values
-    return -np.log(p), -np.log(p0)
-
-
-def _fertility(panel, base_year, calendar, scenario, ages):
-    history = fertility_history(panel, before_year=base_year)
-    if not np.array_equal(history["age"].values, ages):
-        history = history.reindex(age=ages, fill_value=0.0)
-    asfr = asfr_path(
-        history,
-        calendar,
-        tfr_target=scenario.tfr_target,
-        tfr_target_year=scenario.tfr_target_year,
-        asfr_multiplier=scenario.asfr_multiplier,
-    )
-    note = {
-        "jump_off_year": int(history["year"].values[-1]),
-        "tfr_last_observed": float(history.isel(year=-1).sum()),
-        "tfr_path": {
-            int(y): round(float(v), 4) for y, v in zip(calendar, asfr.sum(1), strict=True)
-        },
-        "rule": "hold the last observed ASFR schedule"
-        if scenario.tfr_target is None
-        else f"scale the last schedule linearly to TFR {scenario.tfr_target}",
-        "asfr_multiplier": scenario.asfr_multiplier,
-    }
-    return asfr, note
 
 
 def _select_draws(draws, n_draws, seed, municipalities):
@@ -350,6 +334,19 @@ def _select_draws(draws, n_draws, seed, municipalities):
             )
         selected = selected.assign_coords(municipality=codes).sel(municipality=municipalities)
     return selected, len(index)
+
+
+def _has_spread(draws: xr.Dataset) -> bool:
+    """Whether the draws carry uncertainty (more than one distinct draw or a non-zero sd)."""
+    for name in ("year_effect_sigma", "sigma_base", "sigma_pop", "beta_sigma"):
+        if name in draws and bool((np.abs(draws[name].values) > 0).any()):
+            return True
+    if draws.sizes["draw"] > 1:
+        first = draws.isel(draw=0)
+        for name in ("attractiveness", "beta_mu", "year_effect_mu"):
+            if name in draws and not np.allclose(draws[name].values, first[name].values):
+                return True
+    return False
 
 
 def _factor(selected: xr.Dataset | None, name: str) -> np.ndarray | None:

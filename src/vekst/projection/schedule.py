@@ -35,6 +35,11 @@ out-migration.
 
 Without ``net_migration`` in the panel, :func:`standard_schedule` gives a Rogers-Castro
 model schedule (the same for every municipality).
+
+Projections with posterior draws use the signed schedules of
+:mod:`vekst.projection.agepattern` instead (a positive total can still lose people at
+some ages); this gains/losses schedule remains for an explicit ``schedule=`` argument and
+for panels from which no signed schedule can be estimated.
 """
 
 from __future__ import annotations
