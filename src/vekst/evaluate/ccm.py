@@ -24,11 +24,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from vekst.data.panel import SEXES
 from vekst.evaluate.truncation import BacktestError
 
 __all__ = ["ccm_projection"]
 
-SEXES = ("female", "male")
 
 
 def _last_rates(panel: xr.Dataset, name: str, origin: int) -> tuple[xr.DataArray, int]:

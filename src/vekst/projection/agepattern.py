@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from vekst.data.panel import SEXES
+
 __all__ = [
     "SIZE_CLASS_LIMITS",
     "AgePattern",
@@ -62,7 +64,6 @@ __all__ = [
     "whittaker_smooth",
 ]
 
-SEXES = ("female", "male")
 #: Upper limits (residents) of the size classes used for pooling; the last is open.
 SIZE_CLASS_LIMITS = (2_500, 5_000, 10_000, 20_000, 50_000)
 

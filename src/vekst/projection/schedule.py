@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from vekst.data.panel import SEXES
 from vekst.errors import PanelError
 
 __all__ = [
@@ -59,7 +60,6 @@ __all__ = [
     "standard_schedule",
 ]
 
-SEXES = ("female", "male")
 
 
 class ScheduleDataError(PanelError):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from vekst.data.panel import SEXES
 from vekst.projection.fertility import (
     asfr_path,
     fertility_history,
@@ -33,7 +34,6 @@ from vekst.projection.scenario import Scenario
 
 __all__ = ["VitalConfig", "VitalInputs", "vital_inputs"]
 
-SEXES = ("female", "male")
 
 
 @dataclass(frozen=True)
