@@ -41,7 +41,7 @@ class MigrationTruth:
     national_sigma: float = 0.15
     innovation_corr: float = 0.0
     loading_coef: dict[str, float] = field(
-        default_factory=lambda: {"centrality": -1.6, "log_population": -0.1}
+        default_factory=lambda: {"log_population": -0.15}
     )
     persistence_intercept: float = -1.0
     persistence_slope: float = 0.5
