@@ -477,24 +477,10 @@ def projection_draws(
         ``beta_year`` and ``year_effect`` (for the decomposition of past years); attrs
         ``covariates``, ``centrality_center``, ``ds_center``.
     """
+    from vekst.models.equation import PROJECTION_VARIABLES
+
     posterior = idata.posterior
-    names = [
-        n
-        for n in (
-            "beta_mu",
-            "beta_sigma",
-            "year_effect_mu",
-            "year_effect_sigma",
-            "attractiveness",
-            "sigma_base",
-            "sigma_pop",
-            "fert_dev",
-            "mort_dev",
-            "beta_year",
-            "year_effect",
-        )
-        if n in posterior
-    ]
+    names = [n for n in PROJECTION_VARIABLES if n in posterior]
     stacked = posterior[names].stack(sample=("chain", "draw"))
     stacked = stacked.drop_vars(["sample", "chain", "draw"], errors="ignore")
     stacked = stacked.rename({"sample": "draw"}).assign_coords(
@@ -512,5 +498,26 @@ def projection_draws(
         "centrality_center": float(attrs.get("centrality_center", 0.0)),
         "ds_center": float(attrs.get("ds_center", 0.0)),
         "spec_hash": attrs.get("spec_hash", ""),
+        **_equation_attrs(attrs),
     }
+    if "fit_data" in idata.groups() and "rho" in stacked:
+        fit_data = idata["fit_data"]
+        stacked.attrs["last_fit_year"] = int(fit_data["year"].values[-1])
+        if "national_mu" in stacked:
+            migration = MigrationData.from_dataset(fit_data)
+            stacked.attrs["last_national_rate"] = float(migration.national_rate[-1])
     return stacked.transpose("draw", ...)
+
+
+def _equation_attrs(attrs) -> dict:
+    """The spec's noise families, which the projection must draw from."""
+    if "spec" not in attrs:
+        return {}
+    migration = json.loads(attrs["spec"]).get("migration", {})
+    return {
+        "likelihood": migration.get("likelihood", "normal"),
+        "student_t_nu": float(migration.get("student_t_nu", 5.0)),
+        "innovations": migration.get("innovations", "normal"),
+        "innovations_nu": float(migration.get("innovations_nu", 4.0)),
+        "time_structure": migration.get("time_structure", "iid"),
+    }

@@ -2,8 +2,7 @@
 
 A small simulation-based calibration. Each replicate simulates a panel with
 :func:`vekst.data.synthetic.simulate` (hyperparameters fixed at the published calibration,
-everything below them drawn afresh), fits the spec with :func:`vekst.fit.fit_model` on
-:func:`vekst.models.data.migration_data` and :func:`~vekst.models.data.vital_data`, and
+everything below them drawn afresh), fits the spec with :func:`vekst.workflow.fit_panel`, and
 records for every parameter whether the central 50, 80 and 94 % posterior intervals
 contain the true value, how wide they are, and how far the posterior mean is from the
 truth. The OLS baseline (:func:`vekst.models.ols.fit_ols`, intervals estimate +- z * se)
@@ -345,11 +344,10 @@ def check_recovery(
     from vekst import load_default
     from vekst.data.synthetic import VitalTruth, _default_mortality, default_regions, simulate
     from vekst.features import estimate_employment_profile
-    from vekst.fit import fit_model
-    from vekst.models.data import migration_data, vital_data
     from vekst.models.ols import fit_ols
     from vekst.models.simulate import MigrationTruth
     from vekst.models.spec import ModelSpec, load_spec
+    from vekst.workflow import SamplerConfig, fit_panel
 
     if replicates < 1:
         raise ValueError(f"replicates must be at least 1, got {replicates}.")
@@ -381,20 +379,11 @@ def check_recovery(
             employment_rate=employment_rate,
         )
         # The truth's employment profile, so DS is exactly the covariate that was simulated.
-        migration = migration_data(panel, spec, employment_rate=truth["employment_rate"])
-        births = vital_data(panel, "births") if spec.fertility.enabled else None
-        deaths = vital_data(panel, "deaths") if spec.mortality.enabled else None
-        result = fit_model(
-            spec,
-            migration,
-            births,
-            deaths,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed + 100_000 + r,
-            progress=progress,
+        config = SamplerConfig(
+            draws=draws, tune=tune, chains=chains, seed=seed + 100_000 + r, progress=progress
         )
+        result = fit_panel(panel, spec, config, employment_rate=truth["employment_rate"])
+        migration = result.migration
         scores.append(("bayes", score_posterior(result.idata.posterior, truth, levels)))
         if migration.covariates:
             scores.append(("ols", score_ols(fit_ols(migration), truth, levels)))

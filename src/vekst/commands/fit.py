@@ -79,34 +79,24 @@ def run_fit(
 ):
     """Fit ``spec_path`` on ``panel`` (default: the embedded data) and save to ``out``."""
     from vekst import load_default
-    from vekst.fit import fit_model, save_fit
-    from vekst.models.data import migration_data, vital_data
+    from vekst.fit import save_fit
     from vekst.models.ols import fit_ols
     from vekst.models.spec import load_spec
+    from vekst.workflow import SamplerConfig, fit_panel, model_inputs
 
     spec = load_spec(spec_path)
     panel = load_default() if panel is None else panel
     with console.status("computing features (VRA, centrality, DS, expected births)"):
-        migration = migration_data(panel, spec)
-        births = vital_data(panel, "births") if spec.fertility.enabled else None
-        deaths = vital_data(panel, "deaths") if spec.mortality.enabled else None
+        migration, births, deaths = model_inputs(panel, spec)
     console.print(
         f"[bold]{spec.name}[/]: {len(migration.municipalities)} municipalities x "
         f"{len(migration.years)} years ({migration.years[0]}-{migration.years[-1]}); "
         f"births block: {'yes' if births else 'no'}; deaths block: {'yes' if deaths else 'no'}"
     )
-    result = fit_model(
-        spec,
-        migration,
-        births,
-        deaths,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        sampler=sampler,
-        progress=progress,
+    config = SamplerConfig(
+        draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler, progress=progress
     )
+    result = fit_panel(panel, spec, config)
     ols = fit_ols(migration)
     save_fit(result, out)
     console.print(coefficient_table(result, ols))

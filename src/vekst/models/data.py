@@ -47,6 +47,9 @@ class MigrationData:
         1 January population, (municipality, year).
     centers
         Values subtracted from raw features (``centrality_center``, ``ds_center``).
+    national
+        National net migration in % of the national population per year, when known
+        apart from the municipal rates (simulations); default: computed from them.
     """
 
     municipalities: np.ndarray
@@ -60,6 +63,22 @@ class MigrationData:
     x_available: np.ndarray
     population: np.ndarray
     centers: dict[str, float] = field(default_factory=dict)
+    national: np.ndarray | None = None
+
+    @property
+    def national_rate(self) -> np.ndarray:
+        """National net migration in % of the national population, ``(year,)``.
+
+        The population-weighted mean of the observed municipal rates, i.e. national net
+        immigration over the national population when every municipality is observed.
+        """
+        if self.national is not None:
+            return np.asarray(self.national, dtype=float)
+        observed = self.observed
+        weights = np.where(observed, self.population, 0.0)
+        persons = np.where(observed, self.rate, 0.0) * weights
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return persons.sum(axis=0) / weights.sum(axis=0)
 
     @property
     def observed(self) -> np.ndarray:
@@ -95,6 +114,8 @@ class MigrationData:
             digest.update(np.nan_to_num(np.asarray(array, dtype=np.float64)).tobytes())
         digest.update(",".join(map(str, self.municipalities)).encode())
         digest.update(",".join(map(str, self.years)).encode())
+        if self.national is not None:
+            digest.update(np.asarray(self.national, dtype=np.float64).tobytes())
         return digest.hexdigest()[:16]
 
     def to_dataset(self) -> xr.Dataset:
@@ -110,6 +131,7 @@ class MigrationData:
                 "x": (("covariate", "municipality", "year"), self.x),
                 "x_available": (("covariate", "municipality", "year"), self.x_available),
                 "population": (("municipality", "year"), self.population),
+                "national_rate": (("year",), self.national_rate),
             },
             coords={
                 **coords,
@@ -135,6 +157,7 @@ class MigrationData:
             x_available=ds["x_available"].values.astype(bool),
             population=ds["population"].values.astype(float),
             centers={k: float(v) for k, v in ds.attrs.items()},
+            national=ds["national_rate"].values.astype(float) if "national_rate" in ds else None,
         )
 
 

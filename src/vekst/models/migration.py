@@ -31,6 +31,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from vekst.models import dynamics
 from vekst.models.data import MigrationData
 from vekst.models.spec import ModelSpec
 
@@ -71,22 +72,27 @@ def add_migration_block(spec: ModelSpec, data: MigrationData) -> None:
     )
     rate_data = pm.Data("net_migration_rate", rate_filled, dims=("municipality", "year"))
 
-    year_effect_mu = pm.Normal("year_effect_mu", 0.0, priors["year_effect_mu_sd"])
-    year_effect_sigma = pm.HalfNormal("year_effect_sigma", priors["year_effect_sigma_sd"])
-    # Centred: every year is informed by all municipalities, where centring mixes better
-    # (non-centred year effects gave divergences and R-hat 1.013 on the national panel).
-    year_effect = pm.Normal("year_effect", year_effect_mu, year_effect_sigma, dims="year")
-
-    mu = year_effect[None, :] + _attractiveness(spec, data)
-    if covariates:
-        beta_year = _year_coefficients(mspec, covariates, n_years, data)
-        for k in range(len(covariates)):
-            mu = mu + beta_year[k][None, :] * x_data[k]
+    if mspec.time_structure == "ar1":
+        mu = _time_structured_mean(spec, data, covariates, x_data)
+    else:
+        year_effect_mu = pm.Normal("year_effect_mu", 0.0, priors["year_effect_mu_sd"])
+        year_effect_sigma = pm.HalfNormal("year_effect_sigma", priors["year_effect_sigma_sd"])
+        # Centred: every year is informed by all municipalities, where centring mixes
+        # better (non-centred year effects gave divergences and R-hat 1.013 on the
+        # national panel).
+        year_effect = pm.Normal("year_effect", year_effect_mu, year_effect_sigma, dims="year")
+        mu = year_effect[None, :] + _attractiveness(spec, data)
+        if covariates:
+            beta_year = _year_coefficients(mspec, covariates, n_years, data)
+            for k in range(len(covariates)):
+                mu = mu + beta_year[k][None, :] * x_data[k]
 
     sigma_base = pm.HalfNormal("sigma_base", priors["sigma_base_sd"])
     sigma_pop = pm.HalfNormal("sigma_pop", priors["sigma_pop_sd"])
     scale = pt.sqrt(sigma_base**2 + sigma_pop**2 * inv_population)
 
+    if mspec.local_persistence:
+        mu, scale = _persistent_deviations(spec, data, mu, scale, rate_data)
     if observed.all():
         mu_obs, scale_obs, y_obs = mu, scale, rate_data
         obs_dims: tuple[str, ...] | None = ("municipality", "year")
@@ -109,6 +115,63 @@ def add_migration_block(spec: ModelSpec, data: MigrationData) -> None:
         pm.Normal("net_migration_obs", mu=mu_obs, sigma=scale_obs, observed=y_obs, dims=obs_dims)
 
 
+def _time_structured_mean(spec, data: MigrationData, covariates, x_data):
+    """Mean of the ``ar1`` equation: loadings x national rate + VAR(1) states + attractiveness
+    (see :mod:`vekst.models.dynamics`)."""
+    model = pm.modelcontext(None)
+    for name, values in dynamics.state_coords(spec, covariates, data).items():
+        if name not in model.coords:
+            model.add_coord(name, values)
+    year_effect, beta_year, national = dynamics.add_state_processes(
+        spec, data, covariates, _centred_covariates(spec.migration, covariates, data)
+    )
+    mu = year_effect[None, :] + _attractiveness(spec, data)
+    if national is not None:
+        mu = mu + dynamics.add_loadings(spec, data)[:, None] * national[None, :]
+    if beta_year is not None:
+        for k in range(len(covariates)):
+            mu = mu + beta_year[k][None, :] * x_data[k]
+    return mu
+
+
+def _persistent_deviations(spec, data: MigrationData, mu, scale, rate_data):
+    """Condition each year on last year's deviation: ``e_t = phi e_{t-1} + eps_t``.
+
+    Returns the conditional mean and scale; a cell whose previous year is not observed
+    gets the stationary scale ``scale / sqrt(1 - phi^2)``. The last fitted year's
+    deviation is kept (``last_deviation``) so projections continue from it.
+    """
+    persistence = dynamics.add_local_persistence(spec, data)
+    observed = data.observed
+    deviation = pt.switch(observed, rate_data - mu, 0.0)
+    previous_observed = np.zeros_like(observed)
+    previous_observed[:, 1:] = observed[:, :-1]
+    previous = pt.concatenate([pt.zeros((mu.shape[0], 1)), deviation[:, :-1]], axis=1)
+    pm.Deterministic("last_deviation", deviation[:, -1], dims="municipality")
+    phi = persistence[:, None]
+    conditional_mean = mu + phi * previous
+    stationary = scale / pt.sqrt(1.0 - phi**2)
+    return conditional_mean, pt.switch(previous_observed, scale, stationary)
+
+
+def _centred_covariates(mspec, covariates: list[str], data: MigrationData) -> list[int]:
+    """Indices of covariates whose year coefficients are centred.
+
+    ``"auto"``: a covariate observed in most years on a national-size panel (>= 200
+    municipalities a year) informs each year's coefficient well, where centring mixes
+    better; sparse covariates (VRA before employment data) or small panels leave the year
+    coefficients mostly to the prior, where non-centring avoids the funnel (a
+    60-municipality panel gave 39 divergences when centred).
+    """
+    if mspec.year_coefficients == "centered":
+        return list(range(len(covariates)))
+    if mspec.year_coefficients in ("non_centered", "pooled"):
+        return []
+    share = data.x_available.any(axis=1).mean(axis=1)
+    per_year = data.x_available.sum(axis=1).max(axis=1)
+    return [k for k in range(len(covariates)) if share[k] >= 0.5 and per_year[k] >= 200]
+
+
 def _year_coefficients(
     mspec, covariates: list[str], n_years: int, data: MigrationData
 ) -> pt.TensorVariable:
@@ -127,19 +190,7 @@ def _year_coefficients(
         sigma=np.array([mspec.beta_sigma_sd[c] for c in covariates]),
         dims="covariate",
     )
-    if mspec.year_coefficients == "centered":
-        centered = list(range(len(covariates)))
-    elif mspec.year_coefficients == "non_centered":
-        centered = []
-    else:
-        # "auto": a covariate observed in most years on a national-size panel (>= 200
-        # municipalities a year) informs each year's coefficient well, where centring
-        # mixes better; sparse covariates (VRA before employment data) or small panels
-        # leave the year coefficients mostly to the prior, where non-centring avoids the
-        # funnel (a 60-municipality panel gave 39 divergences when centred).
-        share = data.x_available.any(axis=1).mean(axis=1)
-        per_year = data.x_available.sum(axis=1).max(axis=1)
-        centered = [k for k in range(len(covariates)) if share[k] >= 0.5 and per_year[k] >= 200]
+    centered = _centred_covariates(mspec, covariates, data)
     rows = []
     for k, cov in enumerate(covariates):
         if k in centered:

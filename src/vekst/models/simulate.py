@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vekst.models.data import MigrationData
+from vekst.models.dynamics import NATIONAL, YEAR_EFFECT
+from vekst.models.equation import noise_scale, state_innovations, var1_path
 
 __all__ = ["MigrationTruth", "draw_net_migration_rate", "simulate_migration_data"]
 
@@ -33,7 +35,20 @@ class MigrationTruth:
     attract_municipality_sigma: float = 0.45
     sigma_base: float = 0.3
     sigma_pop: float = 1.5
+    # Time structure (used when ``rho`` is given; see vekst.models.dynamics):
+    rho: dict[str, float] | None = None
+    national_mu: float = 0.5
+    national_sigma: float = 0.15
+    innovation_corr: float = 0.0
+    loading_coef: dict[str, float] = field(
+        default_factory=lambda: {"centrality": -1.6, "log_population": -0.1}
+    )
+    persistence_intercept: float = -1.0
+    persistence_slope: float = 0.5
     # Filled by the simulation:
+    national: np.ndarray | None = None
+    loading: np.ndarray | None = None
+    persistence: np.ndarray | None = None
     beta_year: np.ndarray | None = None
     year_effect: np.ndarray | None = None
     attract_region: np.ndarray | None = None
@@ -76,18 +91,75 @@ def draw_net_migration_rate(
     n_region = int(region_index.max()) + 1
     beta_mu = np.array([truth.beta_mu[c] for c in covariates])
     beta_sigma = np.array([truth.beta_sigma[c] for c in covariates])
+    if truth.rho is not None:
+        return _draw_dynamic(truth, x * x_available, population, region_index, covariates, rng)
     truth.beta_year = beta_mu[:, None] + beta_sigma[:, None] * rng.normal(
         size=(len(covariates), n_year)
     )
     truth.year_effect = truth.year_effect_mu + truth.year_effect_sigma * rng.normal(size=n_year)
+    truth.attractiveness = _attractiveness(truth, region_index, n_region, n_muni, rng)
+    mean = truth.year_effect[None, :] + truth.attractiveness[:, None]
+    mean = mean + np.einsum("kt,kmt->mt", truth.beta_year, x * x_available)
+    scale = noise_scale(truth.sigma_base, truth.sigma_pop, population)
+    return mean + scale * rng.normal(size=mean.shape)
+
+
+def _attractiveness(truth, region_index, n_region, n_muni, rng) -> np.ndarray:
     region = rng.normal(0, truth.attract_region_sigma, n_region)
     truth.attract_region = region - region.mean()
     municipal = rng.normal(0, truth.attract_municipality_sigma, n_muni)
-    truth.attractiveness = truth.attract_region[region_index] + municipal - municipal.mean()
-    mean = truth.year_effect[None, :] + truth.attractiveness[:, None]
-    mean = mean + np.einsum("kt,kmt->mt", truth.beta_year, x * x_available)
-    scale = np.sqrt(truth.sigma_base**2 + truth.sigma_pop**2 * 1e4 / population)
-    return mean + scale * rng.normal(size=mean.shape)
+    return truth.attract_region[region_index] + municipal - municipal.mean()
+
+
+def _draw_dynamic(truth, x, population, region_index, covariates, rng) -> np.ndarray:
+    """The ``ar1`` equation (:mod:`vekst.models.dynamics`) run with known parameters; the
+    states start from their stationary distribution (a 50-year burn-in)."""
+    n_muni, n_year = population.shape
+    n_region = int(region_index.max()) + 1
+    names = [NATIONAL, YEAR_EFFECT, *covariates]
+    mean = np.array(
+        [truth.national_mu, truth.year_effect_mu, *(truth.beta_mu[c] for c in covariates)]
+    )
+    sd = np.array(
+        [truth.national_sigma, truth.year_effect_sigma, *(truth.beta_sigma[c] for c in covariates)]
+    )
+    rho = np.array([truth.rho.get(name, 0.0) for name in names])
+    corr = np.eye(len(names))
+    if "centrality" in covariates:
+        j = names.index("centrality")
+        corr[1, j] = corr[j, 1] = truth.innovation_corr
+    chol = np.linalg.cholesky(corr * np.outer(sd, sd))
+    burn_in = 50
+    innovations = state_innovations(rng, chol, "normal", 0.0, burn_in + n_year)
+    states = var1_path(mean, mean, rho, innovations)[burn_in:]
+    truth.national = states[:, 0]
+    truth.year_effect = states[:, 1]
+    truth.beta_year = states[:, 2:].T
+    truth.attractiveness = _attractiveness(truth, region_index, n_region, n_muni, rng)
+    log_population = np.log(population.mean(axis=1))
+    terms = {"log_population": log_population - log_population.mean()}
+    if "centrality" in covariates:
+        centrality = x[covariates.index("centrality")].mean(axis=1)
+        terms["centrality"] = centrality - centrality.mean()
+    truth.loading = 1.0 + sum(truth.loading_coef[k] * v for k, v in terms.items())
+    z = (log_population - log_population.mean()) / log_population.std()
+    truth.persistence = 1.0 / (
+        1.0 + np.exp(-(truth.persistence_intercept + truth.persistence_slope * z))
+    )
+    mean_rate = (
+        truth.loading[:, None] * truth.national[None, :]
+        + truth.year_effect[None, :]
+        + truth.attractiveness[:, None]
+        + np.einsum("kt,kmt->mt", truth.beta_year, x)
+    )
+    scale = noise_scale(truth.sigma_base, truth.sigma_pop, population)
+    shocks = scale * rng.standard_normal(scale.shape)
+    deviation = np.empty_like(shocks)
+    phi = truth.persistence
+    deviation[:, 0] = shocks[:, 0] / np.sqrt(1.0 - phi**2)
+    for t in range(1, n_year):
+        deviation[:, t] = phi * deviation[:, t - 1] + shocks[:, t]
+    return mean_rate + deviation
 
 
 def simulate_migration_data(
@@ -163,5 +235,6 @@ def simulate_migration_data(
         x_available=available,
         population=population,
         centers={"centrality_center": 0.0, "ds_center": 0.0},
+        national=truth.national,
     )
     return data, truth

@@ -35,6 +35,8 @@ KNOWN_COVARIATES: tuple[str, ...] = ("vra_0", "vra_1", "vra_2", "centrality", "d
 LIKELIHOODS_MIGRATION = ("normal", "student_t")
 LIKELIHOODS_VITAL = ("poisson", "negative_binomial")
 YEAR_COEFFICIENTS = ("pooled", "centered", "non_centered", "auto")
+TIME_STRUCTURES = ("iid", "ar1")
+INNOVATIONS = ("normal", "student_t")
 ATTRACTIVENESS_LEVELS = ("county", "region", "municipality")
 
 _MIGRATION_PRIOR_SCALARS = {
@@ -46,6 +48,10 @@ _MIGRATION_PRIOR_SCALARS = {
     "attract_drift_sigma_sd": 0.05,
     "sigma_base_sd": 0.5,
     "sigma_pop_sd": 2.0,
+    "national_mu_sd": 1.0,
+    "national_sigma_sd": 0.5,
+    "loading_sd": 2.0,
+    "persistence_sd": 1.0,
 }
 _MIGRATION_PRIOR_TABLES = ("beta_mu_mean", "beta_mu_sd", "beta_sigma_sd")
 _VITAL_PRIOR_SCALARS = {
@@ -63,6 +69,11 @@ _MIGRATION_KEYS = {
     "attractiveness",
     "attractiveness_drift",
     "attractiveness_centered",
+    "time_structure",
+    "innovations",
+    "innovations_nu",
+    "national_immigration",
+    "local_persistence",
     "priors",
 }
 _VITAL_KEYS = {"enabled", "likelihood", "year_drift", "parameterization", "priors"}
@@ -89,6 +100,11 @@ class MigrationSpec:
     attractiveness: tuple[str, ...] = ("region", "municipality")
     attractiveness_drift: bool = False
     attractiveness_centered: bool | str = "auto"
+    time_structure: str = "iid"
+    innovations: str = "normal"
+    innovations_nu: float = 4.0
+    national_immigration: bool = False
+    local_persistence: bool = False
     beta_mu_mean: dict[str, float] = field(default_factory=dict)
     beta_mu_sd: dict[str, float] = field(default_factory=dict)
     beta_sigma_sd: dict[str, float] = field(default_factory=dict)
@@ -298,6 +314,7 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
     drift = raw.get("attractiveness_drift", False)
     if not isinstance(drift, bool):
         problems.append("[migration] attractiveness_drift must be true or false")
+    time = _parse_time_structure(raw, problems)
     priors_raw = raw.get("priors", {})
     allowed_priors = set(_MIGRATION_PRIOR_SCALARS) | set(_MIGRATION_PRIOR_TABLES)
     _unknown(priors_raw, allowed_priors, "[migration.priors]", problems)
@@ -332,11 +349,43 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         attractiveness=tuple(levels),
         attractiveness_drift=bool(drift),
         attractiveness_centered=centred,
+        **time,
         beta_mu_mean=tables["beta_mu_mean"],
         beta_mu_sd=tables["beta_mu_sd"],
         beta_sigma_sd=tables["beta_sigma_sd"],
         priors=scalars,
     )
+
+
+def _parse_time_structure(raw: dict, problems: list[str]) -> dict[str, Any]:
+    """The migration equation's time structure: ``iid`` year effects and coefficients, or
+    ``ar1`` (a stationary VAR(1) with correlated innovations), national net immigration
+    as a driver with municipal loadings, and persistent municipal deviations."""
+    out: dict[str, Any] = {}
+    structure = raw.get("time_structure", "iid")
+    if structure not in TIME_STRUCTURES:
+        problems.append(f"[migration] time_structure '{structure}' is not one of {TIME_STRUCTURES}")
+        structure = "iid"
+    out["time_structure"] = structure
+    innovations = raw.get("innovations", "normal")
+    if innovations not in INNOVATIONS:
+        problems.append(f"[migration] innovations '{innovations}' is not one of {INNOVATIONS}")
+        innovations = "normal"
+    out["innovations"] = innovations
+    nu = raw.get("innovations_nu", 4.0)
+    if isinstance(nu, bool) or not isinstance(nu, int | float) or not 2 < nu < 1e6:
+        problems.append("[migration] innovations_nu must be a number above 2")
+        nu = 4.0
+    out["innovations_nu"] = float(nu)
+    for key in ("national_immigration", "local_persistence"):
+        value = raw.get(key, False)
+        if not isinstance(value, bool):
+            problems.append(f"[migration] {key} must be true or false (without quotes)")
+            value = False
+        if value and structure != "ar1":
+            problems.append(f'[migration] {key} needs time_structure = "ar1"')
+        out[key] = value
+    return out
 
 
 def _parse_vital(raw: Any, section: str, problems: list[str]) -> FertilitySpec:

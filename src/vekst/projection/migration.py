@@ -36,7 +36,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["COMPONENTS", "ModelMigration", "draw_generator", "ds_linear_weights"]
+from vekst.models.equation import (
+    apply_national_constraint,
+    noise_scale,
+    standard_shocks,
+    state_innovations,
+    var1_path,
+)
+
+__all__ = [
+    "COMPONENTS",
+    "ModelMigration",
+    "StateDynamics",
+    "draw_generator",
+    "ds_linear_weights",
+]
 
 #: Parts of the migration rate recorded per draw, year and municipality (they sum to it).
 COMPONENTS: tuple[str, ...] = (
@@ -82,11 +96,73 @@ def ds_linear_weights(
 
 
 @dataclass
+class StateDynamics:
+    """The time structure of a fit (``time_structure = "ar1"``), per draw.
+
+    Attributes
+    ----------
+    names
+        State names: ``national_net_migration`` (when a driver), ``year_effect``, then the
+        covariates.
+    mean, sd, rho
+        ``(draw, state)``: process means, innovation sds and AR(1) coefficients.
+    block
+        Indices of the states whose innovations are correlated (``corr``).
+    corr
+        ``(draw, len(block), len(block))`` innovation correlation of the block.
+    last
+        ``(draw, state)``: the states in the last fitted year.
+    family, nu
+        Innovation family of the states (``"normal"`` or ``"student_t"``).
+    loading
+        ``(draw, municipality)`` settlement loadings, or ``None``.
+    persistence, last_deviation
+        ``(draw, municipality)`` AR(1) coefficient and last fitted deviation of the local
+        terms, or ``None``.
+    gap
+        Calendar years between the last fitted year and the first projected year (their
+        states are simulated and discarded).
+    national_persons
+        ``(year,)`` national net migration (persons) from a scenario, or ``None`` for the
+        stochastic path.
+    """
+
+    names: list[str]
+    mean: np.ndarray
+    sd: np.ndarray
+    rho: np.ndarray
+    block: list[int]
+    corr: np.ndarray
+    last: np.ndarray
+    family: str = "normal"
+    nu: float = 4.0
+    loading: np.ndarray | None = None
+    persistence: np.ndarray | None = None
+    last_deviation: np.ndarray | None = None
+    gap: int = 0
+    national_persons: np.ndarray | None = None
+
+    def path(self, rng: np.random.Generator, i: int, n_steps: int) -> np.ndarray:
+        """One draw's state path ``(n_steps, state)`` continuing from its last state."""
+        n_states = len(self.names)
+        sd, rho, mean = self.sd[i], self.rho[i], self.mean[i]
+        innovations = rng.standard_normal((n_steps, n_states)) * sd
+        if self.block:
+            block = np.asarray(self.block)
+            cov = self.corr[i] * np.outer(sd[block], sd[block])
+            chol = np.linalg.cholesky(cov + 1e-12 * np.eye(len(block)))
+            innovations[:, block] = state_innovations(rng, chol, self.family, self.nu, n_steps)
+        return var1_path(self.last[i], mean, rho, innovations)
+
+
+@dataclass
 class _Chunk:
     start: int
     year: np.ndarray
     beta: np.ndarray
     noise: np.ndarray
+    states: np.ndarray | None = None
+    deviation: np.ndarray | None = None
 
 
 class ModelMigration:
@@ -141,6 +217,9 @@ class ModelMigration:
         seed: int = 0,
         draw_keys: np.ndarray | None = None,
         record: bool = True,
+        dynamics: StateDynamics | None = None,
+        noise_family: str = "normal",
+        noise_nu: float = 5.0,
     ) -> None:
         self.covariates = list(covariates)
         self.beta_mu = np.asarray(beta_mu, dtype=np.float64)
@@ -171,6 +250,11 @@ class ModelMigration:
             self.components = np.empty(shape, dtype=np.float32)
             self.components[:, -1] = np.nan
         self._chunk: _Chunk | None = None
+        self.dynamics = dynamics
+        self.noise_family = noise_family
+        self.noise_nu = float(noise_nu)
+        if dynamics is not None:
+            self._state_index = {name: i for i, name in enumerate(dynamics.names)}
 
     def _parse_terms(self, vra_own, vra_neighbours) -> list[tuple[int, str, np.ndarray | None]]:
         """(covariate index, component, own/neighbour x per year) for each covariate."""
@@ -205,13 +289,60 @@ class ModelMigration:
         year = np.empty((n, self.n_years))
         beta = np.empty((n, self.n_years, k))
         noise = np.empty((n, self.n_years, self.n_mun))
+        dynamics = self.dynamics
+        if dynamics is None:
+            for i, key in enumerate(self.draw_keys[draws]):
+                rng = draw_generator(self.seed, int(key))
+                z = rng.standard_normal((self.n_years, 1 + k + self.n_mun))
+                year[i], beta[i] = z[:, 0], z[:, 1 : 1 + k]
+                if self.noise_family == "normal":
+                    noise[i] = z[:, 1 + k :]
+                else:
+                    noise[i] = standard_shocks(
+                        rng, self.noise_family, self.noise_nu, (self.n_years, self.n_mun)
+                    )
+            self._chunk = _Chunk(draws.start, year, beta, noise)
+            return self._chunk
+        steps = dynamics.gap + self.n_years
+        states = np.empty((n, steps, len(dynamics.names)))
+        noise = np.empty((n, steps, self.n_mun))
         for i, key in enumerate(self.draw_keys[draws]):
-            z = draw_generator(self.seed, int(key)).standard_normal(
-                (self.n_years, 1 + k + self.n_mun)
-            )
-            year[i], beta[i], noise[i] = z[:, 0], z[:, 1 : 1 + k], z[:, 1 + k :]
-        self._chunk = _Chunk(draws.start, year, beta, noise)
+            rng = draw_generator(self.seed, int(key))
+            states[i] = dynamics.path(rng, draws.start + i, steps)
+            noise[i] = standard_shocks(rng, self.noise_family, self.noise_nu, (steps, self.n_mun))
+        self._chunk = _Chunk(draws.start, year, beta, noise, states=states)
         return self._chunk
+
+    def _local_deviation(self, draws: slice, shocks: _Chunk, t: int, scale: np.ndarray):
+        """Persistent local deviation ``e_t = phi e_{t-1} + scale * eps_t`` (or iid noise
+        when the fit has no persistence); gap years are run through at ``t = 0``."""
+        dynamics = self.dynamics
+        if dynamics.persistence is None:
+            return scale * shocks.noise[:, dynamics.gap + t]
+        phi = dynamics.persistence[draws]
+        if t == 0:
+            shocks.deviation = dynamics.last_deviation[draws].copy()
+            for step in range(dynamics.gap):
+                shocks.deviation = phi * shocks.deviation + scale * shocks.noise[:, step]
+        shocks.deviation = phi * shocks.deviation + scale * shocks.noise[:, dynamics.gap + t]
+        return shocks.deviation
+
+    def _national(self, draws, shocks, t, parts, index, totals) -> None:
+        """Loadings x national rate, and the constraint that municipal net migration adds
+        up to it (the adjustment is booked to the national component)."""
+        dynamics = self.dynamics
+        if dynamics.loading is None:
+            return
+        if dynamics.national_persons is not None:
+            national = 100.0 * dynamics.national_persons[t] / totals.sum(axis=1)
+        else:
+            national = shocks.states[
+                :, dynamics.gap + t, self._state_index["national_net_migration"]
+            ]
+        loading = dynamics.loading[draws]
+        parts[..., index["national_immigration"]] += loading * national[:, None]
+        _, adjustment = apply_national_constraint(parts.sum(-1), totals, loading, national)
+        parts[..., index["national_immigration"]] += adjustment
 
     def ds_values(self, t: int, population: np.ndarray) -> np.ndarray:
         """Centred DS (%) of the chunk's 1 January population ``(draw, municipality)``."""
@@ -233,9 +364,16 @@ class ModelMigration:
         n = draws.stop - draws.start
         parts = np.zeros((n, self.n_mun, len(COMPONENTS)))
         index = {name: i for i, name in enumerate(COMPONENTS)}
-        year_effect = self.year_effect_mu[draws] + self.year_effect_sigma[draws] * shocks.year[:, t]
+        if self.dynamics is None:
+            year_effect = (
+                self.year_effect_mu[draws] + self.year_effect_sigma[draws] * shocks.year[:, t]
+            )
+            beta = self.beta_mu[draws] + self.beta_sigma[draws] * shocks.beta[:, t]
+        else:
+            states = shocks.states[:, self.dynamics.gap + t]
+            year_effect = states[:, self._state_index["year_effect"]]
+            beta = states[:, [self._state_index[c] for c in self.covariates]]
         parts[..., index["national_immigration"]] = year_effect[:, None]
-        beta = self.beta_mu[draws] + self.beta_sigma[draws] * shocks.beta[:, t]
         for k, component, x in self._terms:
             if component == "centrality":
                 value = self.centrality[None, :]
@@ -245,11 +383,12 @@ class ModelMigration:
                 value = x[t][None, :]
             parts[..., index[component]] += beta[:, k, None] * value
         parts[..., index["attractiveness"]] = self.attractiveness[draws]
-        sd = np.sqrt(
-            self.sigma_base[draws, None] ** 2
-            + self.sigma_pop[draws, None] ** 2 * 1e4 / np.maximum(totals, 1.0)
-        )
-        parts[..., index["noise"]] = sd * shocks.noise[:, t]
+        scale = noise_scale(self.sigma_base[draws], self.sigma_pop[draws], totals)
+        if self.dynamics is None:
+            parts[..., index["noise"]] = scale * shocks.noise[:, t]
+        else:
+            parts[..., index["noise"]] = self._local_deviation(draws, shocks, t, scale)
+            self._national(draws, shocks, t, parts, index, totals)
         if self.components is not None:
             self.components[draws, t] = parts
         return parts.sum(-1)

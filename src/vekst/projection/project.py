@@ -143,9 +143,7 @@ def project(
             "year whose 1 January population the panel holds."
         )
     if end_year <= base_year:
-        raise ProjectionInputError(
-            f"end_year {end_year} must be after the base year {base_year}."
-        )
+        raise ProjectionInputError(f"end_year {end_year} must be after the base year {base_year}.")
     history = _history(panel, base_year)
     municipalities = panel["municipality"].values.astype(str)
     calendar = np.arange(base_year, end_year, dtype=np.int64)
@@ -259,9 +257,7 @@ def _mortality(panel, base_year, end_year, calendar, scenario, window, method):
                 f"({ages[0]}-{ages[-1]}); extend the rates to the open age group."
             )
     trend = estimate_mortality_trend(history, window=window, method=method)
-    rates = trend.rates(
-        calendar, improvement_multiplier=scenario.mortality_improvement_multiplier
-    )
+    rates = trend.rates(calendar, improvement_multiplier=scenario.mortality_improvement_multiplier)
     note = trend.describe()
     note["improvement_multiplier"] = scenario.mortality_improvement_multiplier
     if scenario.e0_shift:
@@ -271,8 +267,10 @@ def _mortality(panel, base_year, end_year, calendar, scenario, window, method):
     e0_start = life_expectancy(trend.jump_off_rate)
     e0_end = life_expectancy(rates[-1])
     note["e0"] = {
-        sex: {str(trend.jump_off_year): round(float(e0_start[i]), 2),
-              str(int(calendar[-1])): round(float(e0_end[i]), 2)}
+        sex: {
+            str(trend.jump_off_year): round(float(e0_start[i]), 2),
+            str(int(calendar[-1])): round(float(e0_end[i]), 2),
+        }
         for i, sex in enumerate(SEXES)
     }
     return rates, note
@@ -431,8 +429,96 @@ def _migration_model(
         n_years=len(calendar),
         seed=seed,
         record=record,
+        dynamics=_state_dynamics(draws, covariates, scenario, base_year, calendar, note),
+        noise_family=str(draws.attrs.get("likelihood", "normal")),
+        noise_nu=float(draws.attrs.get("student_t_nu", 5.0)),
     )
+    note["noise_family"] = model.noise_family
     return model, note
+
+
+def _state_dynamics(draws, covariates, scenario, base_year, calendar, note):
+    """The fit's VAR(1) states, loadings and persistent deviations, or ``None`` for a fit
+    with year effects and coefficients drawn afresh every year (``time_structure="iid"``)."""
+    from vekst.models.dynamics import NATIONAL, YEAR_EFFECT
+    from vekst.projection.migration import StateDynamics
+
+    if "attract_drift" in draws:
+        raise ProjectionInputError(
+            "the fit has attractiveness drift (attractiveness_drift = true), which the "
+            "projection cannot continue honestly; refit without it."
+        )
+    if "rho" not in draws:
+        return None
+    n = draws.sizes["draw"]
+    names = [str(s) for s in draws["state"].values]
+    mean = np.zeros((n, len(names)))
+    sd = np.zeros((n, len(names)))
+    last = np.zeros((n, len(names)))
+    for j, name in enumerate(names):
+        if name == NATIONAL:
+            mean[:, j] = draws["national_mu"].values
+            sd[:, j] = draws["national_sigma"].values
+            last[:, j] = float(draws.attrs["last_national_rate"])
+        elif name == YEAR_EFFECT:
+            mean[:, j] = draws["year_effect_mu"].values
+            sd[:, j] = draws["year_effect_sigma"].values
+            last[:, j] = draws["year_effect"].isel(year=-1).values
+        else:
+            mean[:, j] = draws["beta_mu"].sel(covariate=name).values
+            sd[:, j] = draws["beta_sigma"].sel(covariate=name).values
+            last[:, j] = (
+                draws["beta_year"].sel(covariate=name).transpose("draw", "year").values[:, -1]
+            )
+    if "state_corr" in draws:
+        block_names = [str(s) for s in draws["block_state"].values]
+        block = [names.index(b) for b in block_names]
+        corr = draws["state_corr"].transpose("draw", ...).values.astype(np.float64)
+    else:
+        block = [names.index(YEAR_EFFECT)]
+        corr = np.ones((n, 1, 1))
+    last_fit_year = int(draws.attrs.get("last_fit_year", base_year - 1))
+    gap = base_year - 1 - last_fit_year
+    if gap < 0:
+        raise ProjectionInputError(
+            f"the fit uses migration up to {last_fit_year}, after the base year {base_year}; "
+            "project from a base year after the fitted years."
+        )
+
+    def municipal(name):
+        if name not in draws:
+            return None
+        return draws[name].transpose("draw", "municipality").values.astype(np.float64)
+
+    national_persons = _national_path(scenario, calendar) if NATIONAL in names else None
+    note["time_structure"] = {
+        "states": names,
+        "years_simulated_before_base": gap,
+        "national_net_migration": "scenario" if national_persons is not None else "stochastic",
+    }
+    return StateDynamics(
+        names=names,
+        mean=mean,
+        sd=sd,
+        rho=draws["rho"].transpose("draw", "state").values.astype(np.float64),
+        block=block,
+        corr=corr,
+        last=last,
+        family=str(draws.attrs.get("innovations", "normal")),
+        nu=float(draws.attrs.get("innovations_nu", 4.0)),
+        loading=municipal("loading"),
+        persistence=municipal("persistence"),
+        last_deviation=np.nan_to_num(municipal("last_deviation"))
+        if "last_deviation" in draws
+        else None,
+        gap=gap,
+        national_persons=national_persons,
+    )
+
+
+def _national_path(scenario, calendar) -> np.ndarray | None:
+    """National net migration (persons) per projected year from the scenario, if set."""
+    return scenario.national_net_migration_path(calendar)
 
 
 def _vra_inputs(history, scenario, base_year, calendar, lags):
@@ -542,9 +628,7 @@ class _Storage:
         elif detail == "age_groups":
             # Rows in the kernel's (sex, age) cell order: both sexes into the same group.
             self.matrix = np.tile(age_group_matrix(ages), (2, 1)).astype(np.float32)
-            self.age_groups = np.empty(
-                (n_draws, n_years, n_mun, len(AGE_GROUPS)), dtype=np.float32
-            )
+            self.age_groups = np.empty((n_draws, n_years, n_mun, len(AGE_GROUPS)), dtype=np.float32)
 
     def store(self, draws: slice, t: int, population: np.ndarray) -> None:
         if self.population is not None:

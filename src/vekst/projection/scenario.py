@@ -65,6 +65,11 @@ class Scenario:
     e0_shift
         Years added to life expectancy at birth (both sexes) by the end year, phased in
         linearly from 0 in the base year; applied on top of the improvement trend.
+    national_net_migration
+        National net immigration in persons per year: one number for every projected
+        year, or ``{year: persons}`` covering every projected year (e.g. an official
+        national assumption). ``None``: the fitted stochastic process (fits with
+        ``national_immigration = true``).
     """
 
     name: str = "baseline"
@@ -75,6 +80,7 @@ class Scenario:
     asfr_multiplier: float = 1.0
     mortality_improvement_multiplier: float = 1.0
     e0_shift: float = 0.0
+    national_net_migration: float | dict[int, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -90,8 +96,15 @@ class Scenario:
             )
         if not -30 <= self.e0_shift <= 30:
             problems.append(f"e0_shift {self.e0_shift} years is implausible (|shift| > 30)")
+        problems.extend(_national_problems(self.national_net_migration))
         if problems:
             raise ScenarioError(f"scenario '{self.name}': " + "; ".join(problems))
+        if isinstance(self.national_net_migration, dict):
+            object.__setattr__(
+                self,
+                "national_net_migration",
+                {int(k): float(v) for k, v in self.national_net_migration.items()},
+            )
         object.__setattr__(
             self,
             "job_growth",
@@ -151,6 +164,27 @@ class Scenario:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
 
+    def national_net_migration_path(self, years: np.ndarray) -> np.ndarray | None:
+        """National net migration (persons) for each of ``years``, or ``None``.
+
+        Raises
+        ------
+        ScenarioError
+            When a yearly path misses a projected year.
+        """
+        path = self.national_net_migration
+        if path is None:
+            return None
+        if not isinstance(path, dict):
+            return np.full(len(years), float(path))
+        missing = [int(y) for y in years if int(y) not in path]
+        if missing:
+            raise ScenarioError(
+                f"scenario '{self.name}': national_net_migration has no value for "
+                f"{missing[:5]}; give every projected year or one number for all years."
+            )
+        return np.array([path[int(y)] for y in years])
+
     # --- arrays for the kernel ----------------------------------------------------------
     def job_growth_array(self, panel: xr.Dataset, years: np.ndarray) -> np.ndarray:
         """Relative job growth (%) as ``(year, municipality)`` for the projected years.
@@ -190,6 +224,22 @@ class Scenario:
             else:
                 out[t, regions == code] = row.relative_job_growth
         return out
+
+
+def _national_problems(path) -> list[str]:
+    """Plausibility of a national net-migration path (persons per year)."""
+    if path is None:
+        return []
+    values = list(path.values()) if isinstance(path, dict) else [path]
+    problems = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append(f"national_net_migration {value!r} is not a number of persons")
+        elif not np.isfinite(value) or abs(value) > 1e6:
+            problems.append(
+                f"national_net_migration {value} persons a year is implausible (|value| > 1e6)"
+            )
+    return problems
 
 
 def _resolve_unit(unit: str, municipalities: dict, regions: set) -> tuple[str, str] | None:

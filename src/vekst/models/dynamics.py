@@ -1,0 +1,246 @@
+r"""Time structure of the migration equation (``time_structure = "ar1"``).
+
+Net migration is persistent: a migration wave lasts several years, a municipality that
+is doing well this year tends to do well next year, and common shocks hit small and
+peripheral places harder (``../shared/reference/forecast-uncertainty.md``). The ``ar1``
+form of the equation is
+
+.. math::
+
+    y_{mt} = \lambda_m I_t + \gamma_t + \sum_k \beta_{kt} x_{kmt} a_{kmt} + \alpha_m
+             + e_{mt}, \qquad e_{mt} = \phi_m e_{m,t-1} + \varepsilon_{mt}
+
+* :math:`I_t`: national net migration in % of the national population (known in the
+  past, a stochastic path or a scenario in the future) — the driver users can set.
+* :math:`\lambda_m = 1 + \theta_c (c_m - \bar c) + \theta_p (\log N_m - \overline{\log N})`:
+  the municipality's settlement loading on national immigration, estimated.
+* :math:`s_t = (I_t, \gamma_t, \beta_{kt})`: a stationary VAR(1) with diagonal
+  autoregression :math:`\rho` around the means :math:`(\mu_I, \gamma_\mu, \beta_{\mu})`
+  and innovations with sds :math:`(\sigma_I, \gamma_\sigma, \beta_\sigma)` and an LKJ
+  correlation (Normal or multivariate Student-t). Sparse covariates (VRA observed in a few
+  years) get independent non-centred AR(1) coefficients.
+* :math:`\phi_m = \operatorname{logistic}(a + b\,z_m)`, :math:`z_m` the standardised log
+  population: persistent local deviations, more persistent in larger places; the
+  innovation scale :math:`\sqrt{\sigma_{base}^2 + \sigma_{pop}^2 10^4/N_{mt}}` is larger
+  in small places.
+
+The projection (:mod:`vekst.projection.migration`) continues exactly these processes from
+each draw's state in the last fitted year.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from vekst.models.data import MigrationData
+
+__all__ = [
+    "NATIONAL",
+    "YEAR_EFFECT",
+    "add_local_persistence",
+    "add_state_processes",
+    "loading_inputs",
+    "persistence_inputs",
+]
+
+#: Names of the non-covariate state processes on the ``state`` coordinate.
+NATIONAL = "national_net_migration"
+YEAR_EFFECT = "year_effect"
+
+
+def loading_inputs(data: MigrationData) -> tuple[list[str], np.ndarray]:
+    """Municipal characteristics the loadings depend on, centred: ``(names, (term, mun))``.
+
+    Centrality (SSB index / 1000) when it is a covariate, and log mean population.
+    """
+    names, rows = [], []
+    if "centrality" in data.covariates:
+        k = data.covariates.index("centrality")
+        available = data.x_available[k]
+        with np.errstate(invalid="ignore"):
+            centrality = np.where(available, data.x[k], np.nan)
+            value = np.nanmean(centrality, axis=1)
+        value = np.nan_to_num(value - np.nanmean(value))
+        names.append("centrality")
+        rows.append(value)
+    log_population = np.log(np.maximum(np.nanmean(data.population, axis=1), 1.0))
+    names.append("log_population")
+    rows.append(log_population - log_population.mean())
+    return names, np.vstack(rows)
+
+
+def persistence_inputs(data: MigrationData) -> np.ndarray:
+    """Standardised log mean population ``(municipality,)`` (drives persistence)."""
+    log_population = np.log(np.maximum(np.nanmean(data.population, axis=1), 1.0))
+    spread = log_population.std()
+    return (log_population - log_population.mean()) / (spread if spread > 0 else 1.0)
+
+
+def _ar1_matrix(rho: pt.TensorVariable, n: int) -> pt.TensorVariable:
+    """Lower-triangular map from iid N(0, 1) innovations to a stationary AR(1) path of
+    unit innovation sd: ``path = L @ z`` with ``L[i, j] = rho**(i - j)`` and the first
+    column scaled by ``1 / sqrt(1 - rho**2)`` (the stationary start)."""
+    lags = np.subtract.outer(np.arange(n), np.arange(n))
+    lower = lags >= 0
+    powers = pt.switch(lower, rho ** np.maximum(lags, 0), 0.0)
+    first = np.zeros(n)
+    first[0] = 1.0
+    scale = 1.0 + first * (1.0 / pt.sqrt(1.0 - rho**2) - 1.0)
+    return powers * scale[None, :]
+
+
+def _process_logp(mspec, states, mean, sd, rho, corr_name: str, n_states: int):
+    """Log density of a VAR(1) block ``states (n_states, year)`` with diagonal
+    autoregression, stationary start and correlated innovations."""
+    dev = states - mean[:, None]
+    innovations = dev[:, 1:] - rho[:, None] * dev[:, :-1]
+    if n_states > 1:
+        packed = pm.LKJCorr(f"{corr_name}_packed", n=n_states, eta=4.0, return_matrix=True)
+        corr = pm.Deterministic(corr_name, packed, dims=("block_state", "block_state_to"))
+    else:
+        corr = pt.ones((1, 1))
+    cov = sd[:, None] * sd[None, :] * corr
+    chol = pt.linalg.cholesky(cov)
+    if mspec.innovations == "student_t":
+        innovation_dist = pm.MvStudentT.dist(
+            nu=mspec.innovations_nu, mu=pt.zeros(n_states), chol=chol
+        )
+    else:
+        innovation_dist = pm.MvNormal.dist(mu=pt.zeros(n_states), chol=chol)
+    stationary = cov / (1.0 - rho[:, None] * rho[None, :])
+    start_dist = pm.MvNormal.dist(mu=pt.zeros(n_states), cov=stationary)
+    return pm.logp(innovation_dist, innovations.T).sum() + pm.logp(start_dist, dev[:, 0])
+
+
+def add_state_processes(
+    spec, data: MigrationData, covariates: list[str], centred: list[int]
+) -> tuple[pt.TensorVariable, pt.TensorVariable | None, pt.TensorVariable | None]:
+    """Year effects, year coefficients and national net migration as one VAR(1).
+
+    Parameters
+    ----------
+    spec
+        The model spec.
+    data
+        Model arrays.
+    covariates
+        Covariate names.
+    centred
+        Indices of covariates whose year coefficients are centred states of the VAR
+        block; the others get independent non-centred AR(1) paths.
+
+    Returns
+    -------
+    (year_effect, beta_year, national)
+        ``(year,)``, ``(covariate, year)`` or ``None`` without covariates, and the national
+        net migration rate data ``(year,)`` or ``None`` when it is not a driver.
+    """
+    mspec = spec.migration
+    priors = mspec.priors
+    n_years = len(data.years)
+    block_names: list[str] = []
+    block_states, block_mean, block_sd, block_rho = [], [], [], []
+
+    rho_names = ([NATIONAL] if mspec.national_immigration else []) + [YEAR_EFFECT] + covariates
+    rho = pm.Beta("rho", alpha=3.0, beta=2.0, dims="state")
+    rho_of = {name: rho[i] for i, name in enumerate(rho_names)}
+
+    national = None
+    if mspec.national_immigration:
+        national = pm.Data("national_rate", data.national_rate, dims="year")
+        national_mu = pm.Normal("national_mu", 0.0, priors["national_mu_sd"])
+        national_sigma = pm.HalfNormal("national_sigma", priors["national_sigma_sd"])
+        block_names.append(NATIONAL)
+        block_states.append(national)
+        block_mean.append(national_mu)
+        block_sd.append(national_sigma)
+        block_rho.append(rho_of[NATIONAL])
+
+    year_effect_mu = pm.Normal("year_effect_mu", 0.0, priors["year_effect_mu_sd"])
+    year_effect_sigma = pm.HalfNormal("year_effect_sigma", priors["year_effect_sigma_sd"])
+    # Centred: every year's effect is informed by all municipalities (mixes better).
+    year_effect = pm.Flat("year_effect", dims="year")
+    block_names.append(YEAR_EFFECT)
+    block_states.append(year_effect)
+    block_mean.append(year_effect_mu)
+    block_sd.append(year_effect_sigma)
+    block_rho.append(rho_of[YEAR_EFFECT])
+
+    beta_year = None
+    if covariates:
+        beta_mu = pm.Normal(
+            "beta_mu",
+            mu=np.array([mspec.beta_mu_mean[c] for c in covariates]),
+            sigma=np.array([mspec.beta_mu_sd[c] for c in covariates]),
+            dims="covariate",
+        )
+        beta_sigma = pm.HalfNormal(
+            "beta_sigma",
+            sigma=np.array([mspec.beta_sigma_sd[c] for c in covariates]),
+            dims="covariate",
+        )
+        rows = []
+        for k, cov in enumerate(covariates):
+            if k in centred:
+                row = pm.Flat(f"beta_year_{cov}", dims="year")
+                block_names.append(cov)
+                block_states.append(row)
+                block_mean.append(beta_mu[k])
+                block_sd.append(beta_sigma[k])
+                block_rho.append(rho_of[cov])
+            else:
+                z = pm.Normal(f"beta_year_{cov}_z", 0.0, 1.0, dims="year")
+                path = _ar1_matrix(rho_of[cov], n_years) @ z
+                row = beta_mu[k] + beta_sigma[k] * path
+            rows.append(row)
+        beta_year = pm.Deterministic("beta_year", pt.stack(rows), dims=("covariate", "year"))
+
+    model = pm.modelcontext(None)
+    for dim in ("block_state", "block_state_to"):
+        if dim not in model.coords:
+            model.add_coord(dim, block_names)
+    pm.Potential(
+        "state_process",
+        _process_logp(
+            mspec,
+            pt.stack(block_states),
+            pt.stack(block_mean),
+            pt.stack(block_sd),
+            pt.stack(block_rho),
+            "state_corr",
+            len(block_names),
+        ),
+    )
+    return year_effect, beta_year, national
+
+
+def state_coords(spec, covariates: list[str], data: MigrationData) -> dict[str, list[str]]:
+    """Coordinates of the time-structured model: ``state``, ``block_state`` and
+    ``loading_term``."""
+    mspec = spec.migration
+    states = ([NATIONAL] if mspec.national_immigration else []) + [YEAR_EFFECT] + covariates
+    coords = {"state": states}
+    if mspec.national_immigration:
+        coords["loading_term"] = loading_inputs(data)[0]
+    return coords
+
+
+def add_loadings(spec, data: MigrationData) -> pt.TensorVariable:
+    """Settlement loadings ``lambda_m = 1 + theta . z_m`` as a Deterministic ``loading``."""
+    _, z = loading_inputs(data)
+    theta = pm.Normal("loading_coef", 0.0, spec.migration.priors["loading_sd"], dims="loading_term")
+    loading = 1.0 + pt.dot(theta, z)
+    return pm.Deterministic("loading", loading, dims="municipality")
+
+
+def add_local_persistence(spec, data: MigrationData) -> pt.TensorVariable:
+    """Persistence ``phi_m = logistic(a + b z_m)`` of municipal deviations."""
+    sd = spec.migration.priors["persistence_sd"]
+    intercept = pm.Normal("persistence_intercept", -1.0, sd)
+    slope = pm.Normal("persistence_slope", 0.0, sd)
+    z = persistence_inputs(data)
+    return pm.Deterministic(
+        "persistence", pm.math.sigmoid(intercept + slope * z), dims="municipality"
+    )

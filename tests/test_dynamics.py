@@ -1,0 +1,148 @@
+"""The time-structured migration equation run forward: AR(1) variance by horizon, noise
+family, national constraint and the immigration scenario."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vekst.models.equation import apply_national_constraint, standard_shocks
+from vekst.projection.migration import ModelMigration, StateDynamics
+
+N_DRAWS, N_MUN, N_YEARS = 4000, 3, 6
+
+
+def _model(dynamics=None, *, noise_family="normal", sigma=1e-9, n_draws=N_DRAWS, **kw):
+    ones = np.ones(n_draws)
+    return ModelMigration(
+        covariates=["centrality"],
+        beta_mu=np.full((n_draws, 1), 2.0),
+        beta_sigma=np.zeros((n_draws, 1)),
+        year_effect_mu=0.3 * ones,
+        year_effect_sigma=0.2 * ones,
+        attractiveness=np.zeros((n_draws, N_MUN)),
+        sigma_base=sigma * ones,
+        sigma_pop=0.0 * ones,
+        vra_own={},
+        vra_neighbours={},
+        centrality=np.array([-0.2, 0.0, 0.3]),
+        ds_weights=None,
+        ds_center=None,
+        n_years=N_YEARS,
+        seed=7,
+        record=False,
+        dynamics=dynamics,
+        noise_family=noise_family,
+        **kw,
+    )
+
+
+def _dynamics(rho, sd, last, mean, corr=0.0, n_draws=N_DRAWS, **kw):
+    names = ["year_effect", "centrality"]
+    return StateDynamics(
+        names=names,
+        mean=np.tile(mean, (n_draws, 1)),
+        sd=np.tile(sd, (n_draws, 1)),
+        rho=np.tile(rho, (n_draws, 1)),
+        block=[0, 1],
+        corr=np.tile(np.array([[1.0, corr], [corr, 1.0]]), (n_draws, 1, 1)),
+        last=np.tile(last, (n_draws, 1)),
+        **kw,
+    )
+
+
+def _run(model, n_draws=N_DRAWS, population=None):
+    population = np.full((n_draws, N_MUN), 10_000.0) if population is None else population
+    out = np.empty((n_draws, N_YEARS, N_MUN))
+    for start in range(0, n_draws, 500):
+        draws = slice(start, min(start + 500, n_draws))
+        for t in range(N_YEARS):
+            pop = population[draws]
+            out[draws, t] = model(draws, t, pop[..., None], pop)
+    return out
+
+
+def test_projected_year_effect_has_the_analytic_ar1_moments():
+    rho, sd, last, mean = np.array([0.8, 0.5]), np.array([0.3, 0.4]), [1.5, 2.5], [0.3, 2.0]
+    rates = _run(_model(_dynamics(rho, sd, last, mean)))
+    # Municipality 1 has centrality 0: its rate is the year effect alone.
+    year_effect = rates[:, :, 1]
+    h = np.arange(1, N_YEARS + 1)
+    expected_mean = mean[0] + rho[0] ** h * (last[0] - mean[0])
+    expected_var = sd[0] ** 2 * (1 - rho[0] ** (2 * h)) / (1 - rho[0] ** 2)
+    se_mean = np.sqrt(expected_var / N_DRAWS)
+    assert np.all(np.abs(year_effect.mean(0) - expected_mean) < 4 * se_mean)
+    ratio = year_effect.var(0) / expected_var
+    assert np.all(np.abs(ratio - 1) < 0.12), ratio
+    # Persistence makes the variance of cumulative migration grow faster than linearly.
+    cumulative = np.cumsum(year_effect - year_effect.mean(0), axis=1).var(0)
+    assert cumulative[3] / cumulative[0] > 4 * 1.5
+
+
+def test_innovation_correlation_carries_into_the_projection():
+    rho, sd, last, mean = np.array([0.0, 0.0]), np.array([0.3, 0.4]), [0.3, 2.0], [0.3, 2.0]
+    rates = _run(_model(_dynamics(rho, sd, last, mean, corr=-0.7)))
+    year_effect = rates[:, 0, 1]
+    # Municipality 2 (centrality 0.3) = year effect + 0.3 * beta: recover beta.
+    beta = (rates[:, 0, 2] - year_effect) / 0.3
+    assert np.corrcoef(year_effect, beta)[0, 1] == pytest.approx(-0.7, abs=0.05)
+
+
+@pytest.mark.parametrize("family, excess", [("normal", 0.0), ("student_t", 6.0)])
+def test_noise_is_drawn_from_the_fitted_family(family, excess):
+    rates = _run(_model(noise_family=family, sigma=1.0, noise_nu=5.0))
+    first = rates[:, 0, :] - rates[:, 0, :].mean(0)
+    noise = (rates[:, 1:, :] - rates[:, 1:, :].mean(0)).ravel()
+    kurtosis = np.mean(noise**4) / np.mean(noise**2) ** 2 - 3
+    if family == "normal":
+        assert abs(kurtosis) < 0.5
+    else:
+        # t(5) has excess kurtosis 6; the sample value is noisy but far above the normal's.
+        assert kurtosis > 2.0
+    assert first.std() > 0.5
+
+
+def test_standard_shocks_refuse_an_unknown_family():
+    with pytest.raises(ValueError, match="unknown noise family 'cauchy'"):
+        standard_shocks(np.random.default_rng(0), "cauchy", 1.0, (2,))
+
+
+def test_national_constraint_makes_municipal_migration_add_up():
+    rng = np.random.default_rng(3)
+    rate = rng.normal(0.5, 1.0, (50, 7))
+    population = rng.uniform(1e3, 1e5, (50, 7))
+    loading = rng.uniform(0.5, 1.5, (50, 7))
+    national = rng.normal(0.6, 0.2, 50)
+    constrained, adjustment = apply_national_constraint(rate, population, loading, national)
+    weighted = (constrained * population).sum(1) / population.sum(1)
+    np.testing.assert_allclose(weighted, national, rtol=1e-12)
+    # The adjustment is proportional to the loadings within a draw.
+    ratio = adjustment / loading
+    np.testing.assert_allclose(ratio, ratio[:, :1].repeat(7, axis=1), rtol=1e-10)
+
+
+def test_immigration_scenario_fixes_national_net_migration_in_persons():
+    n = 200
+    names = ["national_net_migration", "year_effect", "centrality"]
+    dynamics = StateDynamics(
+        names=names,
+        mean=np.tile([0.5, 0.0, 2.0], (n, 1)),
+        sd=np.tile([0.2, 0.2, 0.3], (n, 1)),
+        rho=np.tile([0.8, 0.5, 0.5], (n, 1)),
+        block=[0, 1, 2],
+        corr=np.tile(np.eye(3), (n, 1, 1)),
+        last=np.tile([0.4, 0.1, 2.0], (n, 1)),
+        loading=np.tile([1.4, 1.0, 0.6], (n, 1)),
+        persistence=np.full((n, N_MUN), 0.5),
+        last_deviation=np.zeros((n, N_MUN)),
+        national_persons=np.full(N_YEARS, 9000.0),
+    )
+    population = np.tile([5_000.0, 20_000.0, 75_000.0], (n, 1))
+    rates = _run(_model(dynamics, sigma=0.5, n_draws=n), n_draws=n, population=population)
+    persons = (rates * population[:, None, :] / 100).sum(-1)
+    np.testing.assert_allclose(persons, 9000.0, rtol=1e-9)
+    # Without the scenario the national path is stochastic and varies between draws.
+    free = StateDynamics(**{**dynamics.__dict__, "national_persons": None})
+    rates = _run(_model(free, sigma=0.5, n_draws=n), n_draws=n, population=population)
+    persons = (rates * population[:, None, :] / 100).sum(-1)
+    assert persons[:, -1].std() > 100
