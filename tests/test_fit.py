@@ -78,10 +78,12 @@ def test_fit_converges_and_is_labelled(fitted, simulated):
 
 def test_save_load_round_trip_and_identity_checks(fitted, tmp_path):
     path = save_fit(fitted, tmp_path / "fit.nc")
-    idata, spec = load_fit(
-        path, spec=fitted.spec, data_hash_expected=fitted.idata.attrs["data_hash"]
-    )
+    loaded = load_fit(path, spec=fitted.spec, data_hash_expected=fitted.idata.attrs["data_hash"])
+    assert isinstance(loaded, type(fitted))
+    idata, spec = loaded.idata, loaded.spec
     assert spec == fitted.spec
+    assert loaded.diagnostics == fitted.diagnostics
+    np.testing.assert_array_equal(loaded.migration.rate, fitted.migration.rate)
     np.testing.assert_allclose(
         idata.posterior["beta_mu"].values, fitted.idata.posterior["beta_mu"].values
     )
@@ -94,7 +96,7 @@ def test_save_load_round_trip_and_identity_checks(fitted, tmp_path):
 
 def test_load_refuses_an_edited_spec(fitted, tmp_path):
     path = save_fit(fitted, tmp_path / "fit.nc")
-    idata, _ = load_fit(path)
+    idata = load_fit(path).idata
     raw = json.loads(idata.attrs["spec"])
     raw["migration"]["student_t_nu"] = 30.0
     idata.attrs["spec"] = json.dumps(raw)

@@ -146,7 +146,9 @@ def test_cli_project_command(tmp_path, monkeypatch, panel):
         return Diagnostics()
 
     fake_fit = types.SimpleNamespace(
-        load_fit=lambda path: ("idata", "spec"),
+        load_fit=lambda path: types.SimpleNamespace(idata="idata", spec="spec"),
+        check_fit_panel=lambda fit, panel: None,
+        FitIdentityError=type("FitIdentityError", (ValueError,), {}),
         projection_draws=lambda idata, n_draws=None, seed=0: make_test_draws(panel, n_draws),
         require_converged=require_converged,
         NotConvergedError=NotConvergedError,

@@ -12,8 +12,6 @@ or whose data hash differs from the data the caller supplies.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import os
 import tempfile
@@ -27,6 +25,13 @@ import pymc as pm
 import xarray as xr
 
 from vekst import __version__
+from vekst.compile_cache import compile_key, compile_nutpie
+from vekst.inference_data import (
+    add_data_groups,
+    add_log_likelihood,
+    label_variables,
+    tidy_posterior,
+)
 from vekst.models.data import MigrationData, VitalData, data_hash
 from vekst.models.joint import build_joint_model
 from vekst.models.spec import ModelSpec, spec_from_dict
@@ -36,6 +41,7 @@ __all__ = [
     "FitIdentityError",
     "FitResult",
     "NotConvergedError",
+    "check_fit_panel",
     "diagnose",
     "fit_model",
     "load_fit",
@@ -48,8 +54,6 @@ __all__ = [
 RHAT_MAX = 1.01
 ESS_MIN = 400.0
 BFMI_MIN = 0.3
-
-_COMPILED_CACHE: dict[tuple, object] = {}
 
 
 class NotConvergedError(RuntimeError):
@@ -107,12 +111,28 @@ class Diagnostics:
 
 @dataclass
 class FitResult:
-    """A fitted model with everything needed to check and reuse it."""
+    """A fitted model with everything needed to check and reuse it.
+
+    Attributes
+    ----------
+    idata
+        ArviZ InferenceData: ``posterior`` (meaningful variables only, labelled),
+        ``sample_stats``, ``log_likelihood`` (pointwise, migration observations),
+        ``observed_data``, ``constant_data`` and ``fit_data`` (the model's arrays).
+    spec
+        The model spec.
+    diagnostics
+        Convergence summary.
+    migration
+        The migration arrays the model saw (``None`` only for old files without them).
+    timings
+        Seconds spent compiling, sampling and post-processing (empty for a loaded fit).
+    """
 
     idata: az.InferenceData
     spec: ModelSpec
     diagnostics: Diagnostics
-    migration: MigrationData
+    migration: MigrationData | None
     timings: dict[str, float]
 
 
@@ -217,57 +237,6 @@ def require_converged(idata: az.InferenceData, allow_unconverged: bool = False) 
     return diagnostics
 
 
-def _compile(model: pm.Model, key: tuple):
-    """Compile ``model`` for nutpie, or reuse a compiled model of the same structure with
-    this model's data and coordinates.
-
-    numba's fastmath flags are switched off for the compile: with them, LLVM may
-    reassociate floating-point sums differently when a function is compiled fresh
-    (inlined into nutpie's C callback) than when it is loaded from the on-disk cache, so
-    the same seed gave other draws on a cold cache than on a warm one (measured: the
-    log-density gradient differed in the last bits, and the chains drifted apart). Without
-    fastmath the gradient is bit-identical cold and warm, and no slower here.
-    """
-    import nutpie
-    import pandas as pd
-    import pytensor
-
-    compiled = _COMPILED_CACHE.get(key)
-    if compiled is None:
-        with pytensor.config.change_flags(numba__fastmath=False):
-            compiled = nutpie.compile_pymc_model(model, freeze_model=False)
-        _COMPILED_CACHE[key] = compiled
-        return compiled, False
-    data = {var.name: np.asarray(var.get_value()) for var in model.data_vars}
-    reused = compiled.with_data(**data)
-    # nutpie labels the posterior with the coords it saw at compile time; a panel of the
-    # same shape with municipalities in another order must get its own labels.
-    coords = dict(reused.coords or {})
-    coords.update({name: pd.Index(values) for name, values in model.coords.items()})
-    return dataclasses.replace(reused, _coords=coords), True
-
-
-def _compile_key(spec, model, migration, births, deaths) -> tuple:
-    """What a compiled model depends on besides its pm.Data: the spec, the data shapes and
-    the structure compiled in as constants (region and county membership, which cells are
-    observed, which covariates are available)."""
-    shapes = tuple((var.name, tuple(np.shape(var.get_value()))) for var in model.data_vars)
-    structure = hashlib.sha256()
-    for array in (
-        migration.region_index(),
-        migration.county_index(),
-        migration.observed,
-        migration.x_available,
-        migration.years,
-    ):
-        structure.update(np.ascontiguousarray(array).tobytes())
-    for vital in (births, deaths):
-        if vital is not None:
-            structure.update(np.ascontiguousarray(vital.region_index()).tobytes())
-            structure.update(np.ascontiguousarray(vital.years).tobytes())
-    return (spec.hash, shapes, structure.hexdigest())
-
-
 def fit_model(
     spec: ModelSpec,
     migration: MigrationData,
@@ -313,7 +282,8 @@ def fit_model(
     if sampler == "nutpie":
         import nutpie
 
-        compiled, reused = _compile(model, _compile_key(spec, model, migration, births, deaths))
+        key = compile_key(spec, model, migration, births, deaths)
+        compiled, reused = compile_nutpie(model, key)
         timings["compile_s"] = time.perf_counter() - start
         timings["compile_reused"] = float(reused)
         start = time.perf_counter()
@@ -345,8 +315,16 @@ def fit_model(
     else:
         raise ValueError(f"sampler must be 'nutpie', 'pymc' or 'numpyro', not {sampler!r}")
     timings["sampling_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    # Pointwise log-likelihood first: PyMC needs the raw free variables, dropped next.
+    add_log_likelihood(idata, model, ("net_migration_obs",))
+    tidy_posterior(idata)
+    add_data_groups(idata, model)
     # The model's arrays travel with the fit so a loaded fit can be checked and rebuilt.
     idata.add_groups({"fit_data": migration.to_dataset()})
+    names = dict(zip(map(str, migration.municipalities), map(str, migration.names), strict=True))
+    label_variables(idata, names)
+    timings["postprocess_s"] = time.perf_counter() - start
     diagnostics = diagnose(idata)
     idata.attrs.update(_identity_attrs(spec, migration, births, deaths))
     idata.attrs["diagnostics"] = json.dumps(diagnostics.as_dict())
@@ -395,7 +373,7 @@ def load_fit(
     *,
     spec: ModelSpec | None = None,
     data_hash_expected: str | None = None,
-) -> tuple[az.InferenceData, ModelSpec]:
+) -> FitResult:
     """Read a fit and check its identity.
 
     Parameters
@@ -409,7 +387,9 @@ def load_fit(
 
     Returns
     -------
-    (InferenceData, ModelSpec)
+    FitResult
+        The same type :func:`fit_model` returns (``timings`` empty); diagnostics as
+        stored when the fit was made.
 
     Raises
     ------
@@ -447,7 +427,48 @@ def load_fit(
             f"{path}: written by vekst {attrs['vekst_version']}, this is {__version__}. "
             "Refit with this version."
         )
-    return idata, stored
+    if "diagnostics" in attrs:
+        stored_diagnostics = json.loads(attrs["diagnostics"])
+        stored_diagnostics.pop("converged", None)
+        stored_diagnostics["problems"] = tuple(stored_diagnostics.get("problems", ()))
+        diagnostics = Diagnostics(**stored_diagnostics)
+    else:
+        diagnostics = diagnose(idata)
+    migration = (
+        MigrationData.from_dataset(idata["fit_data"]) if "fit_data" in idata.groups() else None
+    )
+    return FitResult(idata, stored, diagnostics, migration, {})
+
+
+def check_fit_panel(fit: FitResult, panel: xr.Dataset) -> None:
+    """Refuse a fit made on other data than ``panel``.
+
+    The panel's model inputs under the fit's spec must hash to the data hash stored with
+    the fit.
+
+    Parameters
+    ----------
+    fit
+        A fit from :func:`fit_model` or :func:`load_fit`.
+    panel
+        The panel the fit is about to be used with (projection, report).
+
+    Raises
+    ------
+    FitIdentityError
+        Naming both hashes and what to do.
+    """
+    from vekst.workflow import model_inputs
+
+    stored = fit.idata.attrs.get("data_hash")
+    migration, births, deaths = model_inputs(panel, fit.spec)
+    given = data_hash(migration, births, deaths)
+    if stored != given:
+        raise FitIdentityError(
+            f"the fit was made on data {stored}, but this panel's model inputs hash to "
+            f"{given} (other municipalities, years or numbers). Refit on this panel with "
+            "`vekst fit`, or use the panel the fit was made on."
+        )
 
 
 def _major_minor(version: str) -> tuple[str, ...]:

@@ -64,11 +64,11 @@ def run_project(
 
     from vekst import load_default
     from vekst.data.panel import validate_panel
-    from vekst.fit import load_fit, projection_draws, require_converged
+    from vekst.fit import check_fit_panel, load_fit, projection_draws, require_converged
     from vekst.projection import load_scenario, project, write_outputs
 
     loaded = load_fit(fit)
-    idata = loaded[0]
+    idata = loaded.idata
     diagnostics = require_converged(idata, allow_unconverged=allow_unconverged)
     converged = bool(getattr(diagnostics, "converged", True))
     if not converged:
@@ -86,6 +86,7 @@ def run_project(
             xr.load_dataset(panel_file, engine="h5netcdf"), source=str(panel_file),
             code_vintage=None,
         )
+    check_fit_panel(loaded, panel)
     scenario = load_scenario(scenario_file) if scenario_file is not None else None
     with console.status(f"projecting {posterior.sizes['draw']} draws to {end_year}"):
         projection = project(
@@ -157,7 +158,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Project every municipality's population by age and sex with posterior bands."""
-        from vekst.fit import NotConvergedError
+        from vekst.fit import FitIdentityError, NotConvergedError
         from vekst.projection import ProjectionInputError, ScenarioError
 
         try:
@@ -177,7 +178,7 @@ def register(app: typer.Typer) -> None:
         except NotConvergedError as error:
             console.print(f"[red]{error}[/]")
             raise typer.Exit(code=EXIT_NOT_CONVERGED) from None
-        except (ProjectionInputError, ScenarioError, FileNotFoundError) as error:
+        except (ProjectionInputError, ScenarioError, FileNotFoundError, FitIdentityError) as error:
             console.print(f"[red]{error}[/]")
             raise typer.Exit(code=2) from None
         console.print(national_table(projection))
