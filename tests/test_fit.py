@@ -214,3 +214,139 @@ def test_reused_compiled_model_labels_a_reordered_panel_correctly(fitted, simula
             - float(before.sel(municipality=data.municipalities[b]))
         )
         assert abs(float(after.sel(municipality=code) - before.sel(municipality=code))) < gap / 4
+
+
+#: The posterior of the default spec on the simulated panel: meaningful variables only.
+EXPECTED_POSTERIOR = {
+    "year_effect_mu": (),
+    "year_effect_sigma": (),
+    "year_effect": ("year",),
+    "beta_mu": ("covariate",),
+    "beta_sigma": ("covariate",),
+    "beta_year": ("covariate", "year"),
+    "attract_region_sigma": (),
+    "attract_region": ("region",),
+    "attract_municipality_sigma": (),
+    "attractiveness": ("municipality",),
+    "sigma_base": (),
+    "sigma_pop": (),
+}
+
+
+def test_posterior_holds_only_labelled_meaningful_variables(fitted, simulated):
+    data, _ = simulated
+    posterior = fitted.idata.posterior
+    dims = {str(name): var.dims[2:] for name, var in posterior.data_vars.items()}
+    assert dims == EXPECTED_POSTERIOR
+    for name, var in posterior.data_vars.items():
+        assert var.dims[:2] == ("chain", "draw"), name
+        assert var.attrs["long_name"] and var.attrs["units"], name
+    assert list(posterior["municipality_name"].values) == list(data.names)
+    assert not [c for c in posterior.coords if "__" in str(c)]
+
+
+def test_loo_works_and_matches_the_true_predictive_density(fitted, simulated):
+    """az.loo on the stored pointwise log-likelihood: its elpd must agree with the log
+    density of the data under the true parameters (which a wrongly ordered, scaled or
+    incomplete log-likelihood would not)."""
+    import arviz as az
+    from scipy import stats
+
+    data, truth = simulated
+    idata = fitted.idata
+    observed = data.observed
+    np.testing.assert_array_equal(
+        np.ravel(idata.observed_data["net_migration_obs"].values), data.rate[observed]
+    )
+    assert "x" in idata.constant_data and "inv_population" in idata.constant_data
+    loo = az.loo(idata)
+    assert loo.n_data_points == int(observed.sum())
+    x = data.x * data.x_available
+    mean = truth.year_effect[None, :] + truth.attractiveness[:, None]
+    mean = mean + np.einsum("kt,kmt->mt", truth.beta_year, x)
+    scale = np.sqrt(truth.sigma_base**2 + truth.sigma_pop**2 * 1e4 / data.population)
+    true_lpd = stats.norm.logpdf(data.rate, mean, scale)[observed].sum()
+    # Out-of-sample density falls short of the truth's in-sample one by about the
+    # effective number of parameters; allow that and four standard errors either side.
+    assert abs(loo.elpd_loo - (true_lpd - loo.p_loo / 2)) < loo.p_loo / 2 + 4 * loo.se, (
+        loo.elpd_loo,
+        true_lpd,
+        loo.p_loo,
+        loo.se,
+    )
+
+
+def test_a_fit_is_refused_on_another_panel(fitted, default_panel):
+    from vekst.fit import check_fit_panel
+    from vekst.models.data import data_hash
+    from vekst.workflow import model_inputs
+
+    panel = default_panel
+    # The simulated fit was not made on this panel.
+    with pytest.raises(FitIdentityError, match="Refit on this panel"):
+        check_fit_panel(fitted, panel)
+    # A fit whose stored hash is this panel's passes; one number changed, it is refused.
+    own = dataclasses.replace(fitted, idata=fitted.idata.copy())
+    own.idata.attrs = {**fitted.idata.attrs}
+    own.idata.attrs["data_hash"] = data_hash(*model_inputs(panel, fitted.spec))
+    check_fit_panel(own, panel)
+    changed = panel.copy(deep=True)
+    changed["population"].loc[{"municipality": "4012", "year": 2010}] += 50
+    with pytest.raises(FitIdentityError, match="hash to"):
+        check_fit_panel(own, changed)
+
+
+def test_auto_centres_vital_deviations_where_events_inform_them():
+    from vekst.models.data import VitalData
+    from vekst.models.vital import centred_municipalities
+
+    expected = np.array([[2.0] * 10, [40.0] * 10, [4000.0] * 10])
+    births = VitalData(
+        municipalities=np.array(["a", "b", "c"]),
+        years=np.arange(2012, 2022),
+        regions=np.array(["R", "R", "R"]),
+        observed=expected.copy(),
+        expected=expected,
+        kind="births",
+    )
+    spec = load_spec()
+    # Standard errors 1/sqrt(20), 1/sqrt(400), 1/sqrt(40000) against 0.25 x 0.2 = 0.05.
+    assert centred_municipalities(spec.fertility, births).tolist() == [False, False, True]
+    centred = dataclasses.replace(spec.fertility, parameterization="centered")
+    assert centred_municipalities(centred, births).all()
+
+
+def test_compare_ranks_the_better_predictive_density_first(fitted):
+    from vekst.commands.compare import CompareError, compare_fits, comparison_text
+
+    worse = fitted.idata.copy()
+    # One nat less per observation: the comparison must rank it second by n_obs nats.
+    worse.log_likelihood["net_migration_obs"] = worse.log_likelihood["net_migration_obs"] - 1
+    table = compare_fits({"right": fitted, "worse": worse})
+    n_obs = int(fitted.migration.observed.sum())
+    assert list(table.index) == ["right", "worse"]
+    assert table.loc["worse", "elpd_diff"] == pytest.approx(n_obs, rel=1e-3)
+    text = comparison_text(table)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    fewer = fitted.idata.copy()
+    fewer.log_likelihood = fewer.log_likelihood.isel(municipality=slice(0, 10))
+    with pytest.raises(CompareError, match="different migration observations"):
+        compare_fits({"right": fitted, "fewer": fewer})
+
+
+def test_numpyro_path_samples_the_same_posterior(fitted, simulated):
+    """The JAX path (``pip install vekst[jax]``): same variables, same posterior."""
+    pytest.importorskip("jax")
+    pytest.importorskip("numpyro")
+    data, _ = simulated
+    other = fit_model(
+        load_spec(), data, draws=500, tune=500, chains=2, seed=3, sampler="numpyro",
+        progress=False,
+    )
+    assert set(other.idata.posterior.data_vars) == set(fitted.idata.posterior.data_vars)
+    for name in ("beta_mu", "attractiveness"):
+        a = fitted.idata.posterior[name]
+        b = other.idata.posterior[name]
+        se = np.sqrt(a.var(("chain", "draw")) / 200 + b.var(("chain", "draw")) / 200)
+        gap = np.abs(a.mean(("chain", "draw")) - b.mean(("chain", "draw")))
+        assert float((gap / se).max()) < 5, name

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "info",
     "demo",
     "fit",
+    "compare",
     "project",
     "simulate",
     "backtest",
