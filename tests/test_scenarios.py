@@ -63,10 +63,13 @@ def test_job_growth_in_a_municipality_raises_its_population(panel, draws, baseli
 
 def test_region_rows_fill_the_region_and_municipality_rows_win(panel):
     scenario = Scenario(
-        job_growth=(JobGrowth("R1", 2023, 1.0), JobGrowth("3003", 2023, -2.0),
-                    JobGrowth("R2", 2050, 9.0))
+        job_growth=(JobGrowth("R1", 2023, 1.0), JobGrowth("3003", 2023, -2.0))
     )
     array = scenario.job_growth_array(panel, np.array([2022, 2023]))
+    # A row outside the projected years is refused (it used to be dropped silently).
+    beyond = Scenario(job_growth=(*scenario.job_growth, JobGrowth("R2", 2050, 9.0)))
+    with pytest.raises(ScenarioError, match="2050"):
+        beyond.job_growth_array(panel, np.array([2022, 2023]))
     regions = panel["region"].values
     assert np.all(array[0] == 0)
     assert np.all(array[1][regions == "R2"] == 0)

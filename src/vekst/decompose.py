@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from vekst.errors import InputError
+
 __all__ = [
     "COMPONENTS",
     "DecompositionError",
@@ -73,7 +75,7 @@ _MIGRATION_PARTS = (
 )
 
 
-class DecompositionError(ValueError):
+class DecompositionError(InputError):
     """Inputs cannot be decomposed; the message says what is missing."""
 
 
@@ -256,7 +258,12 @@ def decompose_history(
     out[:, index["fertility_deviation"]] = births - eb
     out[:, index["expected_deaths"]] = -ed
     out[:, index["mortality_deviation"]] = -(deaths - ed)
-    out[:, index["national_immigration"]] = year_effect[:, None, :] * scale
+    common = np.broadcast_to(year_effect[:, None, :], (n_draws, len(municipalities), len(years)))
+    if "loading" in draws:
+        # The ar1 equation: settlement loading x national net migration + year effect.
+        loading = draws["loading"].transpose("draw", "municipality").values
+        common = common + loading[:, :, None] * _national_rate(panel, years)[None, None, :]
+    out[:, index["national_immigration"]] = common * scale
     out[:, index["attractiveness"]] = attractiveness[:, :, None] * scale
     for k, name in enumerate(covariates):
         term = beta[:, k, None, :] * x[k][None] * scale
@@ -387,6 +394,13 @@ def _beta_by_year(draws, covariates, years) -> np.ndarray:
             if year in fitted:
                 out[:, :, j] = by_year.sel(year=year).values
     return out
+
+
+def _national_rate(panel: xr.Dataset, years: np.ndarray) -> np.ndarray:
+    """National net migration in % of the national population for ``years``."""
+    persons = panel["net_migration_total"].sel(year=years).sum("municipality")
+    population = panel["population"].sum(("municipality", "age", "sex")).sel(year=years)
+    return (100.0 * persons / population).values.astype(np.float64)
 
 
 def _year_effect_by_year(draws, years) -> np.ndarray:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,22 +25,26 @@ import xarray as xr
 
 from vekst import __version__
 from vekst.compile_cache import compile_key, compile_nutpie
+from vekst.errors import FitError, NotConvergedError, UsageError
 from vekst.inference_data import (
     add_data_groups,
     add_log_likelihood,
     label_variables,
     tidy_posterior,
 )
+from vekst.io import atomic_write
 from vekst.models.data import MigrationData, VitalData, data_hash
 from vekst.models.joint import build_joint_model
 from vekst.models.spec import ModelSpec, spec_from_dict
 
 __all__ = [
+    "SAMPLERS",
     "Diagnostics",
     "FitIdentityError",
     "FitResult",
     "NotConvergedError",
     "check_fit_panel",
+    "check_sampler_settings",
     "diagnose",
     "fit_model",
     "load_fit",
@@ -55,12 +58,11 @@ RHAT_MAX = 1.01
 ESS_MIN = 400.0
 BFMI_MIN = 0.3
 
+#: Samplers fit_model can use.
+SAMPLERS: tuple[str, ...] = ("nutpie", "pymc", "numpyro")
 
-class NotConvergedError(RuntimeError):
-    """A fit failed the convergence gate and may not be used for projection."""
 
-
-class FitIdentityError(ValueError):
+class FitIdentityError(FitError):
     """A saved fit does not match the spec, data or package version it is used with."""
 
 
@@ -237,6 +239,26 @@ def require_converged(idata: az.InferenceData, allow_unconverged: bool = False) 
     return diagnostics
 
 
+def check_sampler_settings(
+    *, draws: int, tune: int, chains: int, sampler: str = "nutpie"
+) -> None:
+    """Refuse sampler settings that cannot give a fit, before anything is computed.
+
+    Raises
+    ------
+    UsageError
+        Naming the setting and the values allowed.
+    """
+    problems = []
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            problems.append(f"{name} must be a whole number >= {low}, not {value!r}")
+    if sampler not in SAMPLERS:
+        problems.append(f"sampler must be one of {', '.join(SAMPLERS)}, not {sampler!r}")
+    if problems:
+        raise UsageError("; ".join(problems) + ".")
+
+
 def fit_model(
     spec: ModelSpec,
     migration: MigrationData,
@@ -276,6 +298,7 @@ def fit_model(
     FitResult
         With diagnostics; the convergence gate is applied at projection time.
     """
+    check_sampler_settings(draws=draws, tune=tune, chains=chains, sampler=sampler)
     model = build_joint_model(spec, migration, births, deaths)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -347,6 +370,8 @@ def _identity_attrs(spec, migration, births, deaths) -> dict[str, str]:
 def save_fit(result: FitResult | az.InferenceData, path: str | Path) -> Path:
     """Write a fit to netCDF atomically (temporary file, then rename).
 
+    The file's attrs carry ``converged = "yes"/"no"`` (the convergence gate's verdict).
+
     Parameters
     ----------
     result
@@ -355,17 +380,11 @@ def save_fit(result: FitResult | az.InferenceData, path: str | Path) -> Path:
         Target ``.nc`` file.
     """
     idata = result.idata if isinstance(result, FitResult) else result
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".nc.tmp")
-    os.close(handle)
-    try:
-        idata.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    if "diagnostics" in idata.attrs:
+        # The gate's verdict in plain sight, as in every projection output.
+        converged = json.loads(idata.attrs["diagnostics"]).get("converged")
+        idata.attrs["converged"] = "yes" if converged else "no"
+    return atomic_write(path, lambda tmp: idata.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def load_fit(

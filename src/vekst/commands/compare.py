@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from vekst.errors import UsageError
+
 console = Console(width=80)
 
 #: Columns of ``az.compare`` shown, in order, with short headers that fit 80 columns.
@@ -22,7 +24,7 @@ COLUMNS = {
 }
 
 
-class CompareError(ValueError):
+class CompareError(UsageError):
     """The fits cannot be compared (other observations); the message says why."""
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from vekst.errors import UsageError
+
 console = Console()
 
 
@@ -56,9 +58,17 @@ def run_demo(
     from vekst.commands.fit import run_fit
     from vekst.commands.project import run_project
     from vekst.commands.report import build_report
-    from vekst.fit import NotConvergedError
+    from vekst.fit import NotConvergedError, check_sampler_settings
+    from vekst.io import check_output_file, check_output_folder
+    from vekst.projection.outputs import OUTPUT_FILES
 
     out = Path(out)
+    # A bad --out or setting is found now, not after a two-minute fit.
+    check_output_file(out / "fit.nc", what="--out")
+    check_output_folder(out / "projection", known=OUTPUT_FILES, what="--out")
+    check_sampler_settings(draws=draws, tune=tune, chains=chains)
+    if projection_draws < 1:
+        raise UsageError(f"--projection-draws must be at least 1, not {projection_draws}.")
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -113,9 +123,9 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_command(
         out: Path = typer.Option(Path("vekst-demo"), help="Output folder."),
-        draws: int = typer.Option(1500, help="Draws per chain of the national fit."),
-        tune: int = typer.Option(1500, help="Tuning steps per chain."),
-        chains: int = typer.Option(4, help="Chains."),
+        draws: int = typer.Option(1500, min=1, help="Draws per chain of the national fit."),
+        tune: int = typer.Option(1500, min=0, help="Tuning steps per chain."),
+        chains: int = typer.Option(4, min=1, help="Chains."),
         projection_draws: int = typer.Option(
             250, help="Posterior draws carried to 2040 (single-year ages kept up to ~300)."
         ),

@@ -113,7 +113,10 @@ def register(app: typer.Typer) -> None:
         from vekst.data.fetch import FetchAssemblyError, fetch_panel, write_outputs
         from vekst.data.panel import PanelValidationError
         from vekst.data.ssb import SsbClient, SsbError
+        from vekst.io import check_output_file
 
+        # Found before any request to SSB, not after minutes of fetching.
+        check_output_file(out / "panel.nc", what="--out")
         last_year = _parse_to(to)
         unknown = [t for t in tables or [] if t not in keys]
         if unknown:
@@ -161,7 +164,7 @@ def register(app: typer.Typer) -> None:
             except (SsbError, FetchAssemblyError, PanelValidationError) as error:
                 progress.stop()
                 console.print(f"[red]fetch failed:[/] {error}")
-                raise typer.Exit(code=1) from error
+                raise typer.Exit(code=error.exit_code) from error
             progress.advance(overall)
 
         written = write_outputs(result, out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+import xarray as xr
 from rich.console import Console
 from rich.table import Table
 
@@ -77,15 +78,27 @@ def run_fit(
     sampler: str = "nutpie",
     progress: bool = True,
 ):
-    """Fit ``spec_path`` on ``panel`` (default: the embedded data) and save to ``out``."""
+    """Fit ``spec_path`` on ``panel`` (default: the embedded data) and save to ``out``.
+
+    ``panel`` may be a dataset or the path of a panel file; the output path, sampler
+    settings, spec and panel are checked before anything is computed.
+    """
     from vekst import load_default
-    from vekst.fit import save_fit
+    from vekst.data.panel import load_panel
+    from vekst.fit import check_sampler_settings, save_fit
+    from vekst.io import check_output_file
     from vekst.models.ols import fit_ols
     from vekst.models.spec import load_spec
     from vekst.workflow import SamplerConfig, fit_panel, model_inputs
 
+    # Everything a user can get wrong is checked before features are computed or sampled.
+    check_output_file(out)
+    check_sampler_settings(draws=draws, tune=tune, chains=chains, sampler=sampler)
     spec = load_spec(spec_path)
-    panel = load_default() if panel is None else panel
+    if panel is None:
+        panel = load_default()
+    elif not isinstance(panel, xr.Dataset):
+        panel = load_panel(panel)
     with console.status("computing features (VRA, centrality, DS, expected births)"):
         migration, births, deaths = model_inputs(panel, spec)
     console.print(
@@ -117,6 +130,14 @@ def run_fit(
     return result, ols
 
 
+def _check_sampler(value: str) -> str:
+    from vekst.fit import SAMPLERS
+
+    if value not in SAMPLERS:
+        raise typer.BadParameter(f"{value!r} is not a sampler; use one of {', '.join(SAMPLERS)}.")
+    return value
+
+
 def register(app: typer.Typer) -> None:
     """Add ``vekst fit``."""
 
@@ -126,15 +147,27 @@ def register(app: typer.Typer) -> None:
             None, help="Model spec (.toml); default models/vareide2022.toml."
         ),
         out: Path = typer.Option(Path("fit.nc"), help="Where to write the fit (netCDF)."),
-        draws: int = typer.Option(1500, help="Draws per chain after tuning."),
-        tune: int = typer.Option(1500, help="Tuning steps per chain."),
-        chains: int = typer.Option(4, help="Number of chains."),
+        draws: int = typer.Option(1500, min=1, help="Draws per chain after tuning."),
+        tune: int = typer.Option(1500, min=0, help="Tuning steps per chain."),
+        chains: int = typer.Option(4, min=1, help="Number of chains."),
         seed: int = typer.Option(20240101, help="Random seed (results are reproducible)."),
-        sampler: str = typer.Option("nutpie", help="nutpie (default), pymc or numpyro."),
+        sampler: str = typer.Option(
+            "nutpie", help="nutpie (default), pymc or numpyro.", callback=_check_sampler
+        ),
+        panel: Path = typer.Option(
+            None, "--panel", help="Panel netCDF (from fetch or simulate); default: embedded."
+        ),
     ) -> None:
-        """Fit the hierarchical model on the embedded data; print coefficients and diagnostics."""
+        """Fit the hierarchical model on a panel; print coefficients and diagnostics."""
         result, _ = run_fit(
-            spec, out, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler
+            spec,
+            out,
+            panel=panel,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            sampler=sampler,
         )
         if not result.diagnostics.converged:
             raise typer.Exit(code=3)

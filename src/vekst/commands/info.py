@@ -14,6 +14,7 @@ console = Console()
 def info_tables(panel) -> list[Table]:
     """Summary tables: overview, national population by year, variables."""
     from vekst.data.panel import describe_availability
+    from vekst.data.panel_checks import vintage_of
 
     overview = Table(title="Panel", show_header=False)
     overview.add_column("")
@@ -21,7 +22,7 @@ def info_tables(panel) -> list[Table]:
     years = panel["year"].values
     overview.add_row(
         "municipalities",
-        f"{panel.sizes['municipality']} (code vintage {panel.attrs.get('code_vintage', '?')})",
+        f"{panel.sizes['municipality']} (code vintage {vintage_of(panel, 'panel') or '?'})",
     )
     overview.add_row("labour-market regions", str(len(set(panel["region"].values.tolist()))))
     overview.add_row("counties", str(len(set(panel["county"].values.tolist()))))
@@ -65,19 +66,10 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Summarise the panel: municipalities, years, national population, what is derived."""
-        import xarray as xr
-
         from vekst import load_default
-        from vekst.data.panel import validate_panel
+        from vekst.data.panel import load_panel
 
-        if panel_file is None:
-            panel = load_default()
-        else:
-            panel = validate_panel(
-                xr.load_dataset(panel_file, engine="h5netcdf"),
-                source=str(panel_file),
-                code_vintage=None,
-            )
+        panel = load_default() if panel_file is None else load_panel(panel_file)
         for table in info_tables(panel):
             console.print(table)
         console.print(

@@ -9,10 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vekst.errors import EXIT_NOT_CONVERGED, FitError, UsageError, VekstError
+
 console = Console()
 
-#: Exit code when the fit fails the convergence gate (as ``vekst fit``).
-EXIT_NOT_CONVERGED = 3
+#: Values of ``--detail``.
+DETAILS: tuple[str, ...] = ("auto", "full", "age_groups", "totals")
 
 
 def national_table(projection, every: int = 5) -> Table:
@@ -20,7 +22,8 @@ def national_table(projection, every: int = 5) -> Table:
     from vekst.projection.outputs import aggregate
 
     frame = aggregate(projection, "nation")
-    table = Table(title="Norway, population on 1 January (draws summed, then quantiles)")
+    place = str(frame["name"].iloc[0]) if len(frame) else "Norway"
+    table = Table(title=f"{place}, population on 1 January (draws summed, then quantiles)")
     table.add_column("year", justify="right")
     table.add_column("median", justify="right")
     table.add_column("80 % band", justify="right")
@@ -60,15 +63,38 @@ def run_project(
     (xarray.Dataset, dict)
         The projection and the files written.
     """
-    import xarray as xr
-
     from vekst import load_default
-    from vekst.data.panel import validate_panel
+    from vekst.data.panel import load_panel
     from vekst.fit import check_fit_panel, load_fit, projection_draws, require_converged
+    from vekst.io import check_output_folder
     from vekst.projection import load_scenario, project, write_outputs
+    from vekst.projection.outputs import OUTPUT_FILES
 
-    loaded = load_fit(fit)
+    # Inputs and the output folder are checked before the (long) projection starts.
+    check_output_folder(out, known=OUTPUT_FILES)
+    if draws is not None and draws < 1:
+        raise UsageError(f"--draws must be at least 1, not {draws}.")
+    if chunk_size < 1:
+        raise UsageError(f"--chunk-size must be at least 1, not {chunk_size}.")
+    if detail not in DETAILS:
+        raise UsageError(f"--detail must be one of {', '.join(DETAILS)}, not {detail!r}.")
+    panel = load_default() if panel_file is None else load_panel(panel_file)
+    scenario = load_scenario(scenario_file) if scenario_file is not None else None
+    try:
+        loaded = load_fit(fit)
+    except FileNotFoundError as error:
+        raise FitError(f"--fit {fit} not found; create a fit with `vekst fit --out`.") from error
+    except OSError as error:
+        if isinstance(error, VekstError):
+            raise
+        # h5py's messages do not name the file; say which one and what to do.
+        raise FitError(
+            f"--fit {fit}: cannot read the fit ({getattr(error, 'strerror', None) or error}); "
+            "it was cut short (an interrupted `vekst fit`?) or is not a fit. Refit with "
+            "`vekst fit --out`."
+        ) from error
     idata = loaded.idata
+    check_fit_panel(loaded, panel)
     diagnostics = require_converged(idata, allow_unconverged=allow_unconverged)
     converged = bool(getattr(diagnostics, "converged", True))
     if not converged:
@@ -79,15 +105,6 @@ def run_project(
             "flagged (attribute converged = 'no')."
         )
     posterior = projection_draws(idata, n_draws=draws, seed=seed)
-    if panel_file is None:
-        panel = load_default()
-    else:
-        panel = validate_panel(
-            xr.load_dataset(panel_file, engine="h5netcdf"), source=str(panel_file),
-            code_vintage=None,
-        )
-    check_fit_panel(loaded, panel)
-    scenario = load_scenario(scenario_file) if scenario_file is not None else None
     with console.status(f"projecting {posterior.sizes['draw']} draws to {end_year}"):
         projection = project(
             panel,
@@ -158,8 +175,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Project every municipality's population by age and sex with posterior bands."""
-        from vekst.fit import FitIdentityError, NotConvergedError
-        from vekst.projection import ProjectionInputError, ScenarioError
+        from vekst.fit import NotConvergedError
 
         try:
             projection, written = run_project(
@@ -176,11 +192,9 @@ def register(app: typer.Typer) -> None:
                 allow_unconverged=allow_unconverged,
             )
         except NotConvergedError as error:
-            console.print(f"[red]{error}[/]")
+            # Looked up on vekst.fit at call time; other errors go to the CLI's boundary.
+            typer.echo(f"error: {error}", err=True)
             raise typer.Exit(code=EXIT_NOT_CONVERGED) from None
-        except (ProjectionInputError, ScenarioError, FileNotFoundError, FitIdentityError) as error:
-            console.print(f"[red]{error}[/]")
-            raise typer.Exit(code=2) from None
         console.print(national_table(projection))
         for label, path in written.items():
             console.print(f"wrote {label}: {path}")

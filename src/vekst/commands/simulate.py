@@ -112,7 +112,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Simulate a panel on Norway's real municipalities with known truth (Simulated Norway)."""
         from vekst.data.synthetic import simulate, write_simulated
+        from vekst.io import check_output_file
 
+        check_output_file(out)
         with console.status("simulating jobs, migration, births and deaths year by year"):
             panel, truth = simulate(
                 seed=seed, years=parse_years(years), regions=parse_regions(regions)

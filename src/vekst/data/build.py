@@ -17,9 +17,7 @@ See ``data/README.md`` for what every variable is and every decision taken.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +31,8 @@ from vekst.data import components
 from vekst.data.codes import harmonise
 from vekst.data.hmd import read_hfd_asfr, read_hmd_births, read_hmd_lexis
 from vekst.data.panel import SEXES, validate_panel
+from vekst.errors import InputError
+from vekst.io import atomic_write
 
 __all__ = [
     "DATA_VERSION",
@@ -95,7 +95,7 @@ HFD_CITATION = (
 )
 
 
-class SourceFileError(ValueError):
+class SourceFileError(InputError):
     """A source file is missing or does not have the content the build expects."""
 
 
@@ -927,30 +927,13 @@ def write_panel(panel: xr.Dataset, out: str | Path) -> Path:
     pathlib.Path
         The written file.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        panel.to_netcdf(tmp, engine="h5netcdf", encoding=_encoding(panel))
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the file is shipped
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return out
+    return atomic_write(
+        out, lambda tmp: panel.to_netcdf(tmp, engine="h5netcdf", encoding=_encoding(panel))
+    )
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        frame.to_csv(tmp, index=False, lineterminator="\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
 
 
 def main(argv: list[str] | None = None) -> int:

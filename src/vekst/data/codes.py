@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from vekst.data.default import data_dir, default_panel_path
+from vekst.errors import PanelError
 
 __all__ = [
     "CODE_TABLE_FILE",
@@ -33,7 +34,7 @@ CODE_TABLE_FILE = "municipality_codes.csv"
 TABLE_COLUMNS = ("original_code", "year", "code_2024", "weight")
 
 
-class UnknownMunicipalityCodeError(ValueError):
+class UnknownMunicipalityCodeError(PanelError):
     """A municipality code is not valid in the year it is used in."""
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import xarray as xr
 
 from vekst.data.panel import SEXES
+from vekst.errors import PanelError
 
 __all__ = [
     "DERIVED_VARIABLES",
@@ -55,7 +56,7 @@ __all__ = [
 DERIVED_VARIABLES: tuple[str, ...] = ("births", "net_migration", "net_migration_total")
 
 
-class ComponentInputError(ValueError):
+class ComponentInputError(PanelError):
     """Inputs to a component function do not have the dimensions it needs."""
 
 

@@ -16,6 +16,7 @@ import xarray as xr
 
 from vekst.data.components import add_derived_components
 from vekst.data.panel import validate_panel
+from vekst.errors import InputError
 
 __all__ = [
     "DEFAULT_PANEL_FILE",
@@ -29,7 +30,7 @@ DEFAULT_PANEL_FILE = "vekst_default.nc"
 ENV_VAR = "VEKST_DATA_DIR"
 
 
-class DefaultDataNotFoundError(FileNotFoundError):
+class DefaultDataNotFoundError(InputError, FileNotFoundError):
     """The folder with the embedded data (``data/``) could not be found."""
 
 

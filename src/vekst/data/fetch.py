@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +51,8 @@ from vekst.data.ssb_tables import (
     TableSpec,
     table_by_key,
 )
+from vekst.errors import PanelError
+from vekst.io import atomic_write
 
 __all__ = [
     "MAX_AGE",
@@ -84,7 +84,7 @@ VARIABLE_KINDS: Mapping[str, tuple[str, str]] = {
 CodeTable = pd.DataFrame
 
 
-class FetchAssemblyError(ValueError):
+class FetchAssemblyError(PanelError):
     """Fetched tables cannot be turned into a panel; the message says which and why."""
 
 
@@ -771,16 +771,7 @@ def fetch_panel(
 
 
 def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(Path(temp))
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    atomic_write(path, lambda temp: write(Path(temp)))
 
 
 def write_outputs(result: FetchResult, out_dir: Path | str) -> dict[str, Path]:

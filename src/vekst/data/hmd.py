@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vekst.errors import InputError
+
 __all__ = [
     "HumanDatabaseFormatError",
     "read_hfd_asfr",
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 
-class HumanDatabaseFormatError(ValueError):
+class HumanDatabaseFormatError(InputError):
     """An HMD/HFD file does not have the layout its reader expects."""
 
 

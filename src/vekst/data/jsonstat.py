@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vekst.errors import SourceError
+
 __all__ = [
     "STATUS_REASONS",
     "Dataset",
@@ -52,7 +54,7 @@ STATUS_REASONS: dict[str, str] = {
 }
 
 
-class JsonStatError(ValueError):
+class JsonStatError(SourceError, ValueError):
     """A JSON-stat document is malformed or internally inconsistent."""
 
 

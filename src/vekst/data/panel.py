@@ -44,9 +44,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
+
+from vekst.data.panel_checks import (
+    PanelValidationError,
+    check_labels,
+    check_plausibility,
+    counties_of,
+    vintage_of,
+)
 
 __all__ = [
     "COUNT_VARIABLES",
@@ -54,6 +63,9 @@ __all__ = [
     "RATE_VARIABLES",
     "SEXES",
     "PanelValidationError",
+    "check_labels",
+    "check_plausibility",
+    "load_panel",
     "validate_panel",
 ]
 
@@ -83,20 +95,14 @@ FLOW_VARIABLES: tuple[str, ...] = (
 #: Variables that are rates per person-year (must lie in [0, 1]).
 RATE_VARIABLES: tuple[str, ...] = ("mortality_rate", "fertility_rate")
 
-#: Counties of the 2024 code vintage; a municipality code must start with one of them.
-COUNTIES_2024: frozenset[str] = frozenset(
-    {"03", "11", "15", "18", "31", "32", "33", "34", "39", "40", "42", "46", "50", "55", "56"}
-)
-#: Counties used only in the 2020-2023 vintage (Viken, Vestfold og Telemark, Troms og Finnmark).
-COUNTIES_2020_ONLY: frozenset[str] = frozenset({"30", "38", "54"})
-
-
-class PanelValidationError(ValueError):
-    """A panel breaks the schema; the message names what and where and what to do."""
 
 
 def validate_panel(
-    panel: xr.Dataset, *, code_vintage: int | None = 2024, source: str = "panel"
+    panel: xr.Dataset,
+    *,
+    code_vintage: int | str | None = 2024,
+    source: str = "panel",
+    allow_unusual: bool = False,
 ) -> xr.Dataset:
     """Check a panel against the schema and return it unchanged.
 
@@ -105,10 +111,17 @@ def validate_panel(
     panel
         The dataset to check.
     code_vintage
-        Municipality code vintage the codes must belong to (2024 or 2020); ``None`` skips
-        the vintage check (e.g. for simulated panels with made-up codes).
+        Municipality code vintage the codes must belong to (2024 or 2020); ``"auto"``
+        takes ``panel.attrs["code_vintage"]`` or, without it, requires the codes to be
+        of one vintage from 2020 on (no pre-2020 or mixed codes); ``None`` skips the
+        vintage check (e.g. for simulated panels with made-up codes).
     source
         Where the panel came from (a file name), used in error messages.
+    allow_unusual
+        Skip the plausibility checks (units against the national series, municipalities
+        of zero persons, the centrality scale) for data that are truly unusual. Setting
+        ``panel.attrs["allow_unusual"] = "yes"`` in the file does the same. Schema checks
+        (dims, codes, gaps, negatives) always apply.
 
     Returns
     -------
@@ -121,11 +134,54 @@ def validate_panel(
         On the first class of problem found, naming the variable, municipality and year.
     """
     _check_structure(panel, source)
+    if code_vintage == "auto":
+        code_vintage = vintage_of(panel, source)
     _check_codes(panel, code_vintage, source)
     _check_years(panel, source)
+    check_labels(panel, source, code_vintage)
     for name in panel.data_vars:
         _check_variable(panel, str(name), source)
+    if not (allow_unusual or str(panel.attrs.get("allow_unusual", "no")) == "yes"):
+        check_plausibility(panel, source)
     return panel
+
+
+def load_panel(
+    path: str | Path, *, code_vintage: int | str | None = "auto", allow_unusual: bool = False
+) -> xr.Dataset:
+    """Read a panel netCDF file and validate it.
+
+    Parameters
+    ----------
+    path
+        A file written by ``vekst fetch``, ``vekst simulate`` or ``vekst.data.build``.
+    code_vintage, allow_unusual
+        As in :func:`validate_panel` (the vintage is taken from the file by default).
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Raises
+    ------
+    PanelValidationError
+        When the file is missing, not a netCDF panel, or fails validation.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PanelValidationError(
+            f"panel file {path} not found; create one with `vekst fetch` or `vekst simulate`."
+        )
+    try:
+        panel = xr.load_dataset(path, engine="h5netcdf")
+    except (OSError, ValueError) as error:
+        raise PanelValidationError(
+            f"{path}: not a readable netCDF panel ({type(error).__name__}); give a file "
+            "written by `vekst fetch` or `vekst simulate`, or rewrite it if it was cut short."
+        ) from error
+    return validate_panel(
+        panel, code_vintage=code_vintage, source=str(path), allow_unusual=allow_unusual
+    )
 
 
 def _check_structure(panel: xr.Dataset, source: str) -> None:
@@ -146,6 +202,12 @@ def _check_structure(panel: xr.Dataset, source: str) -> None:
         raise PanelValidationError(
             f"{source}: variable 'population' (1 January stock by municipality, year, age, "
             "sex) is required."
+        )
+    empty = [d for d in ("municipality", "year") if panel.sizes[d] == 0]
+    if empty:
+        raise PanelValidationError(
+            f"{source}: the panel is empty (no {' and no '.join(empty)}); select at least "
+            "one municipality and one year."
         )
     sexes = [str(s) for s in panel["sex"].values]
     if sorted(sexes) != sorted(SEXES):
@@ -176,9 +238,7 @@ def _check_codes(panel: xr.Dataset, code_vintage: int | None, source: str) -> No
         raise PanelValidationError(
             f"{source}: municipality code(s) {bad_format[:10]} are not 4-digit codes."
         )
-    allowed = COUNTIES_2024 if code_vintage == 2024 else (
-        (COUNTIES_2024 - {"31", "32", "33", "39", "40", "55", "56"}) | COUNTIES_2020_ONLY
-    )
+    allowed = counties_of(code_vintage)
     foreign = [c for c in codes if c[:2] not in allowed]
     if foreign:
         raise PanelValidationError(
@@ -195,6 +255,16 @@ def _check_years(panel: xr.Dataset, source: str) -> None:
         raise PanelValidationError(
             f"{source}: years out of order at {years[position]} -> {years[position + 1]}; "
             "years must strictly increase. Sort with panel.sortby('year')."
+        )
+    if years.size > 1 and np.any(np.diff(years) > 1):
+        # Flows and lags are taken between consecutive entries; across a gap they would
+        # silently span two or more calendar years.
+        position = int(np.argmax(np.diff(years) > 1))
+        missing = list(range(int(years[position]) + 1, int(years[position + 1])))
+        raise PanelValidationError(
+            f"{source}: year(s) {missing} missing between {years[position]} and "
+            f"{years[position + 1]}; years must be consecutive. Add the missing years "
+            "(flows may be NaN) or keep only the years after the gap."
         )
 
 

@@ -41,9 +41,7 @@ import gzip
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -58,6 +56,8 @@ import pandas as pd
 
 from vekst.data.jsonstat import Dataset, Dimension, JsonStatError, parse, parse_metadata
 from vekst.data.ssb_tables import CONTENTS_VARIABLE, Select, TableSpec
+from vekst.errors import SourceError
+from vekst.io import atomic_write
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -96,7 +96,7 @@ DEFAULT_MAX_CELLS = 750_000
 ProgressHook = Callable[[str, int, int], None]
 
 
-class SsbError(RuntimeError):
+class SsbError(SourceError):
     """Base class for errors talking to SSB."""
 
 
@@ -341,16 +341,7 @@ def _retry_after_seconds(response: Response | None, now: float) -> float | None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    atomic_write(path, lambda temp: Path(temp).write_bytes(data))
 
 
 class DiskCache:

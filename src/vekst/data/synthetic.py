@@ -88,8 +88,6 @@ Simplifications (documented choices)
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -107,6 +105,8 @@ from vekst.data.components import (
     survive,
 )
 from vekst.data.panel import validate_panel
+from vekst.errors import InputError
+from vekst.io import atomic_write
 from vekst.models.simulate import MigrationTruth, draw_net_migration_rate
 
 __all__ = [
@@ -126,7 +126,7 @@ TRUTH_GROUP = "truth"
 _MUNICIPALITY_COORDS = ("name", "county", "county_name", "region", "region_name", "centrality")
 
 
-class SimulationError(ValueError):
+class SimulationError(InputError):
     """A simulation cannot be set up (unknown regions, years outside the base data...)."""
 
 
@@ -968,18 +968,12 @@ def write_simulated(panel: xr.Dataset, truth: xr.Dataset, path: str | Path) -> P
     -------
     pathlib.Path
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".nc.tmp")
-    os.close(handle)
-    try:
+
+    def write(tmp: str) -> None:
         panel.to_netcdf(tmp, engine="h5netcdf", mode="w")
         truth.to_netcdf(tmp, engine="h5netcdf", mode="a", group=TRUTH_GROUP)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+
+    return atomic_write(path, write)
 
 
 def read_simulated(path: str | Path) -> tuple[xr.Dataset, xr.Dataset]:

@@ -45,6 +45,7 @@ import pandas as pd
 import xarray as xr
 
 from vekst.agegroups import AGE_GROUPS
+from vekst.errors import InputError
 from vekst.evaluate.metrics import DEFAULT_LEVELS, score_ensemble, summarise_scores
 from vekst.models.spec import ModelSpec, load_spec
 
@@ -87,7 +88,7 @@ _NAIVE = re.compile(r"^naive(?P<years>\d+)$")
 _STOCK_KINDS = ("stock",)
 
 
-class BacktestError(ValueError):
+class BacktestError(InputError):
     """A backtest cannot run as asked; the message names the origin/method and the fix."""
 
 

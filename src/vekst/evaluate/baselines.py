@@ -25,13 +25,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from vekst.errors import InputError
 from vekst.models.data import MigrationData
 from vekst.models.ols import OLSResult, fit_ols
 
 __all__ = ["BaselineError", "naive_draws", "naive_rates", "ols_draws", "point_draws"]
 
 
-class BaselineError(ValueError):
+class BaselineError(InputError):
     """A baseline cannot be built from the data given; the message says why."""
 
 

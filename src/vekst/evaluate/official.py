@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from vekst.errors import InputError
 from vekst.evaluate.metrics import DEFAULT_LEVELS
 
 __all__ = [
@@ -104,7 +105,7 @@ OUTPUT_COLUMNS = (
 )
 
 
-class OfficialProjectionError(ValueError):
+class OfficialProjectionError(InputError):
     """An official projection file cannot be read or matched; the message says where."""
 
 

@@ -55,6 +55,8 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from vekst.errors import PanelError
+
 __all__ = [
     "CommutingCoverageError",
     "EmptyCommutingRowError",
@@ -77,7 +79,7 @@ OnIncomplete = Literal["raise", "nan"]
 MAX_UNKNOWN_SHARE = 0.05
 
 
-class FeatureError(ValueError):
+class FeatureError(PanelError):
     """A feature cannot be computed from the panel; the message says where and why."""
 
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from vekst.errors import PanelError
 from vekst.models.spec import ModelSpec
 
 __all__ = ["MigrationData", "VitalData", "data_hash", "migration_data", "vital_data"]
 
 
-class ModelDataError(ValueError):
+class ModelDataError(PanelError):
     """The data cannot feed the model; the message says which variable and what to do."""
 
 
@@ -193,6 +194,11 @@ def data_hash(*parts: MigrationData | VitalData | None) -> str:
     return digest.hexdigest()[:16]
 
 
+def _source(panel: xr.Dataset) -> str:
+    """The panel's file name where it was read from one, for error messages."""
+    return str(panel.encoding.get("source") or panel.attrs.get("title") or "panel")
+
+
 def migration_data(
     panel: xr.Dataset,
     spec: ModelSpec,
@@ -218,8 +224,11 @@ def migration_data(
     -------
     MigrationData
     """
+    from vekst.data.panel import validate_panel
     from vekst.features import design_matrix, net_migration_rate
 
+    # Every public entry point validates: duplicate codes or negative counts must not fit.
+    validate_panel(panel, code_vintage="auto", source=_source(panel))
     if "net_migration_total" not in panel:
         raise ModelDataError(
             "the panel has no 'net_migration_total'; derive it with "
@@ -271,10 +280,12 @@ def vital_data(panel: xr.Dataset, kind: str) -> VitalData | None:
     kind
         ``"births"`` or ``"deaths"``.
     """
+    from vekst.data.panel import validate_panel
     from vekst.features import expected_births, expected_deaths
 
     if kind not in ("births", "deaths"):
         raise ValueError(f"kind must be 'births' or 'deaths', not {kind!r}")
+    validate_panel(panel, code_vintage="auto", source=_source(panel))
     if kind not in panel or not bool(panel[kind].notnull().any()):
         return None
     expected = expected_births(panel) if kind == "births" else expected_deaths(panel)

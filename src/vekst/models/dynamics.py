@@ -96,22 +96,70 @@ def _process_logp(mspec, states, mean, sd, rho, corr_name: str, n_states: int):
     autoregression, stationary start and correlated innovations."""
     dev = states - mean[:, None]
     innovations = dev[:, 1:] - rho[:, None] * dev[:, :-1]
+    corr_chol = _lkj_cholesky(corr_name, n_states, eta=4.0)
+    corr = corr_chol @ corr_chol.T
     if n_states > 1:
-        packed = pm.LKJCorr(f"{corr_name}_packed", n=n_states, eta=4.0, return_matrix=True)
-        corr = pm.Deterministic(corr_name, packed, dims=("block_state", "block_state_to"))
-    else:
-        corr = pt.ones((1, 1))
+        pm.Deterministic(corr_name, corr, dims=("block_state", "block_state_to"))
     cov = sd[:, None] * sd[None, :] * corr
-    chol = pt.linalg.cholesky(cov)
+    chol = sd[:, None] * corr_chol
     if mspec.innovations == "student_t":
-        innovation_dist = pm.MvStudentT.dist(
-            nu=mspec.innovations_nu, mu=pt.zeros(n_states), chol=chol
-        )
+        innovation_logp = _mvt_logp_chol(innovations, chol, mspec.innovations_nu)
     else:
-        innovation_dist = pm.MvNormal.dist(mu=pt.zeros(n_states), chol=chol)
+        innovation_logp = _mvn_logp_chol(innovations, chol)
     stationary = cov / (1.0 - rho[:, None] * rho[None, :])
-    start_dist = pm.MvNormal.dist(mu=pt.zeros(n_states), cov=stationary)
-    return pm.logp(innovation_dist, innovations.T).sum() + pm.logp(start_dist, dev[:, 0])
+    return innovation_logp + _mvn_logp_chol(dev[:, :1], pt.linalg.cholesky(stationary))
+
+
+def _lkj_cholesky(name: str, n: int, eta: float) -> pt.TensorVariable:
+    """Cholesky factor of an LKJ(eta) correlation matrix from canonical partial
+    correlations (Lewandowski, Kurowicka & Joe 2009): the partial correlations of column
+    ``j`` are ``2 Beta(b_j, b_j) - 1`` with ``b_j = eta + (n - 2 - j) / 2``.
+
+    Built by hand because ``pm.LKJCorr``'s density checks positive definiteness in Python
+    object mode under nutpie's numba backend.
+    """
+    if n == 1:
+        return pt.ones((1, 1))
+    rows, cols = np.tril_indices(n, -1)
+    shape = eta + (n - 2 - cols) / 2.0
+    unit = pm.Beta(f"{name}_cpc", alpha=shape, beta=shape, shape=len(rows))
+    partial = 2.0 * unit - 1.0
+    lookup = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(rows, cols, strict=True))}
+    entries = [[pt.as_tensor_variable(0.0) for _ in range(n)] for _ in range(n)]
+    entries[0][0] = pt.as_tensor_variable(1.0)
+    for i in range(1, n):
+        remaining = pt.as_tensor_variable(1.0)
+        for j in range(i):
+            entries[i][j] = partial[lookup[(i, j)]] * pt.sqrt(remaining)
+            remaining = remaining - entries[i][j] ** 2
+        entries[i][i] = pt.sqrt(remaining)
+    return pt.stack([pt.stack(row) for row in entries])
+
+
+def _whitened(values: pt.TensorVariable, chol: pt.TensorVariable):
+    """``L^-1 values`` for columns of ``values (k, n)`` and the log determinant of L.
+
+    Written out rather than through ``pm.MvNormal``'s logp, whose positive-definiteness
+    check runs in Python object mode under nutpie's numba backend (~100x slower).
+    """
+    solved = pt.linalg.solve_triangular(chol, values, lower=True)
+    return solved, pt.sum(pt.log(pt.diag(chol)))
+
+
+def _mvn_logp_chol(values: pt.TensorVariable, chol: pt.TensorVariable) -> pt.TensorVariable:
+    """Multivariate normal log density of the columns of ``values (k, n)``."""
+    k, n = values.shape[0], values.shape[1]
+    solved, log_det = _whitened(values, chol)
+    return -0.5 * pt.sum(solved**2) - n * log_det - 0.5 * n * k * np.log(2 * np.pi)
+
+
+def _mvt_logp_chol(values: pt.TensorVariable, chol: pt.TensorVariable, nu: float):
+    """Multivariate Student-t log density of the columns of ``values (k, n)``."""
+    k = values.shape[0]
+    solved, log_det = _whitened(values, chol)
+    quad = pt.sum(solved**2, axis=0)
+    constant = pt.gammaln((nu + k) / 2.0) - pt.gammaln(nu / 2.0) - 0.5 * k * pt.log(nu * np.pi)
+    return pt.sum(constant - log_det - 0.5 * (nu + k) * pt.log1p(quad / nu))
 
 
 def add_state_processes(

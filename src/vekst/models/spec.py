@@ -14,10 +14,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vekst.errors import SpecError
 
 __all__ = [
     "KNOWN_COVARIATES",
@@ -77,16 +80,6 @@ _MIGRATION_KEYS = {
     "priors",
 }
 _VITAL_KEYS = {"enabled", "likelihood", "year_drift", "parameterization", "priors"}
-
-
-class SpecError(ValueError):
-    """A model spec is invalid; the message lists every problem found."""
-
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s) in the model spec:\n{lines}")
 
 
 @dataclass(frozen=True)
@@ -217,6 +210,11 @@ def load_spec(path: str | Path | None = None) -> ModelSpec:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise SpecError(str(path), [f"not valid TOML: {error}"]) from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(
+            f"model spec {path} cannot be read ({getattr(error, 'strerror', None) or error}); "
+            "give the path of a .toml spec such as models/vareide2022.toml."
+        ) from error
     return spec_from_dict(raw, source=str(path))
 
 
@@ -251,6 +249,30 @@ def spec_from_dict(raw: dict[str, Any], *, source: str = "spec") -> ModelSpec:
     )
 
 
+def _is_number(value: Any) -> bool:
+    """A finite int or float; TOML's true/false are not numbers here."""
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    )
+
+
+def _flag(raw: dict, key: str, default: bool, where: str, problems: list[str]) -> bool:
+    """A true/false setting; strings such as "false" are refused, not read as true."""
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        problems.append(f"{where} {key} must be true or false (unquoted), not {value!r}")
+        return default
+    return value
+
+
+def _table(raw: dict, key: str, where: str, problems: list[str]) -> dict:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        problems.append(f"{where} must be a table, not {value!r}")
+        return {}
+    return value
+
+
 def _unknown(table: dict, allowed: set[str], where: str, problems: list[str]) -> None:
     for key in sorted(set(table) - allowed):
         problems.append(f"unknown key '{key}' in {where} (allowed: {', '.join(sorted(allowed))})")
@@ -265,11 +287,19 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
     if not isinstance(covariates, list):
         problems.append("[migration] covariates must be a list")
         covariates = []
+    if not covariates:
+        problems.append(
+            f"[migration] covariates is empty; list at least one of {', '.join(KNOWN_COVARIATES)}"
+        )
     for cov in covariates:
+        if not isinstance(cov, str):
+            problems.append(f"[migration] covariate {cov!r} must be a quoted name")
+            continue
         if cov not in KNOWN_COVARIATES:
             problems.append(
                 f"[migration] unknown covariate '{cov}' (known: {', '.join(KNOWN_COVARIATES)})"
             )
+    covariates = [c for c in covariates if isinstance(c, str)]
     if len(set(covariates)) != len(covariates):
         problems.append("[migration] covariates are listed twice")
     lags = sorted(int(c[-1]) for c in covariates if c.startswith("vra_"))
@@ -283,7 +313,7 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
             f"[migration] likelihood '{likelihood}' is not one of {LIKELIHOODS_MIGRATION}"
         )
     nu = raw.get("student_t_nu", 5.0)
-    if not isinstance(nu, int | float) or nu <= 1:
+    if not _is_number(nu) or nu <= 1:
         problems.append("[migration] student_t_nu must be a number above 1")
     elif likelihood == "normal" and "student_t_nu" in raw:
         problems.append("[migration] student_t_nu is set but the likelihood is 'normal'")
@@ -311,20 +341,26 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
     if centred not in (True, False, "auto"):
         problems.append('[migration] attractiveness_centered must be true, false or "auto"')
         centred = "auto"
-    drift = raw.get("attractiveness_drift", False)
-    if not isinstance(drift, bool):
-        problems.append("[migration] attractiveness_drift must be true or false")
+    drift = _flag(raw, "attractiveness_drift", False, "[migration]", problems)
     time = _parse_time_structure(raw, problems)
-    priors_raw = raw.get("priors", {})
+    priors_raw = _table(raw, "priors", "[migration.priors]", problems)
     allowed_priors = set(_MIGRATION_PRIOR_SCALARS) | set(_MIGRATION_PRIOR_TABLES)
     _unknown(priors_raw, allowed_priors, "[migration.priors]", problems)
     tables: dict[str, dict[str, float]] = {}
     for table in _MIGRATION_PRIOR_TABLES:
         values = priors_raw.get(table, {})
         tables[table] = {}
+        if not isinstance(values, dict):
+            problems.append(f"[migration.priors] {table} must be a table of covariate = number")
+            values = {}
         for cov in covariates:
             if cov not in values:
                 problems.append(f"[migration.priors] {table} has no value for '{cov}'")
+            elif not _is_number(values[cov]):
+                problems.append(
+                    f"[migration.priors] {table}.{cov} must be a finite number, "
+                    f"not {values[cov]!r}"
+                )
             elif table != "beta_mu_mean" and not values[cov] > 0:
                 problems.append(f"[migration.priors] {table}.{cov} must be positive")
             else:
@@ -337,14 +373,16 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
     for key in _MIGRATION_PRIOR_SCALARS:
         if key in priors_raw:
             value = priors_raw[key]
-            if not isinstance(value, int | float) or value <= 0:
-                problems.append(f"[migration.priors] {key} must be a positive number")
+            if not _is_number(value) or value <= 0:
+                problems.append(
+                    f"[migration.priors] {key} must be a positive finite number, not {value!r}"
+                )
             else:
                 scalars[key] = float(value)
     return MigrationSpec(
         covariates=tuple(covariates),
         likelihood=likelihood,
-        student_t_nu=float(nu) if isinstance(nu, int | float) else 5.0,
+        student_t_nu=float(nu) if _is_number(nu) else 5.0,
         year_coefficients=year_coefficients,
         attractiveness=tuple(levels),
         attractiveness_drift=bool(drift),
@@ -402,22 +440,24 @@ def _parse_vital(raw: Any, section: str, problems: list[str]) -> FertilitySpec:
             f"[{section}] parameterization '{parameterization}' is not 'auto', 'centered' "
             "or 'non_centered'"
         )
-    priors_raw = raw.get("priors", {})
+    priors_raw = _table(raw, "priors", f"[{section}.priors]", problems)
     _unknown(priors_raw, set(_VITAL_PRIOR_SCALARS), f"[{section}.priors]", problems)
     priors = dict(_VITAL_PRIOR_SCALARS)
     for key in _VITAL_PRIOR_SCALARS:
         if key in priors_raw:
             value = priors_raw[key]
-            if not isinstance(value, int | float) or value <= 0:
-                problems.append(f"[{section}.priors] {key} must be a positive number")
+            if not _is_number(value) or value <= 0:
+                problems.append(
+                    f"[{section}.priors] {key} must be a positive finite number, not {value!r}"
+                )
             else:
                 priors[key] = float(value)
     if likelihood == "poisson" and "alpha_sd" in priors_raw:
         problems.append(f"[{section}.priors] alpha_sd is set but the likelihood is 'poisson'")
     return FertilitySpec(
-        enabled=bool(raw.get("enabled", True)),
+        enabled=_flag(raw, "enabled", True, f"[{section}]", problems),
         likelihood=likelihood,
-        year_drift=bool(raw.get("year_drift", False)),
+        year_drift=_flag(raw, "year_drift", False, f"[{section}]", problems),
         parameterization=parameterization,
         priors=priors,
     )

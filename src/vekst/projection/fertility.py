@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from vekst.errors import PanelError
+
 __all__ = [
     "DEFAULT_SEX_RATIO_AT_BIRTH",
     "FertilityDataError",
@@ -33,7 +35,7 @@ __all__ = [
 DEFAULT_SEX_RATIO_AT_BIRTH = 1.05
 
 
-class FertilityDataError(ValueError):
+class FertilityDataError(PanelError):
     """The panel lacks usable national fertility rates; the message says what to add."""
 
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from vekst.errors import PanelError
+
 __all__ = [
     "MortalityDataError",
     "MortalityTrend",
@@ -45,7 +47,7 @@ __all__ = [
 RATE_FLOOR = 1e-7
 
 
-class MortalityDataError(ValueError):
+class MortalityDataError(PanelError):
     """The panel lacks usable national death rates; the message says what to add."""
 
 

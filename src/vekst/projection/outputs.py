@@ -8,8 +8,6 @@ quantiles would give a band far too wide, as if every place were unlucky at once
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -17,10 +15,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from vekst.errors import InputError
+from vekst.io import atomic_folder
+
 __all__ = [
     "QUANTILES",
     "age_group_summary",
     "aggregate",
+    "convergence_flag",
+    "national_label",
     "population_summary",
     "quantile_frame",
     "write_outputs",
@@ -35,9 +38,18 @@ QUANTILES: tuple[tuple[str, float], ...] = (
     ("q975", 0.975),
 )
 GROUPINGS = ("region", "county", "nation")
+#: A projection of at least this many municipalities covers Norway (357 in 2024).
+FULL_COUNTRY_MUNICIPALITIES = 350
+#: Files :func:`write_outputs` may write (an output folder holding only these is replaced).
+OUTPUT_FILES: tuple[str, ...] = (
+    "projection.nc",
+    "population_summary.csv",
+    "age_groups.csv",
+    *(f"{by}.csv" for by in GROUPINGS),
+)
 
 
-class ProjectionOutputError(ValueError):
+class ProjectionOutputError(InputError):
     """A projection lacks what a summary needs; the message says what to rerun."""
 
 
@@ -207,22 +219,9 @@ def aggregate(
             zip(keys, projection["region_name"].values.astype(str), strict=True)
         )
     elif by == "nation":
-        names = {"nation": "Norway"}
+        names = {"nation": national_label(projection)}
     frame.insert(1, "name", frame[by].map(names))
     return frame
-
-
-def _atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def _encoding(projection: xr.Dataset) -> dict:
@@ -243,6 +242,28 @@ def _encoding(projection: xr.Dataset) -> dict:
     return encoding
 
 
+def national_label(projection: xr.Dataset) -> str:
+    """``"Norway"`` for a projection of (nearly) every municipality, else what it is.
+
+    A sum over six municipalities labelled "Norway" would be read as a national forecast.
+    """
+    count = projection.sizes["municipality"]
+    return "Norway" if count >= FULL_COUNTRY_MUNICIPALITIES else f"all {count} municipalities"
+
+
+def convergence_flag(projection: xr.Dataset) -> str:
+    """``"yes"``, ``"no"`` or ``"unknown"`` from ``attrs["converged"]`` (which callers
+    set as "yes"/"no", 1/0 or True/False)."""
+    value = projection.attrs.get("converged")
+    if isinstance(value, str):
+        value = value.strip().lower()
+    if value in ("yes", "true", "1", 1, True):
+        return "yes"
+    if value in ("no", "false", "0", 0, False):
+        return "no"
+    return "unknown"
+
+
 def write_outputs(
     projection: xr.Dataset,
     out_dir: str | Path,
@@ -253,8 +274,10 @@ def write_outputs(
 
     Files: ``projection.nc`` (h5netcdf, compressed), ``population_summary.csv``,
     ``age_groups.csv`` (when the projection keeps ages), and ``region.csv``,
-    ``county.csv``, ``nation.csv`` (when the coordinate exists). Every file is written to a
-    temporary file in ``out_dir`` and renamed, so a crash never leaves half a file.
+    ``county.csv``, ``nation.csv`` (when the coordinate exists), and ``manifest.json``.
+    Every CSV has a ``converged`` column (``yes``/``no``/``unknown``, from
+    ``projection.attrs["converged"]``). The folder is written all-or-nothing (see
+    :func:`vekst.io.atomic_folder`): a crash leaves the previous folder intact.
 
     Parameters
     ----------
@@ -271,22 +294,23 @@ def write_outputs(
         ``{file label: path}``.
     """
     out_dir = Path(out_dir)
-    written: dict[str, Path] = {}
+    converged = convergence_flag(projection)
     encoding = _encoding(projection)
-    written["projection"] = _atomic_write(
-        out_dir / "projection.nc",
-        lambda tmp: projection.to_netcdf(tmp, engine="h5netcdf", encoding=encoding),
-    )
-
-    def csv(frame: pd.DataFrame, name: str) -> None:
-        written[name] = _atomic_write(
-            out_dir / f"{name}.csv", lambda tmp: frame.to_csv(tmp, index=False)
-        )
-
-    csv(population_summary(projection), "population_summary")
+    frames: dict[str, pd.DataFrame] = {"population_summary": population_summary(projection)}
     if "population" in projection or "population_age_group" in projection:
-        csv(age_group_summary(projection), "age_groups")
+        frames["age_groups"] = age_group_summary(projection)
     for by in groupings:
         if by == "nation" or by in projection.coords:
-            csv(aggregate(projection, by), by)
+            frames[by] = aggregate(projection, by)
+    written: dict[str, Path] = {}
+    # Summaries are computed first and the folder is swapped in whole at the end, so an
+    # interrupted run leaves the previous outputs as they were and no stale file mixes in.
+    with atomic_folder(out_dir, known=OUTPUT_FILES, manifest={"converged": converged}) as tmp:
+        projection.to_netcdf(tmp / "projection.nc", engine="h5netcdf", encoding=encoding)
+        written["projection"] = out_dir / "projection.nc"
+        for name, frame in frames.items():
+            # Every file carries the convergence flag, not only the netCDF's attrs.
+            frame = frame.assign(converged=converged)
+            frame.to_csv(tmp / f"{name}.csv", index=False)
+            written[name] = out_dir / f"{name}.csv"
     return written

@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from vekst.agegroups import AGE_GROUPS, age_group_matrix
+from vekst.errors import InputError
 from vekst.projection.fertility import asfr_path, fertility_history, sex_ratio_at_birth
 from vekst.projection.kernel import OUT_CAP, KernelInputs, run_kernel
 from vekst.projection.migration import COMPONENTS, ModelMigration, ds_linear_weights
@@ -54,7 +55,7 @@ _REQUIRED_DRAWS = (
 )
 
 
-class ProjectionInputError(ValueError):
+class ProjectionInputError(InputError):
     """Inputs of a projection do not fit together; the message says what to change."""
 
 

@@ -27,13 +27,79 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["JobGrowth", "Scenario", "ScenarioError", "load_scenario", "read_job_growth_csv"]
+from vekst.errors import ScenarioError
+
+__all__ = [
+    "MAX_RELATIVE_JOB_GROWTH",
+    "JobGrowth",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "parse_number",
+    "parse_year",
+    "read_job_growth_csv",
+]
 
 JOB_GROWTH_COLUMNS = ("municipality_or_region", "year", "relative_job_growth")
 
 
-class ScenarioError(ValueError):
-    """A scenario is invalid; the message names the file, row or field and what to do."""
+#: Largest |relative job growth| accepted, in percentage points per year. Norwegian
+#: municipalities rarely exceed 10 points; beyond 30 the value is a typo or in the wrong unit.
+MAX_RELATIVE_JOB_GROWTH = 30.0
+#: Accepted range of each numeric scenario setting: (low, high, unit for the message).
+BOUNDS: dict[str, tuple[float, float, str]] = {
+    "tfr_target": (0.0, 10.0, "children per woman"),
+    "asfr_multiplier": (0.0, 3.0, "(a factor on fertility rates)"),
+    "mortality_improvement_multiplier": (
+        0.0,
+        5.0,
+        "(a factor on the mortality trend; use allow_worsening in the trend for worsening)",
+    ),
+    "e0_shift": (-30.0, 30.0, "years of life expectancy"),
+}
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool)
+        and bool(np.isfinite(value))
+    )
+
+
+def parse_number(value: Any, what: str) -> float:
+    """A finite number from a scenario file: a number, or text such as ``"2.5"``,
+    ``"2,5"`` or ``"2.5%"`` (the percent sign is dropped: values are percentage points).
+
+    Raises
+    ------
+    ScenarioError
+        For booleans, NaN, infinities and text that is not one number.
+    """
+    if isinstance(value, str):
+        text = value.strip().removesuffix("%").strip().replace("\u2212", "-")
+        if text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")  # a decimal comma, as Norwegian spreadsheets write
+        try:
+            value = float(text)
+        except ValueError:
+            raise ScenarioError(
+                f"{what}: {value!r} is not a number; write e.g. 2.5 (percentage points)."
+            ) from None
+    if not _is_number(value):
+        raise ScenarioError(f"{what}: {value!r} is not a finite number.")
+    return float(value)
+
+
+def parse_year(value: Any, what: str) -> int:
+    """A calendar year from a scenario file (``2030`` or ``"2030"``, not ``2030.5``)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ScenarioError(f"{what}: year {value!r} is not a whole year such as 2030.")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -85,20 +151,21 @@ class Scenario:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.tfr_target is not None and not 0 <= self.tfr_target <= 10:
-            problems.append(f"tfr_target {self.tfr_target} is outside 0..10 children per woman")
-        if self.asfr_multiplier < 0:
-            problems.append(f"asfr_multiplier {self.asfr_multiplier} is negative")
-        if self.mortality_improvement_multiplier < 0:
-            problems.append(
-                f"mortality_improvement_multiplier {self.mortality_improvement_multiplier} "
-                "is negative (use allow_worsening in the trend instead)"
-            )
-        if not -30 <= self.e0_shift <= 30:
-            problems.append(f"e0_shift {self.e0_shift} years is implausible (|shift| > 30)")
+        for key, (low, high, unit) in BOUNDS.items():
+            value = getattr(self, key)
+            if value is None and key == "tfr_target":
+                continue
+            if not _is_number(value):
+                problems.append(f"{key} must be a finite number, not {value!r}")
+            elif not low <= value <= high:
+                problems.append(f"{key} {value:g} is outside {low:g}..{high:g} {unit}")
+        if self.tfr_target_year is not None and (
+            isinstance(self.tfr_target_year, bool) or not isinstance(self.tfr_target_year, int)
+        ):
+            problems.append(f"tfr_target_year must be a year, not {self.tfr_target_year!r}")
         problems.extend(_national_problems(self.national_net_migration))
         if problems:
-            raise ScenarioError(f"scenario '{self.name}': " + "; ".join(problems))
+            raise ScenarioError(f"scenario '{self.name}': " + "; ".join(problems) + ".")
         if isinstance(self.national_net_migration, dict):
             object.__setattr__(
                 self,
@@ -112,6 +179,14 @@ class Scenario:
                 row if isinstance(row, JobGrowth) else JobGrowth(**row) for row in self.job_growth
             ),
         )
+        for row in self.job_growth:
+            growth = row.relative_job_growth
+            if not _is_number(growth) or abs(growth) > MAX_RELATIVE_JOB_GROWTH:
+                raise ScenarioError(
+                    f"scenario '{self.name}': relative job growth {growth!r} for {row.unit} in "
+                    f"{row.year} is not a number within +-{MAX_RELATIVE_JOB_GROWTH:g}; give "
+                    "percentage points per year relative to the nation (2.5 for 2.5 %)."
+                )
 
     # --- serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -139,18 +214,22 @@ class Scenario:
         for row in data.pop("job_growth", []):
             try:
                 unit = row["unit"] if "unit" in row else row["municipality_or_region"]
+                where = f"{source}: job growth of {unit}"
                 rows.append(
                     JobGrowth(
                         unit=str(unit),
-                        year=int(row["year"]),
-                        relative_job_growth=float(row["relative_job_growth"]),
+                        year=parse_year(row["year"], where),
+                        relative_job_growth=parse_number(row["relative_job_growth"], where),
                     )
                 )
-            except (KeyError, TypeError, ValueError) as error:
+            except (KeyError, TypeError) as error:
                 raise ScenarioError(
                     f"{source}: job growth row {row!r} is unreadable ({error}); give unit (or "
                     "municipality_or_region), year and relative_job_growth."
                 ) from None
+        for key in BOUNDS:
+            if isinstance(data.get(key), str):
+                data[key] = parse_number(data[key], f"{source}: {key}")
         csv_path = data.pop("job_growth_csv", None)
         if csv_path is not None:
             path = Path(csv_path)
@@ -190,12 +269,12 @@ class Scenario:
         """Relative job growth (%) as ``(year, municipality)`` for the projected years.
 
         Region rows fill every municipality of the region; municipality rows override.
-        Rows for years outside ``years`` are ignored.
 
         Raises
         ------
         ScenarioError
-            When a unit is neither a municipality nor a region code of the panel.
+            When a unit is neither a municipality nor a region code of the panel, or a
+            row's year is not among ``years`` (it would otherwise be silently dropped).
         """
         years = np.asarray(years, dtype=np.int64)
         municipalities = panel["municipality"].values.astype(str)
@@ -213,11 +292,16 @@ class Scenario:
                 "neither municipality codes nor region codes of the panel; use 4-digit "
                 "municipality codes or the BA-region codes in panel['region']."
             )
+        outside = sorted({int(row.year) for row in self.job_growth} - set(year_index))
+        if outside:
+            raise ScenarioError(
+                f"scenario '{self.name}': job growth given for year(s) {outside[:10]}, outside "
+                f"the projected years {years.min()}-{years.max()}; drop those rows or change "
+                "--base-year/--end-year."
+            )
         # Regions first, municipalities second, so a municipality row wins.
         for row in sorted(self.job_growth, key=lambda r: resolved[r.unit][0] == "municipality"):
-            t = year_index.get(int(row.year))
-            if t is None:
-                continue
+            t = year_index[int(row.year)]
             kind, code = resolved[row.unit]
             if kind == "municipality":
                 out[t, muni_index[code]] = row.relative_job_growth
@@ -280,20 +364,25 @@ def read_job_growth_csv(path: str | Path) -> list[JobGrowth]:
                 f"{','.join(JOB_GROWTH_COLUMNS)}."
             )
         for line, record in enumerate(reader, start=2):
-            try:
-                unit = str(record["municipality_or_region"]).strip()
-                rows.append(
-                    JobGrowth(
-                        unit=unit,
-                        year=int(record["year"]),
-                        relative_job_growth=float(record["relative_job_growth"]),
-                    )
-                )
-            except (TypeError, ValueError) as error:
+            if None in record:
+                # csv.DictReader puts surplus fields under None: an unquoted 2,5 is two fields.
                 raise ScenarioError(
-                    f"{path}, line {line}: cannot read {dict(record)} ({error}); year must be "
-                    "an integer and relative_job_growth a number in percentage points."
-                ) from None
+                    f"{path}, line {line}: more fields than the header ({record[None]!r} left "
+                    "over); a decimal comma? Write 2.5 or quote it as \"2,5\"."
+                )
+            if any(record[c] is None or not str(record[c]).strip() for c in JOB_GROWTH_COLUMNS):
+                raise ScenarioError(
+                    f"{path}, line {line}: a value is missing in {dict(record)}; every row "
+                    f"needs {','.join(JOB_GROWTH_COLUMNS)}."
+                )
+            where = f"{path}, line {line}"
+            rows.append(
+                JobGrowth(
+                    unit=str(record["municipality_or_region"]).strip(),
+                    year=parse_year(record["year"], where),
+                    relative_job_growth=parse_number(record["relative_job_growth"], where),
+                )
+            )
     return rows
 
 

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from vekst.errors import PanelError
+
 __all__ = [
     "MigrationSchedule",
     "ScheduleDataError",
@@ -55,7 +57,7 @@ __all__ = [
 SEXES = ("female", "male")
 
 
-class ScheduleDataError(ValueError):
+class ScheduleDataError(PanelError):
     """The panel cannot give a migration schedule; the message says what to add."""
 
 

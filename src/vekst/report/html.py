@@ -39,6 +39,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from vekst.errors import InputError
 from vekst.report import plots
 
 __all__ = ["ReportInputError", "default_municipalities", "write_report"]
@@ -68,7 +69,7 @@ _DECOMPOSITION_CAPTION = (
 )
 
 
-class ReportInputError(ValueError):
+class ReportInputError(InputError):
     """The inputs of the report do not fit together; the message says what to change."""
 
 

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from vekst.agegroups import AGE_GROUPS
+from vekst.errors import InputError
 
 __all__ = [
     "AGE_GROUPS",
@@ -80,7 +81,7 @@ _POSITIVE = "#1b7837"
 _NEGATIVE = "#b2182b"
 
 
-class PlotInputError(ValueError):
+class PlotInputError(InputError):
     """The data given to a plot function do not have the dimensions it needs."""
 
 
