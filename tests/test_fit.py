@@ -350,3 +350,15 @@ def test_numpyro_path_samples_the_same_posterior(fitted, simulated):
         se = np.sqrt(a.var(("chain", "draw")) / 200 + b.var(("chain", "draw")) / 200)
         gap = np.abs(a.mean(("chain", "draw")) - b.mean(("chain", "draw")))
         assert float((gap / se).max()) < 5, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [20240101, 1, 2])
+def test_default_national_fit_passes_the_gate(default_panel, seed):
+    """The default national fit (``vekst fit`` settings) passes the gate for each seed."""
+    from vekst.workflow import SamplerConfig, fit_panel
+
+    config = SamplerConfig(draws=1500, tune=1500, seed=seed, progress=False)
+    result = fit_panel(default_panel, None, config)
+    assert result.diagnostics.converged, result.diagnostics.problems
+    assert result.diagnostics.divergences == 0
