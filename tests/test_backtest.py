@@ -8,6 +8,7 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from vekst.evaluate import (
+    BacktestConfig,
     BacktestError,
     backtest,
     naive_draws,
@@ -158,27 +159,32 @@ def test_size_classes():
 
 
 # --- the backtest --------------------------------------------------------------------------
-def _fake_fit(seen):
-    """A stand-in for fit_model whose draws depend on every number it is given."""
+def _fake_pipeline(seen):
+    """Stand-ins for the workflow's fit_panel/project_fit whose draws depend on every
+    number of the panel they are given."""
 
-    def fit_model(spec, migration, births=None, deaths=None, **kwargs):
-        seen.append((migration, births))
+    def fit_panel(panel, spec=None, config=None, *, employment_rate=None):
+        from vekst.workflow import model_inputs
+
+        migration, births, _ = model_inputs(panel, spec, employment_rate=employment_rate)
+        seen.append((migration, births, config))
         diagnostics = SimpleNamespace(
             converged=True, as_dict=lambda: {"converged": True, "problems": []}
         )
         return SimpleNamespace(idata=(migration, births), diagnostics=diagnostics)
 
-    def projection_draws(idata, n_draws=None, seed=0):
-        from vekst.projection import make_test_draws
+    def project_fit(fit, panel, *, allow_unconverged=False, n_draws=250, seed=0, **options):
+        from vekst.projection import make_test_draws, project
 
-        migration, births = idata
+        assert allow_unconverged  # the backtest records the gate, it does not stop
+        migration, births = fit.idata
         rng = np.random.default_rng(seed)
         n_mun = len(migration.municipalities)
         level = np.nanmean(migration.rate, axis=1) + 0.01 * migration.x.mean(axis=(0, 2))
         fert = np.log(births.observed.sum(1) / births.expected.sum(1))
-        panel = xr.Dataset(coords={"municipality": migration.municipalities})
-        return make_test_draws(
-            panel,
+        coords = xr.Dataset(coords={"municipality": migration.municipalities})
+        draws = make_test_draws(
+            coords,
             n_draws,
             seed,
             covariates=list(migration.covariates),
@@ -186,22 +192,32 @@ def _fake_fit(seen):
             fert_dev=fert + 0.01 * rng.standard_normal((n_draws, n_mun)),
             mort_dev=None,
         )
+        return project(panel, draws, seed=seed, **options)
 
-    return fit_model, projection_draws
+    return fit_panel, project_fit
+
+
+def _patch(monkeypatch, seen):
+    fit_panel, project_fit = _fake_pipeline(seen)
+    monkeypatch.setattr("vekst.workflow.fit_panel", fit_panel)
+    monkeypatch.setattr("vekst.workflow.project_fit", project_fit)
 
 
 def test_backtest_never_sees_data_after_its_origin(small_panel, monkeypatch):
     seen: list = []
-    fit_model, projection_draws = _fake_fit(seen)
-    monkeypatch.setattr("vekst.fit.fit_model", fit_model)
-    monkeypatch.setattr("vekst.fit.projection_draws", projection_draws)
-    settings = dict(methods=("bayes", "ols", "naive5", "naive10", "no_migration"), n_draws=30)
-    clean = backtest(small_panel, [ORIGIN, 2014], 2, **settings)
-    poisoned = backtest(poison(small_panel, ORIGIN), [ORIGIN], 2, observed=small_panel, **settings)
-    fitted = {int(m.years.max()) for m, _ in seen}
+    _patch(monkeypatch, seen)
+    methods = ("bayes", "ols", "naive5", "naive10", "ccm5", "no_migration")
+    settings = dict(methods=methods, n_draws=30, horizon=2)
+    clean = backtest(small_panel, BacktestConfig(origins=(ORIGIN, 2014), **settings))
+    poisoned = backtest(
+        poison(small_panel, ORIGIN),
+        BacktestConfig(origins=(ORIGIN,), **settings),
+        observed=small_panel,
+    )
+    fitted = {int(m.years.max()) for m, _, _ in seen}
     assert fitted == {ORIGIN - 1, 2013}  # flows end the year before each origin
-    assert all(int(b.years.max()) == int(m.years.max()) for m, b in seen)
-    for method in settings["methods"]:
+    assert all(int(b.years.max()) == int(m.years.max()) for m, b, _ in seen)
+    for method in methods:
         np.testing.assert_array_equal(
             poisoned.forecasts[(ORIGIN, method)].values,
             clean.forecasts[(ORIGIN, method)].values,
@@ -213,13 +229,13 @@ def test_backtest_never_sees_data_after_its_origin(small_panel, monkeypatch):
 
 def test_backtest_scores_every_method_year_municipality_and_age_group(small_panel, monkeypatch):
     seen: list = []
-    fit_model, projection_draws = _fake_fit(seen)
-    monkeypatch.setattr("vekst.fit.fit_model", fit_model)
-    monkeypatch.setattr("vekst.fit.projection_draws", projection_draws)
-    result = backtest(
-        small_panel, [2013], 3, methods=("bayes", "naive5", "no_migration"), n_draws=25
+    _patch(monkeypatch, seen)
+    config = BacktestConfig(
+        origins=(2013,), horizon=3, methods=("bayes", "naive5", "no_migration"), n_draws=25
     )
-    scores = result.scores
+    result = backtest(small_panel, config)
+    every = result.scores
+    scores = every[every["level"] == "municipality"]
     assert set(scores["method"]) == {"bayes", "naive5", "no_migration"}
     assert sorted(scores["horizon"].unique()) == [1, 2, 3]
     assert scores["age_group"].nunique() == 13  # 12 planner groups + total
@@ -253,52 +269,74 @@ def test_backtest_scores_every_method_year_municipality_and_age_group(small_pane
 
 
 def test_backtest_skips_years_beyond_the_data_and_rejects_bad_requests(small_panel):
-    result = backtest(small_panel, [2015], 4, methods=("no_migration",))
+    config = BacktestConfig(origins=(2015,), horizon=4, methods=("no_migration",))
+    result = backtest(small_panel, config)
     assert sorted(result.scores["year"].unique()) == [2016]
     with pytest.raises(BacktestError, match="no observed stock"):
-        backtest(small_panel, [2016], 2, methods=("no_migration",))
+        backtest(small_panel, BacktestConfig(origins=(2016,), horizon=2, methods=("no_migration",)))
     with pytest.raises(BacktestError, match="unknown backtest method"):
-        backtest(small_panel, [2012], 2, methods=("arima",))
+        BacktestConfig(origins=(2012,), horizon=2, methods=("arima",))
 
 
-def test_cli_prints_and_writes_the_table(tmp_path):
+def test_cli_prints_and_writes_the_tables(tmp_path):
     from vekst.cli import app
     from vekst.commands.backtest import parse_origins
 
     assert parse_origins(["2012", "2015,2018"]) == [2012, 2015, 2018]
-    out = tmp_path / "bt.csv"
+    assert parse_origins(["2009-2011", "2015"]) == [2009, 2010, 2011, 2015]
+    out = tmp_path / "results"
     runner = CliRunner()
-    result = runner.invoke(
-        app,
-        [
-            "backtest",
-            "--origins",
-            "2016",
-            "2017",
-            "--horizon",
-            "1",
-            "--methods",
-            "naive5,no_migration",
-            "--out",
-            str(out),
-        ],
-    )
+    args = [
+        "backtest",
+        "--origins",
+        "2016",
+        "2017",
+        "--horizon",
+        "1",
+        "--methods",
+        "naive5,ccm5,no_migration",
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "naive5" in result.output and "no_migration" in result.output
+    assert "ccm5" in result.output and "no_migration" in result.output
     import pandas as pd
 
-    table = pd.read_csv(out)
+    table = pd.read_csv(out / "backtest_table.csv")
     assert set(table["origin"]) == {2016, 2017}
-    assert set(table["method"]) == {"naive5", "no_migration"}
-    assert (table.loc[table["size_class"] == "all", "n"] == 357).all()
+    assert set(table["method"]) == {"naive5", "ccm5", "no_migration"}
+    municipal = table[(table["level"] == "municipality") & (table["size_class"] == "all")]
+    assert (municipal.loc[municipal["age_group"] == "total", "n"] == 357).all()
+    counties = table[table["level"] == "county"]
+    assert len(counties) == 2 * 3 and (counties["n"] == 15).all()  # 15 counties (2024 codes)
+    assert set(table["level"]) == {"municipality", "county", "region"}
+    for name in ("backtest_pooled.csv", "backtest_notes.json", "backtest_headline.md"):
+        assert (out / name).exists(), name
+    # the finished origins were kept; a second run reads them back and writes the same table
+    assert sorted(p.name for p in (out / "backtest_origins").glob("*.json")) == [
+        "origin_2016.json",
+        "origin_2017.json",
+    ]
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    pd.testing.assert_frame_equal(pd.read_csv(out / "backtest_table.csv"), table)
 
 
 # --- slow: the real sampler ----------------------------------------------------------------
 @pytest.mark.slow
 def test_bayesian_backtest_with_the_sampler_ignores_poisoned_later_years(small_panel):
-    settings = dict(methods=("bayes",), draws=100, tune=100, chains=1, n_draws=40)
-    clean = backtest(small_panel, [ORIGIN], 2, **settings)
-    poisoned = backtest(poison(small_panel, ORIGIN), [ORIGIN], 2, observed=small_panel, **settings)
+    config = BacktestConfig(
+        origins=(ORIGIN,),
+        horizon=2,
+        methods=("bayes",),
+        draws=100,
+        tune=100,
+        chains=1,
+        n_draws=40,
+    )
+    clean = backtest(small_panel, config)
+    poisoned = backtest(poison(small_panel, ORIGIN), config, observed=small_panel)
     np.testing.assert_allclose(
         poisoned.forecasts[(ORIGIN, "bayes")].values,
         clean.forecasts[(ORIGIN, "bayes")].values,
@@ -308,13 +346,15 @@ def test_bayesian_backtest_with_the_sampler_ignores_poisoned_later_years(small_p
 
 @pytest.mark.slow
 def test_full_backtest_on_every_municipality(default_panel):
-    result = backtest(default_panel, [2015], 2, draws=300, tune=300, chains=2, n_draws=100)
+    config = BacktestConfig(origins=(2015,), horizon=2, draws=300, tune=300, n_draws=100)
+    result = backtest(default_panel, config)
     summary = result.summary().set_index(["method", "horizon"])
     assert set(summary.index.get_level_values("method")) == {
         "bayes",
         "ols",
         "naive5",
         "naive10",
+        "ccm5",
         "no_migration",
     }
     assert (summary["n"] == 357).all()

@@ -13,6 +13,7 @@ from vekst.evaluate.metrics import (
     central_interval,
     crps_ensemble,
     interval_coverage,
+    interval_score,
     percentage_error,
     score_ensemble,
     summarise_scores,
@@ -137,3 +138,36 @@ def test_summarise_scores_by_hand():
     assert np.isnan(out.loc["b", "coverage_95"])
     with pytest.raises(KeyError, match="origin"):
         summarise_scores(scores, by=["origin"])
+
+
+def test_interval_score_by_hand():
+    # 80 % band [10, 20]: width 10; penalty 2 / 0.2 = 10 per unit outside
+    scores = interval_score(np.array([10.0] * 3), np.array([20.0] * 3), np.array([15, 8, 23]), 0.8)
+    np.testing.assert_allclose(scores, [10.0, 10.0 + 10 * 2, 10.0 + 10 * 3])
+    # a point forecast is a zero-width band
+    assert interval_score(5.0, 5.0, 7.0, 0.5) == pytest.approx(2 / 0.5 * 2)
+    with pytest.raises(ValueError, match="level"):
+        interval_score(0.0, 1.0, 0.5, 1.2)
+
+
+def test_interval_score_is_smallest_for_the_true_quantiles():
+    # Proper scoring: bands from the true distribution beat narrower and wider ones.
+    rng = np.random.default_rng(11)
+    y = rng.normal(0.0, 2.0, size=200_000)
+    half = norm.ppf(0.9) * 2.0
+    mean_score = {
+        factor: interval_score(-factor * half, factor * half, y, 0.8).mean()
+        for factor in (0.7, 1.0, 1.4)
+    }
+    assert mean_score[1.0] < mean_score[0.7] and mean_score[1.0] < mean_score[1.4]
+
+
+def test_score_ensemble_and_summary_carry_the_interval_score():
+    draws = np.arange(1.0, 102.0)[:, None]  # 1 .. 101, one unit
+    out = score_ensemble(draws, np.array([200.0]), levels=(0.8,))
+    low, high = out["lower_80"][0], out["upper_80"][0]
+    assert out["is_80"][0] == pytest.approx((high - low) + 10 * (200 - high))
+    assert out["is_pct_80"][0] == pytest.approx(out["is_80"][0] / 2)
+    frame = pd.DataFrame({k: np.asarray(v).ravel() for k, v in out.items()}).assign(g="a")
+    summary = summarise_scores(frame, by=["g"], levels=(0.8,))
+    assert summary["interval_score_80"].iloc[0] == pytest.approx(out["is_80"][0])

@@ -6,7 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vekst.evaluate import OfficialProjectionError, backtest, compare_official, read_ssb_projection
+from vekst.evaluate import (
+    BacktestConfig,
+    OfficialProjectionError,
+    backtest,
+    compare_official,
+    read_ssb_projection,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ssb_projection_sample.csv"
 
@@ -134,7 +140,10 @@ def test_bad_files_are_refused_with_the_reason(tmp_path, default_panel):
 def test_compare_official_scores_ssb_beside_the_methods(official, default_panel):
     codes = [c for c in default_panel["municipality"].values if str(c).startswith("40")]
     panel = default_panel.sel(municipality=codes)
-    result = backtest(panel, [2012, 2015, 2018], 2, methods=("naive5", "no_migration"))
+    config = BacktestConfig(
+        origins=(2012, 2015, 2018), horizon=2, methods=("naive5", "no_migration")
+    )
+    result = backtest(panel, config)
     table = compare_official(result, official)
     assert table.attrs["skipped_origins"] == [2015]
     assert table.attrs["jump_off_difference"] == 0.0

@@ -16,9 +16,9 @@ from vekst.report.plots import (
     age_group_table,
     attractiveness_ranking,
     coefficient_plot,
+    convergence_table,
     decomposition_chart,
-    decomposition_summary,
-    diagnostics_table,
+    driver_summary,
     fan_chart,
     population_pyramid,
     ranking_table,
@@ -185,7 +185,7 @@ def _decomposition(rng):
 
 def test_decomposition_summary_total_sums_components_per_draw(rng):
     decomposition = _decomposition(rng)
-    summary = decomposition_summary(decomposition)
+    summary = driver_summary(decomposition)
     assert list(summary.index)[-1] == "total"
     assert list(summary.columns) == ["mean", "q10", "q90"]
     assert summary.loc["total", "mean"] == pytest.approx(summary["mean"].iloc[:-1].sum())
@@ -196,7 +196,7 @@ def test_decomposition_summary_total_sums_components_per_draw(rng):
 
 
 def test_decomposition_chart_bars_intervals_and_total(rng):
-    summary = decomposition_summary(_decomposition(rng))
+    summary = driver_summary(_decomposition(rng))
     fig = decomposition_chart(summary, title="Drivers")
     (ax,) = fig.axes
     bars = [c for c in ax.containers if isinstance(c, BarContainer)]
@@ -354,7 +354,7 @@ def test_diagnostics_table_flags_failed_checks():
             "problems": ["x"],
         }
     )
-    table = diagnostics_table(stored)
+    table = convergence_table(stored)
     assert table["passed"].tolist() == [False, False, True, False, True]
     assert table.loc["Divergent transitions", "value"] == 3
     # The fit's own Diagnostics object works too, with its gate thresholds.
@@ -363,6 +363,6 @@ def test_diagnostics_table_flags_failed_checks():
     passed = Diagnostics(
         rhat_max=1.004, ess_bulk_min=900.0, ess_tail_min=800.0, divergences=0, bfmi_min=float("nan")
     )
-    assert diagnostics_table(passed)["passed"].all()
+    assert convergence_table(passed)["passed"].all()
     with pytest.raises(PlotInputError, match="divergences"):
-        diagnostics_table({"rhat_max": 1.0})
+        convergence_table({"rhat_max": 1.0})

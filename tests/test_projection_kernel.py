@@ -112,7 +112,8 @@ def test_strong_out_migration_never_makes_a_cell_negative(panel):
     assert float(projection["population"].min()) >= 0
     applied = projection["net_migration"].isel(year=slice(0, -1))
     requested = projection["net_migration_requested"].isel(year=slice(0, -1))
-    assert bool((applied >= requested - 1e-6).all())  # never takes more than asked
+    # Never takes more than asked (the request is stored in float32: relative tolerance).
+    assert bool((applied >= requested - 1e-6 * abs(requested) - 1e-6).all())
     assert float((applied - requested).max()) > 0  # the cap binds somewhere
     population = projection["population"].astype(np.float64).sum(("age", "sex"))
     flows = (projection["births"] - projection["deaths"] + projection["net_migration"])
@@ -189,9 +190,12 @@ def test_fertility_and_mortality_deviations_act_on_their_components(panel):
     first = dict(year=BASE)
     births = {k: v["births"].sel(**first) for k, v in run.items()}
     deaths = {k: v["deaths"].sel(**first) for k, v in run.items()}
-    np.testing.assert_allclose(births["fertile"], 1.2 * births["plain"], rtol=1e-5)
-    np.testing.assert_allclose(run["fertile"]["expected_births"].sel(**first), births["plain"],
-                               rtol=1e-5)
+    # Births carry Poisson-like noise (the same shocks in both runs, same seed): the
+    # deviation scales them up to that noise.
+    noise = 4 * np.sqrt(1.2 * births["plain"]) * (np.sqrt(1.2) - 1)
+    assert bool((abs(births["fertile"] - 1.2 * births["plain"]) <= noise + 1e-6).all())
+    expected = {k: v["expected_births"].sel(**first) for k, v in run.items()}
+    np.testing.assert_allclose(expected["fertile"], expected["plain"], rtol=1e-5)
     ratio = (deaths["deadly"] / deaths["plain"]).values
     assert np.all((ratio > 1.45) & (ratio < 1.5))  # 1 - exp(-1.5 h) < 1.5 (1 - exp(-h))
     np.testing.assert_allclose(run["deadly"]["expected_deaths"].sel(**first), deaths["plain"],

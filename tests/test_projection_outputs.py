@@ -17,7 +17,7 @@ from vekst.projection import (
     make_test_draws,
     population_summary,
     project,
-    write_outputs,
+    write_projection_files,
 )
 from vekst.projection.testing import toy_panel
 
@@ -105,21 +105,23 @@ def test_age_groups_cover_every_age_once(projection):
 
 
 def test_write_outputs_round_trip(tmp_path, projection):
-    written = write_outputs(projection, tmp_path / "out")
+    written = write_projection_files(projection, tmp_path / "out")
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == sorted(
         ["projection.nc", "population_summary.csv", "age_groups.csv", "region.csv",
-         "county.csv", "nation.csv", "manifest.json"]
+         "county.csv", "nation.csv", "data_dictionary.csv", "manifest.json"]
     )
     assert set(written) == {"projection", "population_summary", "age_groups", "region",
-                            "county", "nation"}
+                            "county", "nation", "data_dictionary"}
     back = xr.load_dataset(written["projection"], engine="h5netcdf")
     np.testing.assert_array_equal(back["population"].values, projection["population"].values)
     assert json.loads(back.attrs["scenario"])["name"] == "baseline"
     nation = pd.read_csv(written["nation"])
+    # Persons are rounded to whole numbers in the CSV files.
     assert nation["q50"].iloc[-1] == pytest.approx(
         float(np.quantile(projection["population_total"].sum("municipality").isel(year=-1),
-                          0.5))
+                          0.5)),
+        abs=0.5,
     )
 
 
@@ -173,3 +175,86 @@ def test_cli_project_command(tmp_path, monkeypatch, panel):
     assert back.attrs["converged"] == "no"
     assert back.sizes["draw"] == 8
     assert json.loads(back.attrs["scenario"])["job_growth"][0]["unit"] == "R1"
+
+
+def test_norwegian_csv_reads_back_the_netcdf_numbers(tmp_path, projection):
+    """Excel-with-Norwegian-settings files: BOM, ';', decimal comma, codes as text, 0644."""
+    import codecs
+    import os
+    import stat
+
+    from vekst.projection import CsvStyle
+
+    n = projection.sizes["municipality"]
+    # Codes with a leading zero (Oslo's county) must survive the round trip as text.
+    relabelled = projection.assign_coords(
+        municipality=[f"03{i + 1:02d}" for i in range(n)], county=("municipality", ["03"] * n)
+    )
+    written = write_projection_files(
+        relabelled, tmp_path / "out", csv_style=CsvStyle.norwegian()
+    )
+    for path in written.values():
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, path
+    summary_file = written["population_summary"]
+    raw = summary_file.read_bytes()
+    assert raw.startswith(codecs.BOM_UTF8)
+    assert raw[3:].decode("utf-8").splitlines()[0].startswith("municipality;name;year;mean")
+
+    frame = pd.read_csv(summary_file, sep=";", decimal=",", dtype={"municipality": str})
+    back = xr.load_dataset(written["projection"], engine="h5netcdf")
+    assert list(frame["municipality"].unique()) == list(back["municipality"].values)
+    totals = back["population_total"].transpose("draw", "year", "municipality").values
+    for _, row in frame.sample(10, random_state=1).iterrows():
+        m = list(back["municipality"].values).index(row["municipality"])
+        y = list(back["year"].values).index(row["year"])
+        draws = totals[:, y, m].astype(np.float64)
+        assert abs(row["q50"] - np.quantile(draws, 0.5)) <= 0.5
+        assert abs(row["q10"] - np.quantile(draws, 0.1)) <= 0.5
+        assert abs(row["mean"] - draws.mean()) <= 0.5
+
+    county = pd.read_csv(written["county"], sep=";", decimal=",", dtype={"county": str})
+    assert set(county["county"]) == {"03"}
+    assert set(county["name"]) == {"Oslo-Oslove"}  # filled from the 2024 table, not the code
+    ages = pd.read_csv(written["age_groups"], sep=";", dtype={"municipality": str})
+    assert list(ages.columns[:4]) == ["municipality", "name", "year", "age_group"]
+    dictionary = pd.read_csv(written["data_dictionary"], sep=";")
+    for label in ("population_summary", "county", "age_groups"):
+        columns = dictionary.loc[dictionary["file"] == f"{label}.csv", "column"]
+        assert set(columns) == set(pd.read_csv(written[label], sep=";", nrows=0).columns)
+    assert dictionary["meaning"].str.len().gt(0).all()
+
+
+def test_cli_project_quiet_prints_nothing_but_writes_files(tmp_path, monkeypatch, panel):
+    """`vekst --quiet project`: no table, no file list, no progress; the files are there."""
+    from typer.testing import CliRunner
+
+    import vekst
+    from vekst.cli import app
+
+    class Diagnostics:
+        converged = True
+        problems = ()
+
+    fake_fit = types.SimpleNamespace(
+        load_fit=lambda path: types.SimpleNamespace(idata="idata", spec="spec"),
+        check_fit_panel=lambda fit, panel: None,
+        projection_draws=lambda idata, n_draws=None, seed=0: make_test_draws(panel, n_draws),
+        require_converged=lambda idata, allow_unconverged=False: Diagnostics(),
+        NotConvergedError=RuntimeError,
+    )
+    monkeypatch.setitem(__import__("sys").modules, "vekst.fit", fake_fit)
+    monkeypatch.setattr(vekst, "load_default", lambda: panel)
+    fit_file = tmp_path / "fit.nc"
+    fit_file.write_text("stand-in")
+    def args(out):
+        return ["project", "--fit", str(fit_file), "--end-year", "2024", "--draws", "4",
+                "--out", str(out), "--csv", "nb"]
+
+    loud = CliRunner().invoke(app, args(tmp_path / "loud"))
+    assert loud.exit_code == 0, loud.output
+    assert "Norway" in loud.output and "wrote" in loud.output
+    quiet = CliRunner().invoke(app, ["--quiet", *args(tmp_path / "q")])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.output.strip() == ""
+    nation = (tmp_path / "q" / "nation.csv").read_text(encoding="utf-8-sig")
+    assert nation.splitlines()[0].startswith("nation;name;year")

@@ -1,8 +1,9 @@
 """The ``vekst`` command line.
 
 Each group of commands lives in its own module under :mod:`vekst.commands` and exposes
-``register(app)``; this module only assembles them, so the CLI stays a thin layer over
-typed library functions.
+``register(app)``; this module only assembles them and adds the options every command
+shares (``--version``, ``-h``, ``--quiet``, ``--verbose``), so the CLI stays a thin layer
+over typed library functions.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import errno
 import importlib
 import os
 import warnings
+from typing import Annotated
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError
@@ -98,6 +100,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -129,6 +132,38 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fetch",
     "report",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from vekst import __version__
+
+        typer.echo(f"vekst {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only warnings and errors.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also print debugging messages.")
+    ] = False,
+) -> None:
+    """Bayesian models of why places grow or shrink, and population forecasts with bands."""
+    from vekst.commands.ui import Verbosity, configure
+
+    if quiet and verbose:
+        raise typer.BadParameter("--quiet and --verbose exclude each other; give one.")
+    configure(Verbosity.quiet if quiet else Verbosity.verbose if verbose else Verbosity.normal)
+
 
 for _module_name in COMMAND_MODULES:
     try:

@@ -27,6 +27,7 @@ __all__ = [
     "MANIFEST",
     "atomic_folder",
     "atomic_write",
+    "atomic_write_bytes",
     "atomic_write_text",
     "check_output_file",
     "check_output_folder",
@@ -89,6 +90,11 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` all-or-nothing (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:

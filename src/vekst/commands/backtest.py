@@ -1,4 +1,9 @@
-"""``vekst backtest``: rolling-origin backtests of the forecast against the baselines."""
+"""``vekst backtest``: rolling-origin backtests of the forecast against the baselines.
+
+One command runs the standard evidence (origins 2009-2018, horizons 1-4, every method) and
+writes it to ``--out`` (see :func:`write_outputs`). Each finished origin is kept in
+``<out>/backtest_origins`` at once, so an interrupted run resumes where it stopped.
+"""
 
 from __future__ import annotations
 
@@ -6,119 +11,137 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from vekst.commands.ui import console, err_console  # noqa: F401  (one console for all commands)
+
+LEVELS = ("50", "80", "95")
 
 
 def parse_origins(values: list[str] | None) -> list[int]:
-    """Origin years from ``--origins 2012 2015``, ``--origins 2012,2015`` or repeats.
+    """Origin years from ``--origins 2012 2015``, ``--origins 2012,2015``, ``2009-2018``.
 
     Raises
     ------
     typer.BadParameter
-        For a value that is not a year.
+        For a value that is not a year or a range of years.
     """
     years: list[int] = []
     for value in values or []:
         for part in str(value).replace(",", " ").split():
-            if not part.isdigit() or len(part) != 4:
+            first, _, last = part.partition("-")
+            if not (first.isdigit() and len(first) == 4) or (
+                last and not (last.isdigit() and len(last) == 4 and int(last) >= int(first))
+            ):
                 raise typer.BadParameter(
-                    f"origin {part!r} is not a year; use e.g. --origins 2012 2015 2018."
+                    f"origin {part!r} is not a year or a range; use e.g. --origins 2012 2015 "
+                    "or --origins 2009-2018."
                 )
-            years.append(int(part))
+            years.extend(range(int(first), int(last or first) + 1))
     if not years:
         raise typer.BadParameter("give at least one origin year, e.g. --origins 2012 2015 2018.")
     return sorted(set(years))
 
 
-def _fmt(value: float, digits: int = 2, pct: bool = False) -> str:
-    if value != value:  # NaN
+def _fmt(value, digits: int = 2, pct: bool = False) -> str:
+    if value is None or value != value:  # NaN
         return "-"
     return f"{100 * value:.0f}" if pct else f"{value:.{digits}f}"
 
 
-def totals_table(result) -> Table:
-    """Median APE by horizon, then the last horizon's scores, per origin and method."""
-    summary = result.summary(("origin", "method", "horizon"))
-    horizons = sorted(summary["horizon"].unique())
-    last = horizons[-1]
+def pooled_table(pooled, level: str = "municipality") -> Table:
+    """Totals pooled over origins, by method and horizon: accuracy, calibration, sharpness."""
+    rows = pooled[
+        (pooled["level"] == level)
+        & (pooled["size_class"] == "all")
+        & (pooled["age_group"] == "total")
+    ]
     table = Table(
-        title="Backtest: municipal population totals, all municipalities "
-        "(APE/bias/CRPS in % of the observed population)"
+        title=f"Backtest, {level} totals, all origins pooled (APE, bias, CRPS and interval "
+        "score in % of the observed population; coverage in %)"
     )
-    table.add_column("origin", justify="right", no_wrap=True)
     table.add_column("method", no_wrap=True)
-    for h in horizons:
-        table.add_column(f"MdAPE h{h}", justify="right")
-    for label in (
-        f"MAPE h{last}",
-        f"bias h{last}",
-        f"CRPS% h{last}",
-        f"cov50 h{last}",
-        f"cov80 h{last}",
-        f"cov95 h{last}",
-    ):
-        table.add_column(label, justify="right")
-    for (origin, method), rows in summary.groupby(["origin", "method"], sort=False):
-        rows = rows.set_index("horizon")
-        end = rows.loc[last]
+    for column in ("h", "n", "MdAPE", "MAPE", "bias", "CRPS%", "IS80%"):
+        table.add_column(column, justify="right")
+    for lv in LEVELS:
+        table.add_column(f"cov{lv}", justify="right")
+    for row in rows.itertuples(index=False):
+        data = row._asdict()
         table.add_row(
-            str(origin),
-            str(method),
-            *[_fmt(rows.loc[h, "median_ape"]) for h in horizons],
-            _fmt(end["mean_ape"]),
-            _fmt(end["bias"]),
-            _fmt(end["crps_pct"]),
-            *[_fmt(end.get(f"coverage_{lv}", float("nan")), pct=True) for lv in ("50", "80", "95")],
+            str(row.method),
+            str(row.horizon),
+            str(row.n),
+            _fmt(row.median_ape),
+            _fmt(row.mean_ape),
+            _fmt(row.bias),
+            _fmt(row.crps_pct),
+            _fmt(data.get("interval_score_pct_80")),
+            *[_fmt(data.get(f"coverage_{lv}"), pct=True) for lv in LEVELS],
         )
     return table
 
 
-def size_table(result) -> Table:
-    """Median APE of totals at the last horizon by size class and method (all origins)."""
-    scores = result.scores
-    last = int(scores["horizon"].max())
-    rows = scores[(scores["age_group"] == "total") & (scores["horizon"] == last)]
-    pivot = rows.groupby(["size_class", "method"], sort=False)["ape"].median().unstack("method")
-    counts = rows[rows["method"] == rows["method"].iloc[0]].groupby("size_class")["ape"].count()
+def size_table(pooled, method: str = "bayes") -> Table:
+    """Coverage of the 50/80/95 % bands of municipal totals by horizon and size class."""
     from vekst.evaluate import SIZE_CLASSES
 
-    table = Table(title=f"Median APE of totals at h{last} by size class (all origins pooled)")
-    table.add_column("size class")
-    table.add_column("n", justify="right")
-    methods = list(dict.fromkeys(rows["method"]))
-    for method in methods:
-        table.add_column(method, justify="right")
-    for label, _ in SIZE_CLASSES:
-        if label in pivot.index:
-            table.add_row(
-                label, str(int(counts.get(label, 0))), *[_fmt(pivot.loc[label, m]) for m in methods]
-            )
+    rows = pooled[
+        (pooled["method"] == method)
+        & (pooled["level"] == "municipality")
+        & (pooled["age_group"] == "total")
+    ]
+    table = Table(title=f"{method}: coverage of municipal totals (50/80/95 %) by size class")
+    table.add_column("h", justify="right")
+    classes = [label for label, _ in SIZE_CLASSES] + ["all"]
+    for label in classes:
+        table.add_column(label, justify="right")
+    for horizon, by_h in rows.groupby("horizon"):
+        cells = []
+        for label in classes:
+            hit = by_h[by_h["size_class"] == label]
+            if hit.empty:
+                cells.append("-")
+                continue
+            hit = hit.iloc[0]
+            cells.append("/".join(_fmt(hit.get(f"coverage_{lv}"), pct=True) for lv in LEVELS))
+        table.add_row(str(horizon), *cells)
     return table
 
 
-def age_table(result) -> Table:
-    """Median APE by planner age group at the last horizon (all origins, all municipalities)."""
-    scores = result.scores
-    last = int(scores["horizon"].max())
-    rows = scores[scores["horizon"] == last]
-    pivot = rows.groupby(["age_group", "method"], sort=False)["ape"].median().unstack("method")
-    table = Table(title=f"Median APE by age group at h{last} (all origins pooled)")
-    table.add_column("age group")
+def age_table(pooled) -> Table:
+    """Median APE (bias) of every method by planner age group at the last horizon."""
+    last = int(pooled["horizon"].max())
+    rows = pooled[
+        (pooled["horizon"] == last)
+        & (pooled["level"] == "municipality")
+        & (pooled["size_class"] == "all")
+    ]
     methods = list(dict.fromkeys(rows["method"]))
+    table = Table(
+        title=f"Age groups at h{last}, all origins pooled: median APE % (bias %; 80 % "
+        "coverage for ensembles)"
+    )
+    table.add_column("age group")
     for method in methods:
         table.add_column(method, justify="right")
     for group in dict.fromkeys(rows["age_group"]):
-        table.add_row(str(group), *[_fmt(pivot.loc[group, m]) for m in methods])
+        cells = []
+        for method in methods:
+            hit = rows[(rows["age_group"] == group) & (rows["method"] == method)].iloc[0]
+            text = f"{_fmt(hit['median_ape'])} ({_fmt(hit['bias'], 1)}"
+            coverage = hit.get("coverage_80")
+            text += f"; {_fmt(coverage, pct=True)})" if coverage == coverage else ")"
+            cells.append(text)
+        table.add_row(str(group), *cells)
     return table
 
 
 def notes_lines(result) -> list[str]:
-    """One line per origin: spec and why, employment profile, fit diagnostics."""
+    """One line per origin: spec and why, fit diagnostics and gate, failures."""
     lines = []
     for origin, note in result.notes.items():
+        if "task_failed" in note:
+            continue
         parts = [f"[bold]{origin}[/]: {note.get('spec', 'no model fitted')}"]
         if "fit_years" in note:
             parts.append(f"fit on flows {note['fit_years'][0]}-{note['fit_years'][1]}")
@@ -126,13 +149,87 @@ def notes_lines(result) -> list[str]:
         if diagnostics:
             gate = (
                 "[green]passed[/]"
-                if diagnostics["converged"]
-                else ("[red]FAILED[/] (" + "; ".join(diagnostics["problems"]) + ")")
+                if note.get("converged")
+                else ("[red]FAILED[/] (" + "; ".join(diagnostics.get("problems", [])) + ")")
             )
             parts.append(f"convergence gate {gate}")
-        parts.append(f"DS employment profile: {note.get('employment_profile', '-')}")
+        for method, message in note.get("failed", {}).items():
+            parts.append(f"[red]{method} failed[/]: {message}")
+        parts.append(f"timings (s) {note.get('timings_s', {})}")
         lines.append("; ".join(parts))
     return lines
+
+
+def write_outputs(result, out: Path) -> dict[str, Path]:
+    """Write the table, the pooled table, the diagnostics and the notes into ``out``.
+
+    Files: ``backtest_table.csv`` (per origin, long format), ``backtest_pooled.csv``
+    (origins pooled), ``backtest_variance.csv`` (predictive variance by origin, method,
+    level and horizon) with ``backtest_variance_growth.csv`` (exponents),
+    ``backtest_rescaling.csv`` (diagnostic only), ``backtest_headline.md`` (the headline
+    with the targets met or missed, :func:`vekst.evaluate.headline.headline_markdown`) and
+    ``backtest_notes.json``.
+    """
+    from vekst.evaluate import rescaling_factors, variance_growth
+    from vekst.evaluate.result import write_csv_atomic
+    from vekst.evaluate.store import write_json_atomic, write_text_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "table": result.to_csv(out / "backtest_table.csv"),
+        "pooled": write_csv_atomic(result.table(pooled=True), out / "backtest_pooled.csv"),
+        "variance": write_csv_atomic(result.variance, out / "backtest_variance.csv"),
+        "growth": write_csv_atomic(
+            variance_growth(result.variance), out / "backtest_variance_growth.csv"
+        ),
+        "rescaling": write_csv_atomic(
+            rescaling_factors(result.scores), out / "backtest_rescaling.csv"
+        ),
+    }
+    from vekst.evaluate.headline import headline_markdown
+
+    pooled = result.table(pooled=True)
+    headline = headline_markdown(pooled, variance_growth(result.variance), notes=result.notes)
+    write_text_atomic(headline + "\n", out / "backtest_headline.md")
+    paths["headline"] = out / "backtest_headline.md"
+    notes = {"settings": result.settings, "origins": {str(o): n for o, n in result.notes.items()}}
+    write_json_atomic(notes, out / "backtest_notes.json")
+    paths["notes"] = out / "backtest_notes.json"
+    return paths
+
+
+def print_diagnostics(result) -> None:
+    """Variance growth by horizon and the rescaling a band would need (diagnostic only)."""
+    from vekst.evaluate import rescaling_factors, variance_growth
+
+    if result.variance.empty:
+        return
+    growth = variance_growth(result.variance)
+    pooled = growth[growth["origin"] == "pooled"]
+    spread = result.variance.groupby(["method", "level", "horizon"])["median_relative_sd"].median()
+    for row in pooled.itertuples(index=False):
+        sds = spread.loc[(row.method, row.level)]
+        verdict = "faster than linear" if row.exponent > 1 else "[red]not faster than linear[/]"
+        console.print(
+            f"{row.method}, {row.level} totals: predictive variance ~ h^{row.exponent:.2f} "
+            f"({verdict}); median sd by horizon "
+            + ", ".join(f"h{h}: {v:.2f} %" for h, v in sds.items())
+        )
+    factors = rescaling_factors(result.scores)
+    if not factors.empty:
+        table = Table(
+            title="Diagnostic only (not applied): factor on the 80 % half-widths that would "
+            "give 80 % coverage, by horizon x size class"
+        )
+        eighty = factors[factors["level"] == 0.8]
+        classes = list(dict.fromkeys(eighty["size_class"]))
+        table.add_column("h", justify="right")
+        for label in classes:
+            table.add_column(label, justify="right")
+        for horizon, rows in eighty.groupby("horizon"):
+            values = rows.set_index("size_class")["scale"]
+            table.add_row(str(horizon), *[_fmt(values.get(c)) for c in classes])
+        console.print(table)
 
 
 def register(app: typer.Typer) -> None:
@@ -150,7 +247,9 @@ def register(app: typer.Typer) -> None:
         origins: Annotated[
             list[str] | None,
             typer.Option(
-                "--origins", help="Origin years (1 January jump-off), e.g. 2012 2015 2018."
+                "--origins",
+                help="Origin years (1 January jump-off), e.g. 2012 2015 or 2009-2018 "
+                "(default: every year 2009-2018).",
             ),
         ] = None,
         horizon: Annotated[int, typer.Option(help="Years ahead to score.")] = 4,
@@ -167,14 +266,36 @@ def register(app: typer.Typer) -> None:
         ] = None,
         methods: Annotated[
             str, typer.Option(help="Comma-separated methods.")
-        ] = "bayes,ols,naive5,naive10,no_migration",
-        seed: Annotated[int, typer.Option(help="Seed of fits and projections.")] = 20240101,
-        out: Annotated[Path, typer.Option(help="CSV of the comparison table.")] = Path(
-            "backtest.csv"
-        ),
+        ] = "bayes,ols,naive5,naive10,ccm5,no_migration",
+        seed: Annotated[
+            int, typer.Option(help="Seed of the run (each origin derives its own).")
+        ] = 20240101,
+        out: Annotated[
+            Path, typer.Option(help="Folder for the tables, diagnostics and notes.")
+        ] = Path("backtest"),
+        store: Annotated[
+            Path | None,
+            typer.Option(
+                help="Folder keeping each finished origin (resume); default <out>/backtest_origins."
+            ),
+        ] = None,
+        resume: Annotated[
+            bool, typer.Option(help="Reuse finished origins with the same settings and data.")
+        ] = True,
         scores_out: Annotated[
             Path | None,
-            typer.Option(help="CSV of every scored municipality, year and age group."),
+            typer.Option(help="CSV of every scored unit, year and age group."),
+        ] = None,
+        workers: Annotated[
+            int,
+            typer.Option(
+                help="Run origins as tasks on a Dask LocalCluster with this many workers "
+                "(needs the 'dask' extra); 0 runs them one after another here."
+            ),
+        ] = 0,
+        scheduler: Annotated[
+            str | None,
+            typer.Option(help="Address of an existing Dask scheduler to run the origins on."),
         ] = None,
         official: Annotated[
             list[Path] | None,
@@ -185,74 +306,119 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fit on the years before each origin, project, and score against what happened."""
         from vekst import load_default
-        from vekst.evaluate import backtest, compare_official, read_ssb_projection
-        from vekst.evaluate.backtest import write_csv_atomic
-        from vekst.evaluate.metrics import summarise_scores
+        from vekst.evaluate import DEFAULT_ORIGINS, BacktestConfig, BacktestError, backtest
 
-        years = parse_origins([*(origins or []), *(more_origins or [])])
-        chosen = [m.strip() for m in methods.split(",") if m.strip()]
-        panel = load_default()
-        console.print(
-            f"backtest origins {years}, horizon {horizon}, methods {chosen}; fits: {chains} "
-            f"chains x {draws} draws (+{tune} tuning), {projection_draws} projected draws"
+        years = (
+            parse_origins([*(origins or []), *(more_origins or [])])
+            if (origins or more_origins)
+            else list(DEFAULT_ORIGINS)
         )
-        with console.status("running backtests") as status:
-            result = backtest(
-                panel,
-                years,
-                horizon,
+        chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+        try:
+            config = BacktestConfig(
+                origins=tuple(years),
+                horizon=horizon,
+                methods=chosen,
                 spec=spec,
                 draws=draws,
                 tune=tune,
                 chains=chains,
                 n_draws=projection_draws,
                 seed=seed,
-                methods=chosen,
-                log=lambda message: status.update(message),
+            )
+        except BacktestError as error:
+            raise typer.BadParameter(str(error)) from error
+        panel = load_default()
+        folder = (store or out / "backtest_origins") if resume else None
+        console.print(
+            f"backtest origins {years}, horizons 1-{horizon}, methods {list(chosen)}; fits: "
+            f"{chains} chains x {draws} draws (+{tune} tuning), {projection_draws} projected "
+            f"draws; finished origins kept in {folder or '(nowhere: --no-resume)'}"
+        )
+        if workers or scheduler:
+            from vekst.evaluate.distributed import ClusterConfig, backtest_distributed
+
+            try:
+                result = backtest_distributed(
+                    panel,
+                    config,
+                    store=folder,
+                    cluster=ClusterConfig(scheduler=scheduler, workers=workers or 2),
+                    log=console.print,
+                )
+            except BacktestError as error:
+                console.print(f"[red]{error}[/]")
+                raise typer.Exit(1) from error
+        else:
+            with console.status("running backtests") as status:
+                result = backtest(
+                    panel, config, store=folder, log=lambda message: status.update(message)
+                )
+        for origin in result.settings.get("failed_origins", []):
+            console.print(
+                f"[red]origin {origin}: task failed[/]: {result.notes[origin]['task_failed']}"
             )
         for line in notes_lines(result):
             console.print(line)
-        console.print(totals_table(result))
-        console.print(size_table(result))
-        console.print(age_table(result))
-        result.to_csv(out)
-        console.print(f"comparison table written to {out}")
+        failed = [o for o, ok in result.converged().items() if ok is False]
+        if failed:
+            console.print(
+                f"[red]the Bayesian fit failed the convergence gate at origins {failed}[/]: "
+                "their rows are kept and marked converged=False in the table"
+            )
+        pooled = result.table(pooled=True)
+        console.print(pooled_table(pooled))
+        for level in ("county", "region"):
+            if (pooled["level"] == level).any():
+                console.print(pooled_table(pooled, level))
+        if (pooled["method"] == "bayes").any():
+            console.print(size_table(pooled))
+        console.print(age_table(pooled))
+        print_diagnostics(result)
+        paths = write_outputs(result, out)
+        console.print(f"tables, diagnostics and notes written to {out}: {sorted(paths)}")
         if scores_out is not None:
             result.to_csv(scores_out, which="scores")
-            console.print(f"scores by municipality written to {scores_out}")
+            console.print(f"scores by unit written to {scores_out}")
         if official:
-            import pandas as pd
+            _compare_official(result, panel, official, out)
 
-            frame = pd.concat(
-                [read_ssb_projection(path, panel) for path in official], ignore_index=True
-            )
-            compared = compare_official(result, frame)
-            if compared.empty:
-                console.print(
-                    "[yellow]no official vintage starts in an origin year; nothing compared[/]"
-                )
-                return
-            summary = summarise_scores(
-                compared[compared["age_group"] == "total"], ("origin", "method", "horizon")
-            )
-            table = Table(title="Totals of the municipalities SSB's file covers")
-            for column in ("origin", "method", "horizon", "n", "median_ape", "bias", "crps_pct"):
-                table.add_column(column, justify="right")
-            for row in summary.itertuples(index=False):
-                table.add_row(
-                    str(row.origin),
-                    str(row.method),
-                    str(row.horizon),
-                    str(row.n),
-                    _fmt(row.median_ape),
-                    _fmt(row.bias),
-                    _fmt(row.crps_pct),
-                )
-            console.print(table)
-            path = out.with_name(out.stem + "_official.csv")
-            write_csv_atomic(compared, path)
-            skipped = compared.attrs.get("skipped_origins", [])
-            console.print(
-                f"official comparison written to {path}"
-                + (f"; no vintage for origins {skipped}" if skipped else "")
-            )
+
+def _compare_official(result, panel, official: list[Path], out: Path) -> None:
+    import pandas as pd
+
+    from vekst.evaluate import compare_official, read_ssb_projection
+    from vekst.evaluate.metrics import summarise_scores
+    from vekst.evaluate.result import write_csv_atomic
+
+    frame = pd.concat([read_ssb_projection(path, panel) for path in official], ignore_index=True)
+    compared = compare_official(result, frame)
+    if compared.empty:
+        console.print(
+            "[yellow]no official vintage starts in an origin run here; nothing compared[/]"
+        )
+        return
+    summary = summarise_scores(
+        compared[compared["age_group"] == "total"], ("origin", "method", "horizon")
+    )
+    table = Table(title="Totals of the municipalities SSB's file covers")
+    for column in ("origin", "method", "horizon", "n", "median_ape", "bias", "crps_pct"):
+        table.add_column(column, justify="right")
+    for row in summary.itertuples(index=False):
+        table.add_row(
+            str(row.origin),
+            str(row.method),
+            str(row.horizon),
+            str(row.n),
+            _fmt(row.median_ape),
+            _fmt(row.bias),
+            _fmt(row.crps_pct),
+        )
+    console.print(table)
+    path = write_csv_atomic(compared, out / "backtest_official.csv")
+    skipped = compared.attrs.get("skipped_origins", [])
+    console.print(
+        f"official comparison written to {path}"
+        + (f"; no vintage for origins {skipped}" if skipped else "")
+        + " (origins read back from the store have no draws and are not compared)"
+    )

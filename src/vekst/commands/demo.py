@@ -7,27 +7,57 @@ decompose growth and write a self-contained HTML report plus the CSV/netCDF outp
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from vekst.commands.project import CsvFormat
+from vekst.commands.ui import DEFAULT_PROJECTION_DRAWS, console, err_console
 from vekst.errors import UsageError
+from vekst.report.i18n import Lang
 
-console = Console()
+
+@dataclass
+class DemoSettings:
+    """Settings of :func:`run_demo`.
+
+    Attributes
+    ----------
+    draws, tune, chains
+        Sampler settings of the national fit.
+    projection_draws
+        Posterior draws carried through the projection (as ``vekst project``).
+    end_year
+        Last projected year (population on 1 January).
+    seed
+        Seed of the fit and the projection.
+    municipalities
+        Codes shown as printable sections besides the three largest.
+    allow_unconverged
+        Project even if the fit fails the convergence gate (the report is flagged).
+    lang
+        Language of the report (``nb`` or ``en``).
+    csv_format
+        CSV style of the projection files (``nb``: ``;`` and decimal comma).
+    """
+
+    draws: int = 1500
+    tune: int = 1500
+    chains: int = 4
+    projection_draws: int = DEFAULT_PROJECTION_DRAWS
+    end_year: int = 2040
+    seed: int = 20240101
+    municipalities: list[str] | None = None
+    allow_unconverged: bool = False
+    lang: str = "en"
+    csv_format: str = "en"
 
 
 def run_demo(
     out: Path,
+    settings: DemoSettings | None = None,
     *,
-    draws: int = 1500,
-    tune: int = 1500,
-    chains: int = 4,
-    projection_draws: int = 250,
-    end_year: int = 2040,
-    seed: int = 20240101,
-    municipalities: list[str] | None = None,
-    allow_unconverged: bool = False,
     panel=None,
     spec: Path | None = None,
 ) -> Path:
@@ -38,45 +68,43 @@ def run_demo(
     out
         Output folder: ``fit.nc``, ``projection/`` (netCDF + CSV summaries) and
         ``index.html`` with ``figures/`` and ``tables/``.
-    draws, tune, chains
-        Sampler settings of the national fit.
-    projection_draws
-        Posterior draws carried through the projection.
-    end_year
-        Last projected year (population on 1 January).
-    seed
-        Seed of the fit and the projection.
-    municipalities
-        Codes shown in detail in the report besides the three largest.
-    allow_unconverged
-        Project even if the fit fails the convergence gate (the report is flagged).
+    settings
+        Sampler, projection and report settings; default :class:`DemoSettings`.
     panel
         A panel instead of the embedded data (tests use a small one).
     spec
         Model spec; default ``models/vareide2022.toml``.
     """
     from vekst.commands.fit import run_fit
-    from vekst.commands.project import run_project
+    from vekst.commands.project import ProjectSettings, run_project
     from vekst.commands.report import build_report
     from vekst.fit import NotConvergedError, check_sampler_settings
     from vekst.io import check_output_file, check_output_folder
     from vekst.projection.outputs import OUTPUT_FILES
+    from vekst.report.html import ReportOptions
+    from vekst.workflow import SamplerConfig
 
+    settings = settings or DemoSettings()
     out = Path(out)
     # A bad --out or setting is found now, not after a two-minute fit.
     check_output_file(out / "fit.nc", what="--out")
     check_output_folder(out / "projection", known=OUTPUT_FILES, what="--out")
-    check_sampler_settings(draws=draws, tune=tune, chains=chains)
-    if projection_draws < 1:
-        raise UsageError(f"--projection-draws must be at least 1, not {projection_draws}.")
+    check_sampler_settings(draws=settings.draws, tune=settings.tune, chains=settings.chains)
+    if settings.projection_draws < 1:
+        raise UsageError(
+            f"--projection-draws must be at least 1, not {settings.projection_draws}."
+        )
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     console.rule("1/3 fitting the hierarchical model")
-    run_fit(spec, out / "fit.nc", panel=panel, draws=draws, tune=tune, chains=chains, seed=seed)
+    config = SamplerConfig(
+        draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=settings.seed
+    )
+    run_fit(spec, out / "fit.nc", config, panel=panel)
     timings["fit"] = time.perf_counter() - start
 
-    console.rule(f"2/3 projecting to {end_year}")
+    console.rule(f"2/3 projecting to {settings.end_year}")
     start = time.perf_counter()
     panel_file = None
     if panel is not None:
@@ -87,14 +115,17 @@ def run_demo(
         run_project(
             out / "fit.nc",
             out / "projection",
-            end_year=end_year,
-            draws=projection_draws,
-            seed=seed,
-            allow_unconverged=allow_unconverged,
-            panel_file=panel_file,
+            ProjectSettings(
+                end_year=settings.end_year,
+                draws=settings.projection_draws,
+                seed=settings.seed,
+                allow_unconverged=settings.allow_unconverged,
+                panel_file=panel_file,
+                csv_format=settings.csv_format,
+            ),
         )
     except NotConvergedError as error:
-        console.print(f"[red]{error}[/]")
+        err_console.print(f"[red]{error}[/]")
         raise typer.Exit(code=3) from error
     timings["projection"] = time.perf_counter() - start
 
@@ -104,13 +135,13 @@ def run_demo(
         out / "fit.nc",
         out / "projection",
         out,
-        municipalities=municipalities,
         panel=panel,
+        options=ReportOptions(municipalities=settings.municipalities, lang=settings.lang),
     )
     timings["report"] = time.perf_counter() - start
     console.print(
         "timings: "
-        + ", ".join(f"{step} {seconds:.0f} s" for step, seconds in timings.items())
+        + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
         + f"; total {sum(timings.values()):.0f} s"
     )
     console.print(f"[bold green]report:[/] {report}")
@@ -127,26 +158,35 @@ def register(app: typer.Typer) -> None:
         tune: int = typer.Option(1500, min=0, help="Tuning steps per chain."),
         chains: int = typer.Option(4, min=1, help="Chains."),
         projection_draws: int = typer.Option(
-            250, help="Posterior draws carried to 2040 (single-year ages kept up to ~300)."
+            DEFAULT_PROJECTION_DRAWS,
+            help="Posterior draws carried to 2040 (as `vekst project`; single-year ages kept).",
         ),
         end_year: int = typer.Option(2040, help="Last projected year."),
         seed: int = typer.Option(20240101, help="Random seed."),
         municipality: list[str] = typer.Option(
-            None, "--municipality", "-m", help="Municipality code to show in detail (repeat)."
+            None, "--municipality", "-m", help="Municipality code to print in detail (repeat)."
         ),
         allow_unconverged: bool = typer.Option(
             False, help="Project even if the fit fails the convergence gate (flagged)."
+        ),
+        lang: Lang = typer.Option(Lang.en, "--lang", help="Language of the report: nb or en."),
+        csv_format: CsvFormat = typer.Option(
+            CsvFormat.en, "--csv", help="CSV style: nb (';' and decimal comma) or en."
         ),
     ) -> None:
         """The main job: fit, project to 2040, decompose and write an HTML report."""
         run_demo(
             out,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            projection_draws=projection_draws,
-            end_year=end_year,
-            seed=seed,
-            municipalities=municipality or None,
-            allow_unconverged=allow_unconverged,
+            DemoSettings(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                projection_draws=projection_draws,
+                end_year=end_year,
+                seed=seed,
+                municipalities=municipality or None,
+                allow_unconverged=allow_unconverged,
+                lang=str(lang),
+                csv_format=str(csv_format),
+            ),
         )

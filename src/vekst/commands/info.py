@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from vekst.commands.ui import console
 
 
 def info_tables(panel) -> list[Table]:
@@ -62,7 +61,11 @@ def register(app: typer.Typer) -> None:
     @app.command("info")
     def info_command(
         panel_file: Path = typer.Option(
-            None, "--panel", help="A panel netCDF file; default: the embedded data."
+            None,
+            "--panel",
+            exists=True,
+            dir_okay=False,
+            help="A panel netCDF file; default: the embedded data.",
         ),
     ) -> None:
         """Summarise the panel: municipalities, years, national population, what is derived."""

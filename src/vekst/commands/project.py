@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vekst.commands.ui import DEFAULT_PROJECTION_DRAWS, console, err_console, step
 from vekst.errors import EXIT_NOT_CONVERGED, FitError, UsageError, VekstError
 
-console = Console()
+
+class Detail(enum.StrEnum):
+    """What the projection keeps by age."""
+
+    auto = "auto"
+    full = "full"
+    age_groups = "age_groups"
+    totals = "totals"
+
+
+class CsvFormat(enum.StrEnum):
+    """Separator and decimal mark of the CSV files."""
+
+    nb = "nb"
+    en = "en"
 
 #: Values of ``--detail``.
 DETAILS: tuple[str, ...] = ("auto", "full", "age_groups", "totals")
@@ -42,21 +58,57 @@ def national_table(projection, every: int = 5) -> Table:
     return table
 
 
-def run_project(
-    fit: Path,
-    out: Path,
-    *,
-    end_year: int = 2040,
-    draws: int | None = 1000,
-    scenario_file: Path | None = None,
-    panel_file: Path | None = None,
-    base_year: int | None = None,
-    seed: int = 0,
-    chunk_size: int = 10,
-    detail: str = "auto",
-    allow_unconverged: bool = False,
-):
+@dataclass
+class ProjectSettings:
+    """Settings of :func:`run_project` (the options of ``vekst project``).
+
+    Attributes
+    ----------
+    end_year
+        Last 1 January projected.
+    draws
+        Posterior draws to project (a random subset); ``None`` for all.
+    scenario_file
+        Scenario file (.json/.toml or a job-growth .csv), or ``None`` for the baseline.
+    panel_file
+        Panel netCDF the fit was made on; ``None`` for the embedded data.
+    base_year
+        Starting stock year; ``None`` for the panel's last.
+    seed
+        Seed of the draw subset and the shocks.
+    chunk_size
+        Draws per kernel chunk.
+    detail
+        ``auto``, ``full``, ``age_groups`` or ``totals``.
+    allow_unconverged
+        Project from a fit that failed the convergence gate (outputs flagged).
+    csv_format
+        ``en`` (``,`` and ``.``) or ``nb`` (``;`` and decimal comma).
+    """
+
+    end_year: int = 2040
+    draws: int | None = DEFAULT_PROJECTION_DRAWS
+    scenario_file: Path | None = None
+    panel_file: Path | None = None
+    base_year: int | None = None
+    seed: int = 0
+    chunk_size: int = 10
+    detail: str = "auto"
+    allow_unconverged: bool = False
+    csv_format: str = "en"
+
+
+def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
     """Load a fit, apply the convergence gate, project and write the outputs.
+
+    Parameters
+    ----------
+    fit
+        A fit written by ``vekst fit``.
+    out
+        Folder for ``projection.nc`` and the CSV files.
+    settings
+        What to project and how; default :class:`ProjectSettings`.
 
     Returns
     -------
@@ -67,19 +119,24 @@ def run_project(
     from vekst.data.panel import load_panel
     from vekst.fit import check_fit_panel, load_fit, projection_draws, require_converged
     from vekst.io import check_output_folder
-    from vekst.projection import load_scenario, project, write_outputs
-    from vekst.projection.outputs import OUTPUT_FILES
+    from vekst.projection import load_scenario, project, write_projection_files
+    from vekst.projection.outputs import OUTPUT_FILES, CsvStyle
 
+    settings = settings or ProjectSettings()
     # Inputs and the output folder are checked before the (long) projection starts.
     check_output_folder(out, known=OUTPUT_FILES)
-    if draws is not None and draws < 1:
-        raise UsageError(f"--draws must be at least 1, not {draws}.")
-    if chunk_size < 1:
-        raise UsageError(f"--chunk-size must be at least 1, not {chunk_size}.")
-    if detail not in DETAILS:
-        raise UsageError(f"--detail must be one of {', '.join(DETAILS)}, not {detail!r}.")
-    panel = load_default() if panel_file is None else load_panel(panel_file)
-    scenario = load_scenario(scenario_file) if scenario_file is not None else None
+    if settings.draws is not None and settings.draws < 1:
+        raise UsageError(f"--draws must be at least 1, not {settings.draws}.")
+    if settings.chunk_size < 1:
+        raise UsageError(f"--chunk-size must be at least 1, not {settings.chunk_size}.")
+    if settings.detail not in DETAILS:
+        raise UsageError(
+            f"--detail must be one of {', '.join(DETAILS)}, not {settings.detail!r}."
+        )
+    panel = load_default() if settings.panel_file is None else load_panel(settings.panel_file)
+    scenario = None
+    if settings.scenario_file is not None:
+        scenario = load_scenario(settings.scenario_file)
     try:
         loaded = load_fit(fit)
     except FileNotFoundError as error:
@@ -95,31 +152,33 @@ def run_project(
         ) from error
     idata = loaded.idata
     check_fit_panel(loaded, panel)
-    diagnostics = require_converged(idata, allow_unconverged=allow_unconverged)
+    diagnostics = require_converged(idata, allow_unconverged=settings.allow_unconverged)
     converged = bool(getattr(diagnostics, "converged", True))
     if not converged:
-        console.print(
+        err_console.print(
             "[yellow]warning: the fit did not converge[/] ("
             + "; ".join(getattr(diagnostics, "problems", ()))
             + "); projecting anyway because --allow-unconverged was given. The outputs are "
             "flagged (attribute converged = 'no')."
         )
-    posterior = projection_draws(idata, n_draws=draws, seed=seed)
-    with console.status(f"projecting {posterior.sizes['draw']} draws to {end_year}"):
+    posterior = projection_draws(idata, n_draws=settings.draws, seed=settings.seed)
+    with step(f"projecting {posterior.sizes['draw']} draws to {settings.end_year}"):
         projection = project(
             panel,
             posterior,
             scenario=scenario,
-            base_year=base_year,
-            end_year=end_year,
-            seed=seed,
-            chunk_size=chunk_size,
-            detail=detail,
+            base_year=settings.base_year,
+            end_year=settings.end_year,
+            seed=settings.seed,
+            chunk_size=settings.chunk_size,
+            detail=settings.detail,
         )
     projection.attrs["fit_file"] = str(fit)
     projection.attrs["converged"] = "yes" if converged else "no"
-    with console.status(f"writing {out}"):
-        written = write_outputs(projection, out)
+    with step(f"writing {out}"):
+        written = write_projection_files(
+            projection, out, csv_style=CsvStyle.named(str(settings.csv_format))
+        )
     return projection, written
 
 
@@ -128,7 +187,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("project")
     def project_command(
-        fit: Annotated[Path, typer.Option("--fit", help="A fit written by `vekst fit --out`.")],
+        fit: Annotated[
+            Path,
+            typer.Option(
+                "--fit", exists=True, dir_okay=False, help="A fit written by `vekst fit --out`."
+            ),
+        ],
         out: Annotated[
             Path, typer.Option("--out", help="Folder for projection.nc and the CSVs.")
         ],
@@ -136,8 +200,13 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--end-year", help="Last 1 January projected.")
         ] = 2040,
         draws: Annotated[
-            int, typer.Option("--draws", help="Posterior draws to project (a random subset).")
-        ] = 1000,
+            int,
+            typer.Option(
+                "--draws",
+                help="Posterior draws to project (a random subset; the same default as "
+                "`vekst demo`, which keeps single-year ages).",
+            ),
+        ] = DEFAULT_PROJECTION_DRAWS,
         scenario: Annotated[
             Path | None,
             typer.Option(
@@ -148,7 +217,12 @@ def register(app: typer.Typer) -> None:
         ] = None,
         panel: Annotated[
             Path | None,
-            typer.Option("--panel", help="Panel netCDF the fit was made on; default: embedded."),
+            typer.Option(
+                "--panel",
+                exists=True,
+                dir_okay=False,
+                help="Panel netCDF the fit was made on; default: embedded.",
+            ),
         ] = None,
         base_year: Annotated[
             int | None,
@@ -161,11 +235,19 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--chunk-size", help="Draws per kernel chunk.")
         ] = 10,
         detail: Annotated[
-            str,
+            Detail,
             typer.Option(
                 "--detail", help="full (single ages), age_groups, totals, or auto (full < 2 GiB)."
             ),
-        ] = "auto",
+        ] = Detail.auto,
+        csv_format: Annotated[
+            CsvFormat,
+            typer.Option(
+                "--csv",
+                help="CSV style: nb (';' and decimal comma, for Excel with Norwegian "
+                "settings) or en (',' and '.'). Both are UTF-8 with a BOM.",
+            ),
+        ] = CsvFormat.en,
         allow_unconverged: Annotated[
             bool,
             typer.Option(
@@ -178,9 +260,7 @@ def register(app: typer.Typer) -> None:
         from vekst.fit import NotConvergedError
 
         try:
-            projection, written = run_project(
-                fit,
-                out,
+            settings = ProjectSettings(
                 end_year=end_year,
                 draws=draws,
                 scenario_file=scenario,
@@ -188,9 +268,11 @@ def register(app: typer.Typer) -> None:
                 base_year=base_year,
                 seed=seed,
                 chunk_size=chunk_size,
-                detail=detail,
+                detail=str(detail),
                 allow_unconverged=allow_unconverged,
+                csv_format=str(csv_format),
             )
+            projection, written = run_project(fit, out, settings)
         except NotConvergedError as error:
             # Looked up on vekst.fit at call time; other errors go to the CLI's boundary.
             typer.echo(f"error: {error}", err=True)

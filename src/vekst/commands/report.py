@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console()
+from vekst.commands.ui import console, err_console, step
+from vekst.report.i18n import Lang
 
 #: Posterior draws used to decompose past growth (enough for stable 80 % intervals).
 DECOMPOSITION_DRAWS = 200
@@ -43,7 +42,7 @@ def _history_decomposition(panel, idata):
         )
     except (DecompositionError, ValueError, KeyError) as error:
         # The decomposition is an optional section: say why it is missing, keep the rest.
-        console.print(f"[yellow]no growth decomposition in the report:[/] {error}")
+        err_console.print(f"[yellow]no growth decomposition in the report:[/] {error}")
         return None
 
 
@@ -52,10 +51,10 @@ def build_report(
     projection: str | Path,
     out: str | Path,
     *,
-    municipalities: Sequence[str] | None = None,
     panel=None,
-    title: str = "Population forecast and drivers of growth",
     decompose: bool = True,
+    options=None,
+    official: str | Path | None = None,
 ) -> Path:
     """Load a fit and a projection, recompute the OLS baseline and write the report.
 
@@ -67,15 +66,18 @@ def build_report(
         The folder written by ``vekst project`` (holding ``projection.nc``) or the file.
     out
         Folder of the report (``index.html``, ``figures/``, ``tables/``).
-    municipalities
-        Codes to show in detail besides the three largest.
     panel
         The panel (a dataset or a netCDF file) the projection was made from; default the
         embedded data (:func:`vekst.load_default`).
-    title
-        Page title.
     decompose
         Add the decomposition of past growth (needs the fit's draws and the panel).
+    options
+        :class:`vekst.report.ReportOptions` (language, municipalities in print, ...); its
+        ``backtest`` defaults to the shipped ``docs/results/backtest_table.csv`` when that
+        file exists.
+    official
+        A StatBank export of Statistics Norway's regional projection to draw beside the
+        fan charts (see :func:`vekst.evaluate.official.read_ssb_projection`).
 
     Returns
     -------
@@ -87,7 +89,8 @@ def build_report(
     from vekst.fit import check_fit_panel, load_fit
     from vekst.models.data import MigrationData
     from vekst.models.ols import fit_ols
-    from vekst.report.html import write_report
+    from vekst.report.bands import read_backtest_table
+    from vekst.report.html import ReportOptions, write_report
 
     projection_file = _projection_file(projection)
     loaded = load_fit(fit)
@@ -111,8 +114,17 @@ def build_report(
             warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
             ols = fit_ols(MigrationData.from_dataset(idata.fit_data))
     else:
-        console.print(f"[yellow]{fit} has no fit_data group: the OLS comparison is left out.[/]")
+        err_console.print(
+            f"[yellow]{fit} has no fit_data group: the OLS comparison is left out.[/]"
+        )
     decomposition = _history_decomposition(panel, idata) if decompose else None
+    options = options or ReportOptions()
+    if options.backtest is None:
+        options.backtest = read_backtest_table()
+    if official is not None:
+        from vekst.evaluate.official import read_ssb_projection
+
+        options.official = read_ssb_projection(official, panel)
     with xr.open_dataset(projection_file, engine="h5netcdf") as dataset:
         return write_report(
             out,
@@ -121,8 +133,7 @@ def build_report(
             ols=ols,
             projection=dataset,
             decomposition=decomposition,
-            municipalities=municipalities,
-            title=title,
+            options=options,
         )
 
 
@@ -155,9 +166,28 @@ def register(app: typer.Typer) -> None:
                 help="Panel file (netCDF) if the projection used one; default the embedded data.",
             ),
         ] = None,
-        title: Annotated[str, typer.Option(help="Title of the page.")] = (
-            "Population forecast and drivers of growth"
-        ),
+        title: Annotated[
+            str | None, typer.Option(help="Title of the page; default by language.")
+        ] = None,
+        lang: Annotated[
+            Lang, typer.Option("--lang", help="Language of the report: nb or en.")
+        ] = Lang.en,
+        single_ages: Annotated[
+            bool,
+            typer.Option(
+                "--single-ages",
+                help="Pyramids of the printed municipalities by single year of age "
+                "(default: five-year groups).",
+            ),
+        ] = False,
+        official: Annotated[
+            Path | None,
+            typer.Option(
+                "--official",
+                help="StatBank export (CSV) of Statistics Norway's regional projection, drawn "
+                "beside the fan charts of the municipalities it covers.",
+            ),
+        ] = None,
         decompose: Annotated[
             bool,
             typer.Option("--decompose/--no-decompose", help="Include the drivers of past growth."),
@@ -165,28 +195,36 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write an HTML report (fan charts, pyramids, rankings, diagnostics) to --out."""
         from vekst.data.panel import PanelValidationError
+        from vekst.evaluate.official import OfficialProjectionError
         from vekst.fit import FitIdentityError
         from vekst.models.spec import SpecError
-        from vekst.report.html import ReportInputError
+        from vekst.report.html import ReportInputError, ReportOptions
 
+        options = ReportOptions(
+            municipalities=municipality or None,
+            title=title,
+            lang=lang,
+            pyramid_group=1 if single_ages else 5,
+        )
         try:
-            with console.status("drawing the report"):
+            with step("drawing the report"):
                 index = build_report(
                     fit,
                     projection,
                     out,
-                    municipalities=municipality or None,
                     panel=panel,
-                    title=title,
                     decompose=decompose,
+                    options=options,
+                    official=official,
                 )
         except (
+            OfficialProjectionError,
             FileNotFoundError,
             FitIdentityError,
             PanelValidationError,
             ReportInputError,
             SpecError,
         ) as error:
-            console.print(f"[red]error:[/] {error}")
+            err_console.print(f"[red]error:[/] {error}")
             raise typer.Exit(code=2) from error
         console.print(f"report written to [bold]{index}[/] (open it in a browser; works offline)")

@@ -15,6 +15,12 @@ Conventions
   within the ``(1 - L) / 2`` and ``(1 + L) / 2`` empirical quantiles of the draws (linear
   interpolation between order statistics, numpy's default). Point forecasts have no
   interval: their coverage is NaN.
+* **Interval score** of a central interval ``[l, u]`` of level ``L`` (Gneiting & Raftery
+  2007), with ``alpha = 1 - L``: ``(u - l) + 2 / alpha * (l - y) 1{y < l} + 2 / alpha *
+  (y - u) 1{y > u}``. Lower is better; it rewards narrow bands and punishes misses in
+  proportion to their distance. A point forecast is a zero-width interval, so its score is
+  ``2 / alpha * |point - y|``: baselines and ensembles are scored on one scale.
+  ``interval_score_pct_L`` divides by the observed value, like ``crps_pct``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ __all__ = [
     "central_interval",
     "crps_ensemble",
     "interval_coverage",
+    "interval_score",
     "percentage_error",
     "score_ensemble",
     "summarise_scores",
@@ -164,6 +171,37 @@ def interval_coverage(
     return np.where(np.isfinite(y), covered, np.nan)
 
 
+def interval_score(
+    lower: np.ndarray, upper: np.ndarray, observed: np.ndarray, level: float
+) -> np.ndarray:
+    """Interval score of central intervals ``[lower, upper]`` of ``level`` (lower is better).
+
+    Parameters
+    ----------
+    lower, upper
+        Interval bounds (broadcastable with ``observed``); equal bounds are a point forecast.
+    observed
+        Observed values.
+    level
+        Nominal level of the interval in (0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(u - l) + 2 / (1 - level) * (distance of y outside [l, u])``, in the units of the
+        data; NaN where ``observed`` is missing.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"interval level must lie in (0, 1); got {level}.")
+    low = np.asarray(lower, dtype=np.float64)
+    high = np.asarray(upper, dtype=np.float64)
+    y = np.asarray(observed, dtype=np.float64)
+    penalty = 2.0 / (1.0 - level)
+    below = np.clip(low - y, 0.0, None)
+    above = np.clip(y - high, 0.0, None)
+    return (high - low) + penalty * (below + above)
+
+
 def score_ensemble(
     draws: np.ndarray,
     observed: np.ndarray,
@@ -216,11 +254,16 @@ def score_ensemble(
         if point_forecast:
             nan = np.full(y.shape, np.nan)
             out[f"lower_{name}"], out[f"upper_{name}"], out[f"cover_{name}"] = nan, nan, nan
+            score = interval_score(point, point, y, level)
         else:
             low, high = central_interval(x, level, axis=0)
             out[f"lower_{name}"], out[f"upper_{name}"] = low, high
             covered = ((low <= y) & (y <= high)).astype(np.float64)
             out[f"cover_{name}"] = np.where(np.isfinite(y), covered, np.nan)
+            score = interval_score(low, high, y, level)
+        out[f"is_{name}"] = score
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"is_pct_{name}"] = np.where(y > 0, 100.0 * score / np.where(y > 0, y, 1.0), np.nan)
     return out
 
 
@@ -270,4 +313,10 @@ def summarise_scores(
         column = f"cover_{name}"
         if column in scores.columns:
             out[f"coverage_{name}"] = grouped[column].mean()
+    for level in levels:
+        name = _level_name(level)
+        if f"is_{name}" in scores.columns:
+            out[f"interval_score_{name}"] = grouped[f"is_{name}"].mean()
+        if f"is_pct_{name}" in scores.columns:
+            out[f"interval_score_pct_{name}"] = grouped[f"is_pct_{name}"].mean()
     return out.reset_index()

@@ -317,7 +317,8 @@ def compare_official(
     OfficialProjectionError
         If the frame has no rows of ``alternative``.
     """
-    from vekst.evaluate.backtest import PLANNER_AGE_GROUPS, TOTAL, _score
+    from vekst.evaluate.scoring import PLANNER_AGE_GROUPS, TOTAL
+    from vekst.evaluate.scoring import score_forecast as _score
 
     rows = official[official["alternative"] == alternative]
     if rows.empty:

@@ -62,7 +62,10 @@ def loading_inputs(data: MigrationData) -> tuple[list[str], np.ndarray]:
         with np.errstate(invalid="ignore"):
             centrality = np.where(available, data.x[k], np.nan)
             value = np.nanmean(centrality, axis=1)
-        value = np.nan_to_num(value - np.nanmean(value))
+        # Not re-centred: the same values as the covariate, so that the loading's
+        # centrality part and a year's centrality coefficient trade off exactly (see
+        # add_state_processes).
+        value = np.nan_to_num(value)
         names.append("centrality")
         rows.append(value)
     log_population = np.log(np.maximum(np.nanmean(data.population, axis=1), 1.0))
@@ -163,8 +166,13 @@ def _mvt_logp_chol(values: pt.TensorVariable, chol: pt.TensorVariable, nu: float
 
 
 def add_state_processes(
-    spec, data: MigrationData, covariates: list[str], centred: list[int]
-) -> tuple[pt.TensorVariable, pt.TensorVariable | None, pt.TensorVariable | None]:
+    spec,
+    data: MigrationData,
+    covariates: list[str],
+    centred: list[int],
+    national: pt.TensorVariable | None = None,
+    slope_shift: dict[str, pt.TensorVariable] | None = None,
+):
     """Year effects, year coefficients and national net migration as one VAR(1).
 
     Parameters
@@ -178,13 +186,22 @@ def add_state_processes(
     centred
         Indices of covariates whose year coefficients are centred states of the VAR
         block; the others get independent non-centred AR(1) paths.
+    national
+        The national net migration rate ``(year,)`` when it is a driver.
+    slope_shift
+        ``{covariate: (year,)}``: for a centred covariate, the free variable is the
+        year's total slope ``beta_t + shift_t`` (what the data pin down) and the VAR
+        prior is on ``beta_t``. The loading's centrality part times the national rate is
+        such a shift; sampling the total slope removes the ridge between the loading
+        coefficient and every year's centrality coefficient.
 
     Returns
     -------
-    (year_effect, beta_year, national)
-        ``(year,)``, ``(covariate, year)`` or ``None`` without covariates, and the national
-        net migration rate data ``(year,)`` or ``None`` when it is not a driver.
+    (year_effect, beta_year, slopes)
+        ``(year,)``; ``(covariate, year)`` coefficients (or ``None`` without covariates);
+        the slopes the likelihood uses, ``beta_year`` plus any shift.
     """
+    slope_shift = slope_shift or {}
     mspec = spec.migration
     priors = mspec.priors
     n_years = len(data.years)
@@ -195,9 +212,7 @@ def add_state_processes(
     rho = pm.Beta("rho", alpha=3.0, beta=2.0, dims="state")
     rho_of = {name: rho[i] for i, name in enumerate(rho_names)}
 
-    national = None
-    if mspec.national_immigration:
-        national = pm.Data("national_rate", data.national_rate, dims="year")
+    if national is not None:
         national_mu = pm.Normal("national_mu", 0.0, priors["national_mu_sd"])
         national_sigma = pm.HalfNormal("national_sigma", priors["national_sigma_sd"])
         block_names.append(NATIONAL)
@@ -216,7 +231,7 @@ def add_state_processes(
     block_sd.append(year_effect_sigma)
     block_rho.append(rho_of[YEAR_EFFECT])
 
-    beta_year = None
+    beta_year = slopes = None
     if covariates:
         beta_mu = pm.Normal(
             "beta_mu",
@@ -229,8 +244,19 @@ def add_state_processes(
             sigma=np.array([mspec.beta_sigma_sd[c] for c in covariates]),
             dims="covariate",
         )
-        rows = []
+        rows, slope_rows = [], []
         for k, cov in enumerate(covariates):
+            if k in centred and cov in slope_shift:
+                slope = pm.Flat(f"slope_year_{cov}", dims="year")
+                row = slope - slope_shift[cov]
+                slope_rows.append(slope)
+                block_names.append(cov)
+                block_states.append(row)
+                block_mean.append(beta_mu[k])
+                block_sd.append(beta_sigma[k])
+                block_rho.append(rho_of[cov])
+                rows.append(row)
+                continue
             if k in centred:
                 row = pm.Flat(f"beta_year_{cov}", dims="year")
                 block_names.append(cov)
@@ -243,7 +269,9 @@ def add_state_processes(
                 path = _ar1_matrix(rho_of[cov], n_years) @ z
                 row = beta_mu[k] + beta_sigma[k] * path
             rows.append(row)
+            slope_rows.append(row)
         beta_year = pm.Deterministic("beta_year", pt.stack(rows), dims=("covariate", "year"))
+        slopes = pt.stack(slope_rows)
 
     model = pm.modelcontext(None)
     for dim in ("block_state", "block_state_to"):
@@ -261,7 +289,7 @@ def add_state_processes(
             len(block_names),
         ),
     )
-    return year_effect, beta_year, national
+    return year_effect, beta_year, slopes
 
 
 def state_coords(spec, covariates: list[str], data: MigrationData) -> dict[str, list[str]]:
@@ -275,12 +303,19 @@ def state_coords(spec, covariates: list[str], data: MigrationData) -> dict[str, 
     return coords
 
 
-def add_loadings(spec, data: MigrationData) -> pt.TensorVariable:
-    """Settlement loadings ``lambda_m = 1 + theta . z_m`` as a Deterministic ``loading``."""
-    _, z = loading_inputs(data)
+def add_loadings(spec, data: MigrationData):
+    """Settlement loadings ``lambda_m = 1 + theta . z_m`` as a Deterministic ``loading``.
+
+    Returns
+    -------
+    (loading, theta, terms, z)
+        The loadings ``(municipality,)``, the coefficients, the term names and the
+        inputs ``(term, municipality)``.
+    """
+    terms, z = loading_inputs(data)
     theta = pm.Normal("loading_coef", 0.0, spec.migration.priors["loading_sd"], dims="loading_term")
-    loading = 1.0 + pt.dot(theta, z)
-    return pm.Deterministic("loading", loading, dims="municipality")
+    loading = pm.Deterministic("loading", 1.0 + pt.dot(theta, z), dims="municipality")
+    return loading, theta, terms, z
 
 
 def add_local_persistence(spec, data: MigrationData) -> pt.TensorVariable:

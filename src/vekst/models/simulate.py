@@ -139,8 +139,8 @@ def _draw_dynamic(truth, x, population, region_index, covariates, rng) -> np.nda
     log_population = np.log(population.mean(axis=1))
     terms = {"log_population": log_population - log_population.mean()}
     if "centrality" in covariates:
-        centrality = x[covariates.index("centrality")].mean(axis=1)
-        terms["centrality"] = centrality - centrality.mean()
+        # As vekst.models.dynamics.loading_inputs: the covariate's own (centred) values.
+        terms["centrality"] = x[covariates.index("centrality")].mean(axis=1)
     truth.loading = 1.0 + sum(truth.loading_coef[k] * v for k, v in terms.items())
     z = (log_population - log_population.mean()) / log_population.std()
     truth.persistence = 1.0 / (

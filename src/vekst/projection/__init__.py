@@ -4,7 +4,7 @@
 * :class:`Scenario`, :func:`load_scenario` -- job growth and fertility/mortality
   alternatives.
 * :func:`population_summary`, :func:`age_group_summary`, :func:`aggregate`,
-  :func:`write_outputs` -- quantiles (draws are summed first, quantiles taken last) and
+  :func:`write_projection_files` -- quantiles (draws are summed first, quantiles taken last) and
   files.
 * :func:`estimate_migration_schedule`, :func:`estimate_mortality_trend` -- the age
   schedule of migration and the mortality improvement assumption.
@@ -14,10 +14,11 @@
 from vekst.projection.kernel import KernelInputs, KernelResult, run_kernel
 from vekst.projection.mortality import estimate_mortality_trend, life_expectancy
 from vekst.projection.outputs import (
+    CsvStyle,
     age_group_summary,
     aggregate,
     population_summary,
-    write_outputs,
+    write_projection_files,
 )
 from vekst.projection.project import AGE_GROUPS, ProjectionInputError, make_test_draws, project
 from vekst.projection.scenario import JobGrowth, Scenario, ScenarioError, load_scenario
@@ -25,6 +26,7 @@ from vekst.projection.schedule import MigrationSchedule, estimate_migration_sche
 
 __all__ = [
     "AGE_GROUPS",
+    "CsvStyle",
     "JobGrowth",
     "KernelInputs",
     "KernelResult",
@@ -42,5 +44,5 @@ __all__ = [
     "population_summary",
     "project",
     "run_kernel",
-    "write_outputs",
+    "write_projection_files",
 ]

@@ -37,6 +37,11 @@ The accounting follows :mod:`vekst.data.components` (flows labelled with the age
      fixed-point steps), and what cannot be taken at all (a request above ``out_cap`` of
      the whole population) is not applied.
 
+   With a signed schedule (``age_pattern``, the default of projections with draws) the
+   request per cell is ``N g + P (z + e_t)`` instead (:mod:`vekst.projection.agepattern`):
+   gains and losses per cell, losses capped at ``out_cap`` of the cell, what the cap
+   holds back taken off the gains (:mod:`vekst.projection.spread`).
+
    Cell values never fall below ``(1 - out_cap)`` of what they were. The migration
    **applied** is recorded (``net_migration``) beside the request
    (``net_migration_requested``).
@@ -44,7 +49,9 @@ The accounting follows :mod:`vekst.data.components` (flows labelled with the age
    with female person-years approximated as in
    :func:`vekst.features.expected_births` (mean of the 1 January stocks of ``t`` and
    ``t + 1`` at the same age; the 31 December women include this year's migrants) and
-   ``f_m = exp(fert_dev[m])``. Boys and girls by the sex ratio at birth; newborns
+   ``f_m = exp(fert_dev[m])`` (times the draw's national TFR factor, ``tfr_factor``);
+   with ``birth_noise``, ``B + sqrt(B) xi`` (floored at 0). Boys and girls by the sex
+   ratio at birth; newborns
    survive to 1 January with ``exp(-k_m * m0 / 2)`` (the components convention).
    A negative age-0 migration larger than ``out_cap`` of the final newborns is cut back.
 5. **Balance.** ``P[t + 1] = survivors + newborn survivors + migration applied`` cell by
@@ -62,6 +69,8 @@ from typing import Protocol
 
 import numpy as np
 
+from vekst.projection.spread import apply_net_migration, spread_signed_schedule
+
 __all__ = [
     "KernelInputs",
     "KernelResult",
@@ -72,6 +81,14 @@ __all__ = [
 
 #: Largest share of a cell that may leave in one year (see step 3 of the module docstring).
 OUT_CAP = 0.8
+
+
+class AgePatternSource(Protocol):
+    """Per-draw signed migration schedules (see :mod:`vekst.projection.agepattern`)."""
+
+    def chunk(self, draws: slice) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def year_noise(self, draws: slice, t: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class MigrationRate(Protocol):
@@ -110,6 +127,19 @@ class KernelInputs:
         ``None`` (no deviation).
     out_cap
         Largest share of a cell that may leave in one year.
+    age_pattern
+        Per-draw signed schedules (:class:`AgePatternSource`); when given, net migration
+        is spread as ``N g + P (z + e_t)`` per cell (:mod:`vekst.projection.spread`)
+        instead of by ``in_share`` / ``out_propensity``.
+    tfr_factor
+        National fertility level per draw and year relative to ``asfr``, ``(draw, year)``.
+    birth_noise
+        Standard normal shocks of births, ``(draw, year, municipality)``: births are
+        ``B + sqrt(B) xi`` (the normal approximation of Poisson noise), floored at 0.
+    mortality_shift, mortality_loading
+        Lee-Carter deviation of the period index per draw, year and sex ``(draw, year,
+        sex)`` and its age loading ``(sex, age)``: hazards are multiplied by
+        ``exp(loading * shift)``.
     """
 
     population: np.ndarray
@@ -122,6 +152,11 @@ class KernelInputs:
     mort_factor: np.ndarray | None = None
     fert_factor: np.ndarray | None = None
     out_cap: float = OUT_CAP
+    age_pattern: AgePatternSource | None = None
+    tfr_factor: np.ndarray | None = None
+    birth_noise: np.ndarray | None = None
+    mortality_shift: np.ndarray | None = None
+    mortality_loading: np.ndarray | None = None
 
     @property
     def n_years(self) -> int:
@@ -142,6 +177,25 @@ class KernelInputs:
             actual = np.shape(getattr(self, name))
             if actual != shape:
                 raise ValueError(f"kernel input '{name}' has shape {actual}, expected {shape}.")
+        per_year = {
+            "tfr_factor": (self.n_years,),
+            "birth_noise": (self.n_years, n_mun),
+            "mortality_shift": (self.n_years, n_sex),
+        }
+        for name, tail in per_year.items():
+            value = getattr(self, name)
+            if value is not None and value.shape[1:] != tail:
+                raise ValueError(
+                    f"kernel input '{name}' must be (draw, {', '.join(map(str, tail))}); got "
+                    f"{value.shape}."
+                )
+        if (self.mortality_shift is None) != (self.mortality_loading is None):
+            raise ValueError("'mortality_shift' and 'mortality_loading' go together.")
+        if self.mortality_loading is not None and self.mortality_loading.shape != (n_sex, n_age):
+            raise ValueError(
+                f"kernel input 'mortality_loading' has shape {self.mortality_loading.shape}, "
+                f"expected {(n_sex, n_age)}."
+            )
         for name in ("mort_factor", "fert_factor"):
             value = getattr(self, name)
             if value is not None and (value.ndim != 2 or value.shape[1] != n_mun):
@@ -329,17 +383,34 @@ class _State:
             if inputs.fert_factor is None
             else np.asarray(inputs.fert_factor[draws], dtype=np.float64)
         )
+        profile = pattern = None
+        if inputs.age_pattern is not None:
+            profile, pattern = inputs.age_pattern.chunk(draws)
         for t in range(inputs.n_years):
+            fert_t = fert
+            if inputs.tfr_factor is not None:
+                fert_t = fert * inputs.tfr_factor[draws, t][:, None]
+            shift = None
+            if inputs.mortality_shift is not None:
+                shift = np.exp(
+                    inputs.mortality_loading[None] * inputs.mortality_shift[draws, t][..., None]
+                )  # (draw, sex, age)
             # 1. survival, then ageing by one year (the open age keeps its survivors).
             # Shifting the flat buffers by one element ages every row at once; age 0
             # receives the previous row's oldest survivors, which are discarded below.
             flat_pop, flat_tmp, flat_nxt = pop.reshape(-1), tmp.reshape(-1), nxt.reshape(-1)
-            if mort is None:
+            if mort is None and shift is None:
                 np.multiply(pop, self.p_national[t], out=tmp)
                 np.copyto(flat_nxt[1:], flat_tmp[:-1])
                 nxt[..., -1] += tmp[..., -1]
             else:
-                np.multiply(mort[:, :, None, None], self.neg_hazard[t], out=tmp)
+                neg_hazard = self.neg_hazard[t] if shift is None else (
+                    self.neg_hazard[t] * shift[:, None].astype(self.dtype)
+                )
+                factor = np.ones((n, 1, 1, 1), self.dtype) if mort is None else (
+                    mort[:, :, None, None]
+                )
+                np.multiply(factor, neg_hazard, out=tmp)
                 np.exp(tmp, out=tmp)
                 np.multiply(flat_pop[:-1], flat_tmp[:-1], out=flat_nxt[1:])
                 nxt[..., -1] += pop[..., -1] * tmp[..., -1]
@@ -347,12 +418,15 @@ class _State:
             surv_total = _row_sum(nxt) - nxt[..., 0].sum(-1, dtype=np.float64)
             # 2. provisional newborns from the 1 January women
             women_start = self._women(pop, t)
+            newborn_hazard = np.broadcast_to(inputs.newborn_hazard[t], (n, 1, 2))
+            if shift is not None:
+                newborn_hazard = newborn_hazard * shift[:, None, :, 0]
             if mort is None:
-                newborn_p = np.broadcast_to(self.newborn_p_national[t], (n, pop.shape[1], 2))
+                newborn_p = np.broadcast_to(np.exp(-newborn_hazard), (n, pop.shape[1], 2))
             else:
-                newborn_p = np.exp(-inputs.newborn_hazard[t] * mort[..., None].astype(np.float64))
+                newborn_p = np.exp(-newborn_hazard * mort[..., None].astype(np.float64))
             share = self.sex_share * newborn_p
-            nxt[..., 0] = (women_start * fert)[..., None] * share
+            nxt[..., 0] = (women_start * fert_t)[..., None] * share
             before = nxt.copy() if trace is not None else None
             # 3. net migration, applied to the state in place
             if migration is None:
@@ -362,6 +436,17 @@ class _State:
             else:
                 rate = np.asarray(migration(draws, t, pop, totals), dtype=np.float64)
                 requested = rate / 100.0 * totals
+            if migration is not None and profile is not None:
+                applied, age0_migration = spread_signed_schedule(
+                    pattern,
+                    profile,
+                    inputs.age_pattern.year_noise(draws, t),
+                    totals,
+                    requested,
+                    nxt,
+                    inputs.out_cap,
+                )
+            elif migration is not None:
                 applied, age0_migration = apply_net_migration(
                     requested,
                     nxt,
@@ -374,7 +459,11 @@ class _State:
             # 4. final births from the mean of 1 January and 31 December women (the
             # state now holds the 31 December women, migrants included)
             women_end = self._women(nxt, t)
-            births = 0.5 * (women_start + women_end) * fert
+            mean_births = 0.5 * (women_start + women_end) * fert_t
+            births = mean_births
+            if inputs.birth_noise is not None:
+                noise = inputs.birth_noise[draws, t].astype(np.float64)
+                births = np.maximum(mean_births + np.sqrt(mean_births) * noise, 0.0)
             newborns = births[..., None] * share
             # A loss of infants larger than the cap allows is cut back.
             guarded = np.maximum(age0_migration, -inputs.out_cap * newborns)
@@ -387,12 +476,14 @@ class _State:
             result.deaths[draws, t] = deaths
             result.net_migration[draws, t] = applied
             result.net_migration_requested[draws, t] = requested
-            result.expected_births[draws, t] = births / fert
+            result.expected_births[draws, t] = mean_births / fert
             if mort is None:
                 result.expected_deaths[draws, t] = deaths
             else:
                 flat = pop.reshape(n * pop.shape[1], -1)
                 expected = (flat @ self.q_national[t].astype(self.dtype)).reshape(n, -1)
+                # (the draw's national rates when mortality is stochastic: approximated
+                # by the mean path here, as expected deaths only describe)
                 newborn_q = 1.0 - self.newborn_p_national[t]
                 result.expected_deaths[draws, t] = expected + births * (self.sex_share @ newborn_q)
             result.population_total[draws, t + 1] = new_totals
@@ -415,114 +506,3 @@ class _State:
             totals = new_totals
             if store is not None:
                 store(draws, t + 1, pop)
-
-
-def apply_net_migration(
-    net: np.ndarray,
-    state: np.ndarray,
-    in_share: np.ndarray,
-    out_propensity: np.ndarray,
-    out_cap: float,
-    work: np.ndarray | None = None,
-    *,
-    in_total: np.ndarray | None = None,
-    iterations: int = 20,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Add net migration to ``state`` in place without making any cell negative.
-
-    Gains (``max(net, 0)``) are added in proportion to ``in_share``; losses
-    (``max(-net, 0)``) are taken in proportion to ``state x out_propensity`` with a
-    per-cell loss rate capped at ``out_cap`` (see the module docstring, step 3).
-
-    Parameters
-    ----------
-    net
-        Net migration in persons, ``(draw, municipality)``.
-    state
-        Population before migration (survivors and newborns), ``(draw, municipality,
-        sex, age)``; receives the population after migration.
-    in_share
-        Profile of gains ``(municipality, sex, age)`` summing to 1 per municipality.
-    out_propensity
-        Relative loss rate ``(municipality, sex, age)``.
-    out_cap
-        Largest share of a cell that may leave.
-    work
-        Scratch buffer like ``state`` (allocated when ``None``).
-    in_total
-        ``in_share`` summed per municipality (float64), to save a pass when called often.
-    iterations
-        Fixed-point steps that move losses from capped to uncapped cells.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        Migration applied per ``(draw, municipality)`` (float64; equals ``net`` unless the
-        losses asked for exceed ``out_cap`` of the population) and the migration of the
-        age-0 cells ``(draw, municipality, sex)``. Every cell ends at least
-        ``(1 - out_cap)`` times its value before.
-    """
-    dtype = state.dtype
-    if work is None:
-        work = np.empty_like(state)
-    if in_total is None:
-        in_total = in_share.sum((1, 2), dtype=np.float64)
-    gain = np.maximum(net, 0.0)
-    loss = np.maximum(-net, 0.0)
-    # Loss per unit of exposure-weighted propensity, then the losses of every cell.
-    np.multiply(state, out_propensity, out=work)
-    weight = _row_sum(work)
-    scale = np.divide(loss, weight, out=np.zeros_like(loss), where=weight > 0)
-    np.multiply(work, scale[:, :, None, None].astype(dtype), out=work)
-    taken = scale * weight
-    # Rows where some cell could lose more than the cap (rare: tiny cells, extreme rates).
-    peak = out_propensity.reshape(out_propensity.shape[0], -1).max(axis=1)
-    candidates = np.flatnonzero((scale * peak[None, :] > out_cap).ravel())
-    if candidates.size:
-        rows, capped_taken = _capped_losses(
-            candidates, loss, scale, state, out_propensity, out_cap, work, iterations
-        )
-        taken.ravel()[rows] = capped_taken
-    age0 = in_share[None, :, :, 0] * gain[..., None] - work[..., 0]
-    np.subtract(state, work, out=state)
-    np.multiply(in_share[None], gain[:, :, None, None].astype(dtype), out=work)
-    np.add(state, work, out=state)
-    return gain * in_total[None, :] - taken, age0
-
-
-def _capped_losses(rows, loss, scale, state, out_propensity, out_cap, work, iterations):
-    """Rewrite the losses of ``rows`` (flat draw x municipality) with capped cell rates.
-
-    Candidates come from a per-municipality bound; only rows where a populated cell really
-    exceeds the cap are rewritten. Their rate per unit propensity is raised until the
-    capped losses meet the request or every cell is at the cap (then less than requested
-    is taken). Returns the rewritten rows and their total losses.
-    """
-    n_mun = state.shape[1]
-    n_cells = state.shape[2] * state.shape[3]
-    flat_state = state.reshape(-1, n_cells)
-    municipality = rows % n_mun
-    prop = out_propensity.reshape(n_mun, -1)[municipality]
-    factor = scale.ravel()[rows]
-    over = (prop * factor[:, None] > out_cap) & (flat_state[rows] > 0)
-    hit = over.any(axis=1)
-    rows, factor = rows[hit], factor[hit]
-    if rows.size == 0:
-        return rows, np.zeros(0)
-    cells = flat_state[rows].astype(np.float64)
-    prop = prop[hit].astype(np.float64)
-    target = loss.ravel()[rows]
-    active = np.arange(rows.size)
-    for _ in range(iterations):
-        rate = np.minimum(prop[active] * factor[active, None], out_cap)
-        taken = (cells[active] * rate).sum(1)
-        free = (cells[active] * rate * (rate < out_cap)).sum(1)
-        short = target[active] - taken
-        grow = (short > 1e-9 * np.maximum(target[active], 1.0)) & (free > 0)
-        if not grow.any():
-            break
-        active = active[grow]
-        factor[active] *= 1.0 + short[grow] / free[grow]
-    losses = (cells * np.minimum(prop * factor[:, None], out_cap)).astype(work.dtype)
-    work.reshape(-1, n_cells)[rows] = losses
-    return rows, losses.sum(1, dtype=np.float64)

@@ -19,6 +19,12 @@ mortality; 2 doubles the pace). ``method="lee_carter"`` replaces the per-age slo
 the Lee-Carter drift :math:`b_x \cdot \bar{\Delta k}` (first singular vector of the centred
 log rates, random walk with drift for :math:`k_t`).
 
+Uncertainty (stochastic projections): a Lee-Carter fit on the same window (log rates
+smoothed over age) gives the age loading :math:`b_x` and the random walk of the period
+index :math:`k_t`; each draw adds :math:`b_x \kappa_{d,t}` to the log rates, with
+:math:`\kappa` the drift's estimation error times the horizon plus the walk's yearly
+shocks (:meth:`MortalityTrend.simulate_shift`). The mean path is unchanged.
+
 Survival follows the constant-hazard convention of :mod:`vekst.data.components`:
 the probability to survive one year of age at rate *m* is :math:`\exp(-m)`. The life
 table of :func:`life_expectancy` uses the same convention, so an e0 shift and the
@@ -122,6 +128,36 @@ class MortalityTrend:
     drift: np.ndarray
     method: str
     window: int
+    loading: np.ndarray | None = None
+    drift_se: np.ndarray | None = None
+    sigma_k: np.ndarray | None = None
+
+    def simulate_shift(self, n_draws: int, horizons: np.ndarray, seed: int) -> np.ndarray:
+        r"""Lee-Carter deviations of the period index from its mean path.
+
+        :math:`\kappa_{d,h} = h\,\delta_d + \sum_{j \le h} \sigma_k \varepsilon_{d,j}`
+        with :math:`\delta_d \sim N(0, \mathrm{se}^2)` (the drift's estimation error) and
+        :math:`\varepsilon` the random walk's yearly shocks; log rates move by
+        ``loading * kappa``. Returns ``(draw, year, sex)``; zeros without a Lee-Carter fit.
+        """
+        horizons = np.asarray(horizons, dtype=np.int64)
+        n_sex = self.jump_off_rate.shape[0]
+        if self.loading is None or self.sigma_k is None or self.drift_se is None:
+            return np.zeros((n_draws, len(horizons), n_sex))
+        rng = np.random.default_rng([int(seed), 0x1EE])
+        steps = int(max(horizons.max(), 1))
+        delta = rng.standard_normal((n_draws, 1, n_sex)) * self.drift_se
+        # One generator per horizon: a shorter run sees the same shocks.
+        shocks = np.stack(
+            [np.random.default_rng([int(seed), 0x1EE, 1, h + 1]).standard_normal((n_draws, n_sex))
+             for h in range(steps)],
+            axis=1,
+        ) * self.sigma_k
+        walk = np.cumsum(shocks, axis=1)
+        h = np.arange(1, steps + 1)[None, :, None]
+        kappa = h * delta + walk
+        index = np.clip(horizons - 1, 0, steps - 1)
+        return np.where((horizons >= 1)[None, :, None], kappa[:, index], 0.0)
 
     def rates(self, years: np.ndarray, *, improvement_multiplier: float = 1.0) -> np.ndarray:
         """Projected national death rates ``(year, sex, age)`` for calendar ``years``.
@@ -146,6 +182,13 @@ class MortalityTrend:
             "jump_off_year": self.jump_off_year,
             "mean_improvement_pct_per_year_over_ages": {
                 sex: round(float(-100 * np.mean(self.drift[i])), 3)
+                for i, sex in enumerate(("female", "male"))
+            },
+            "lee_carter_uncertainty": None
+            if self.sigma_k is None
+            else {
+                sex: {"sigma_k": round(float(self.sigma_k[i]), 4),
+                      "drift_se": round(float(self.drift_se[i]), 4)}
                 for i, sex in enumerate(("female", "male"))
             },
         }
@@ -207,13 +250,37 @@ def estimate_mortality_trend(
             )
     upper = np.inf if allow_worsening else 0.0
     drift = np.clip(drift, np.log1p(-max_improvement), upper)
+    loading = drift_se = sigma_k = None
+    if len(years_w) >= 4:
+        smoothed = _smooth(np.log(np.maximum(values_w, RATE_FLOOR)), smooth_ages)
+        fits = [_lee_carter(smoothed[:, s, :]) for s in range(values.shape[1])]
+        loading = np.stack([f[0] for f in fits])
+        sigma_k = np.array([f[1] for f in fits])
+        drift_se = sigma_k / np.sqrt(len(years_w) - 1)
     return MortalityTrend(
         jump_off_year=int(years[-1]),
         jump_off_rate=jump_off,
         drift=drift,
         method=method,
         window=len(years_w),
+        loading=loading,
+        drift_se=drift_se,
+        sigma_k=sigma_k,
     )
+
+
+def _lee_carter(log_m: np.ndarray) -> tuple[np.ndarray, float]:
+    """Loading ``b`` (sums to 1) and the sd of the yearly change of ``k`` (random walk)."""
+    centred = log_m - log_m.mean(0)
+    u, s, vt = np.linalg.svd(centred, full_matrices=False)
+    b, k = vt[0], u[:, 0] * s[0]
+    scale = b.sum()
+    if abs(scale) < 1e-12:
+        return np.zeros(log_m.shape[1]), 0.0
+    b, k = b / scale, k * scale
+    steps = np.diff(k)
+    sd = float(steps.std(ddof=1)) if len(steps) > 1 else 0.0
+    return b, sd
 
 
 def _lee_carter_drift(log_m: np.ndarray) -> np.ndarray:

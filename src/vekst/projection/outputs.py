@@ -8,7 +8,8 @@ quantiles would give a band far too wide, as if every place were unlucky at once
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +17,20 @@ import pandas as pd
 import xarray as xr
 
 from vekst.errors import InputError
-from vekst.io import atomic_folder
+from vekst.io import atomic_folder, atomic_write
 
 __all__ = [
     "QUANTILES",
+    "CsvStyle",
     "age_group_summary",
     "aggregate",
     "convergence_flag",
+    "data_dictionary",
+    "frame_to_csv",
     "national_label",
     "population_summary",
     "quantile_frame",
-    "write_outputs",
+    "write_projection_files",
 ]
 
 #: Quantiles of every summary and their column names.
@@ -45,6 +49,7 @@ OUTPUT_FILES: tuple[str, ...] = (
     "projection.nc",
     "population_summary.csv",
     "age_groups.csv",
+    "data_dictionary.csv",
     *(f"{by}.csv" for by in GROUPINGS),
 )
 
@@ -218,6 +223,8 @@ def aggregate(
         names = dict(
             zip(keys, projection["region_name"].values.astype(str), strict=True)
         )
+    elif by == "county":
+        names = {**names, **_county_names(projection)}
     elif by == "nation":
         names = {"nation": national_label(projection)}
     frame.insert(1, "name", frame[by].map(names))
@@ -264,20 +271,159 @@ def convergence_flag(projection: xr.Dataset) -> str:
     return "unknown"
 
 
-def write_outputs(
+@dataclass(frozen=True)
+class CsvStyle:
+    """How CSV files are written.
+
+    Every file is UTF-8 with a byte-order mark (so Excel on Windows shows "Bærum", not
+    "BÃ¦rum") and one header row. The default uses ``,`` and a decimal point;
+    :meth:`norwegian` gives ``;`` and a decimal comma, which a Norwegian Excel opens in
+    columns with a double click.
+
+    Attributes
+    ----------
+    sep
+        Field separator.
+    decimal
+        Decimal mark.
+    """
+
+    sep: str = ","
+    decimal: str = "."
+
+    def __post_init__(self) -> None:
+        if self.sep == self.decimal:
+            raise ValueError(
+                f"the CSV separator and decimal mark are both {self.sep!r}; use ';' with ','."
+            )
+
+    @classmethod
+    def norwegian(cls) -> CsvStyle:
+        """``;`` between fields and a decimal comma (Excel with Norwegian settings)."""
+        return cls(sep=";", decimal=",")
+
+    @classmethod
+    def named(cls, name: str) -> CsvStyle:
+        """The style called ``"nb"`` (``;`` and ``,``) or ``"en"`` (``,`` and ``.``)."""
+        styles = {"nb": cls.norwegian(), "en": cls()}
+        if name not in styles:
+            raise ValueError(f"unknown CSV style {name!r}; use 'nb' or 'en'.")
+        return styles[name]
+
+
+#: Columns holding persons; rounded to whole persons in the CSV files.
+PERSON_COLUMNS = ("mean", "q025", "q10", "q50", "q90", "q975")
+
+#: Column -> meaning, for the data dictionary written beside the CSV files.
+COLUMN_MEANINGS: dict[str, str] = {
+    "municipality": "Municipality number (2024 codes), text with leading zero, e.g. 0301",
+    "county": "County number (2024), text with leading zero, e.g. 03",
+    "region": "Labour-market region code (SSB's BA regions)",
+    "nation": "The whole country",
+    "name": "Name of the municipality, county, region or country",
+    "year": "Population on 1 January of this year",
+    "age_group": "Age group in completed years (90+ is 90 and older)",
+    "mean": "Mean over the simulated futures (persons)",
+    "q025": "2.5 % quantile: lower end of the 95 % band (persons)",
+    "q10": "10 % quantile: lower end of the 80 % band (persons)",
+    "q50": "Median: half of the simulated futures are above, half below (persons)",
+    "q90": "90 % quantile: upper end of the 80 % band (persons)",
+    "q975": "97.5 % quantile: upper end of the 95 % band (persons)",
+}
+
+
+def _county_names(projection: xr.Dataset) -> dict[str, str]:
+    """County code -> name from the projection, else from the embedded 2024 table."""
+    if "county_name" in projection.coords and "county" in projection.coords:
+        return dict(
+            zip(
+                projection["county"].values.astype(str),
+                projection["county_name"].values.astype(str),
+                strict=True,
+            )
+        )
+    try:
+        from vekst.data.codes import municipality_table
+
+        table = municipality_table()
+    except (OSError, ImportError, KeyError):
+        return {}
+    if "county_name" not in table:
+        return {}
+    return dict(zip(table["county"].astype(str), table["county_name"].astype(str), strict=True))
+
+
+def frame_to_csv(frame: pd.DataFrame, path: str | Path, style: CsvStyle | None = None) -> Path:
+    """Write ``frame`` (no index) as a CSV in ``style``, atomically, mode 0644.
+
+    Parameters
+    ----------
+    frame
+        A flat table with one header row.
+    path
+        Target file.
+    style
+        Separator and decimal mark; default :class:`CsvStyle` (``,`` and ``.``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    style = style or CsvStyle()
+    return atomic_write(
+        path,
+        lambda tmp: frame.to_csv(
+            tmp, index=False, sep=style.sep, decimal=style.decimal, encoding="utf-8-sig"
+        ),
+    )
+
+
+def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    for column in PERSON_COLUMNS:
+        if column in frame:
+            frame[column] = np.rint(frame[column].to_numpy(dtype=float)).astype("int64")
+    return frame
+
+
+def data_dictionary(files: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per file and column: what the column holds.
+
+    Parameters
+    ----------
+    files
+        ``{file name: frame written}``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``file, column, meaning``.
+    """
+    rows = [
+        {"file": name, "column": column, "meaning": COLUMN_MEANINGS.get(column, "")}
+        for name, frame in files.items()
+        for column in frame.columns
+    ]
+    return pd.DataFrame(rows, columns=["file", "column", "meaning"])
+
+
+def write_projection_files(
     projection: xr.Dataset,
     out_dir: str | Path,
     *,
     groupings: Iterable[str] = GROUPINGS,
+    csv_style: CsvStyle | None = None,
 ) -> dict[str, Path]:
     """Write the projection and its summaries.
 
     Files: ``projection.nc`` (h5netcdf, compressed), ``population_summary.csv``,
-    ``age_groups.csv`` (when the projection keeps ages), and ``region.csv``,
-    ``county.csv``, ``nation.csv`` (when the coordinate exists), and ``manifest.json``.
-    Every CSV has a ``converged`` column (``yes``/``no``/``unknown``, from
-    ``projection.attrs["converged"]``). The folder is written all-or-nothing (see
-    :func:`vekst.io.atomic_folder`): a crash leaves the previous folder intact.
+    ``age_groups.csv`` (when the projection keeps ages), ``region.csv``, ``county.csv``,
+    ``nation.csv`` (when the coordinate exists) and ``data_dictionary.csv`` (what every
+    column means). CSV files are UTF-8 with a byte-order mark, one header row, codes as
+    text (with their leading zeros), names filled in and persons rounded to whole numbers.
+    Every file is written to a temporary file in ``out_dir`` and renamed (mode 0644), so
+    a crash never leaves half a file and colleagues can read the results.
 
     Parameters
     ----------
@@ -287,6 +433,9 @@ def write_outputs(
         Folder (created when missing).
     groupings
         Aggregates to write.
+    csv_style
+        Separator and decimal mark of the CSV files; :meth:`CsvStyle.norwegian` for
+        Excel with Norwegian settings.
 
     Returns
     -------
@@ -302,6 +451,8 @@ def write_outputs(
     for by in groupings:
         if by == "nation" or by in projection.coords:
             frames[by] = aggregate(projection, by)
+    frames = {name: _rounded(frame) for name, frame in frames.items()}
+    dictionary = data_dictionary({f"{name}.csv": frame for name, frame in frames.items()})
     written: dict[str, Path] = {}
     # Summaries are computed first and the folder is swapped in whole at the end, so an
     # interrupted run leaves the previous outputs as they were and no stale file mixes in.
@@ -310,7 +461,8 @@ def write_outputs(
         written["projection"] = out_dir / "projection.nc"
         for name, frame in frames.items():
             # Every file carries the convergence flag, not only the netCDF's attrs.
-            frame = frame.assign(converged=converged)
-            frame.to_csv(tmp / f"{name}.csv", index=False)
+            frame_to_csv(frame.assign(converged=converged), tmp / f"{name}.csv", csv_style)
             written[name] = out_dir / f"{name}.csv"
+        frame_to_csv(dictionary, tmp / "data_dictionary.csv", csv_style)
+        written["data_dictionary"] = out_dir / "data_dictionary.csv"
     return written

@@ -19,18 +19,15 @@ import numpy as np
 import xarray as xr
 
 from vekst.agegroups import AGE_GROUPS, age_group_matrix
-from vekst.errors import InputError
-from vekst.projection.fertility import asfr_path, fertility_history, sex_ratio_at_birth
+from vekst.data.panel import SEXES
+from vekst.projection.agepattern import AgePattern, AgePatternDataError, estimate_age_pattern
+from vekst.projection.fertility import sex_ratio_at_birth
 from vekst.projection.kernel import OUT_CAP, KernelInputs, run_kernel
-from vekst.projection.migration import COMPONENTS, ModelMigration, ds_linear_weights
-from vekst.projection.mortality import (
-    estimate_mortality_trend,
-    life_expectancy,
-    mortality_history,
-    shift_life_expectancy,
-)
+from vekst.projection.migration import COMPONENTS
+from vekst.projection.migration_inputs import ProjectionInputError, migration_model
 from vekst.projection.scenario import Scenario
 from vekst.projection.schedule import MigrationSchedule, estimate_migration_schedule
+from vekst.projection.vital import VitalConfig, vital_inputs
 
 __all__ = [
     "AGE_GROUPS",
@@ -39,7 +36,6 @@ __all__ = [
     "project",
 ]
 
-SEXES = ("female", "male")
 #: Age groups of the summaries (label, first age, last age; the last is open).
 #: ``detail="auto"`` keeps single ages while the population array stays below this size.
 AUTO_FULL_LIMIT_BYTES = 2 * 1024**3
@@ -53,10 +49,6 @@ _REQUIRED_DRAWS = (
     "sigma_base",
     "sigma_pop",
 )
-
-
-class ProjectionInputError(InputError):
-    """Inputs of a projection do not fit together; the message says what to change."""
 
 
 def project(
@@ -105,8 +97,10 @@ def project(
         Draws per kernel chunk. Small chunks keep the working set in the CPU cache: at
         national size 10 draws per chunk ran ~30 % faster than 100 (``benchmarks/projection.py``).
     schedule
-        Migration age schedule; default estimated from the panel
-        (:func:`~vekst.projection.schedule.estimate_migration_schedule`).
+        Migration age schedule: an :class:`~vekst.projection.agepattern.AgePattern`
+        (signed schedules) or a :class:`~vekst.projection.schedule.MigrationSchedule`
+        (gains/losses); default the signed schedules estimated from the panel (net
+        migration derived by the residual method when the panel lacks it).
     employment_rate
         National employment rates ``(age, sex)`` for DS; default estimated from the panel.
     mortality_window, mortality_method
@@ -125,10 +119,18 @@ def project(
         Debug hook passed to :func:`~vekst.projection.kernel.run_kernel` (cell-level
         accounting in tests).
 
+    Notes
+    -----
+    Draws with spread make every component stochastic: per-draw migration age schedules
+    with yearly residual patterns, an AR(1) national TFR path with a shifting schedule,
+    Poisson-like noise on births and Lee-Carter mortality shocks. Without draws, or with
+    point estimates (every sd zero, all draws equal), the run is deterministic.
+
     Returns
     -------
     xarray.Dataset
-        ``population`` (draw, year, municipality, age, sex) float32, ``population_total``
+        ``tfr`` (draw, year): the national TFR used; ``population`` (draw, year,
+        municipality, age, sex) float32, ``population_total``
         (draw, year, municipality); flows ``births``, ``deaths``, ``net_migration``
         (applied), ``net_migration_requested``, ``expected_births``, ``expected_deaths``
         (draw, year, municipality; NaN in the end year, like the panel's flows);
@@ -152,25 +154,59 @@ def project(
     ages = np.asarray(panel["age"].values)
     assumptions: dict = {}
 
-    death_rate, mortality_note = _mortality(
-        panel, base_year, end_year, calendar, scenario, mortality_window, mortality_method
+    selected, n_total = _select_draws(draws, n_draws, seed, municipalities)
+    # Posterior draws make the run stochastic: vital rates, births and the migration age
+    # schedule get their own uncertainty too. Without draws, or with draws that carry no
+    # uncertainty (point estimates, e.g. a naive baseline), it stays deterministic.
+    stochastic = selected is not None and _has_spread(selected)
+    vital = vital_inputs(
+        panel,
+        VitalConfig(
+            base_year=base_year,
+            end_year=end_year,
+            scenario=scenario,
+            mortality_window=mortality_window,
+            mortality_method=mortality_method,
+            n_draws=n_total,
+            n_municipalities=len(municipalities),
+            seed=seed,
+            stochastic=stochastic,
+        ),
     )
-    assumptions["mortality"] = mortality_note
-    hazard, newborn_hazard = _hazards(death_rate, ages)
-    asfr, fertility_note = _fertility(panel, base_year, calendar, scenario, ages)
-    assumptions["fertility"] = fertility_note
+    death_rate, asfr, tfr_factor = vital.death_rate, vital.asfr, vital.tfr_factor
+    assumptions["mortality"] = vital.mortality_note
+    assumptions["fertility"] = vital.fertility_note
     srb, srb_source = sex_ratio_at_birth(history, before_year=base_year)
     assumptions["sex_ratio_at_birth"] = {"value": srb, "source": srb_source}
 
+    age_pattern = None
+    if isinstance(schedule, AgePattern):
+        age_pattern, schedule = schedule, None
+    elif schedule is None and selected is not None:
+        try:
+            age_pattern = estimate_age_pattern(history, before_year=base_year)
+        except AgePatternDataError as error:
+            warnings.warn(
+                f"no municipal migration age pattern ({error}); spreading net migration "
+                "by the gains/losses schedule instead.",
+                stacklevel=2,
+            )
     if schedule is None:
         schedule = estimate_migration_schedule(history, before_year=base_year)
     schedule = schedule.reindex(municipalities)
-    assumptions["migration_schedule"] = schedule.source
+    pattern_draws = None
+    if age_pattern is not None and selected is not None:
+        age_pattern = age_pattern.reindex(municipalities)
+        pattern_draws = age_pattern.draws(
+            n_total, len(calendar), seed, year_noise=stochastic, uncertainty=stochastic
+        )
+        assumptions["migration_schedule"] = age_pattern.source
+    else:
+        assumptions["migration_schedule"] = schedule.source
 
-    selected, n_total = _select_draws(draws, n_draws, seed, municipalities)
     migration = None
     if selected is not None:
-        migration, migration_note = _migration_model(
+        migration, migration_note = migration_model(
             history,
             selected,
             scenario=scenario,
@@ -192,8 +228,8 @@ def project(
     )
     inputs = KernelInputs(
         population=population0,
-        hazard=hazard,
-        newborn_hazard=newborn_hazard,
+        hazard=vital.hazard,
+        newborn_hazard=vital.newborn_hazard,
         asfr=asfr,
         female_birth_share=1.0 / (1.0 + srb),
         in_share=schedule.in_share,
@@ -201,6 +237,11 @@ def project(
         mort_factor=_factor(selected, "mort_dev"),
         fert_factor=_factor(selected, "fert_dev"),
         out_cap=out_cap,
+        age_pattern=pattern_draws,
+        tfr_factor=tfr_factor,
+        birth_noise=vital.birth_noise,
+        mortality_shift=vital.mortality_shift,
+        mortality_loading=vital.mortality_loading,
     )
     detail = _choose_detail(detail, n_total, len(stock_years), population0.shape)
     storage = _Storage(detail, n_total, len(stock_years), population0.shape, ages)
@@ -230,9 +271,17 @@ def project(
         "accounting": "P[t+1] = survivors + newborn survivors + net_migration (applied); "
         "flows labelled with their calendar year, NaN in the end year",
     }
-    return _assemble(
+    out = _assemble(
         panel, municipalities, stock_years, ages, result, storage, migration, selected, attrs
     )
+    tfr = np.full((n_total, len(stock_years)), np.nan)
+    tfr[:, :-1] = asfr.sum(1)[None] * (1.0 if tfr_factor is None else tfr_factor)
+    out["tfr"] = (
+        ("draw", "year"),
+        tfr,
+        {"long_name": "national total fertility rate of the year", "kind": "rate"},
+    )
+    return out
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -245,75 +294,6 @@ def _history(panel: xr.Dataset, base_year: int) -> xr.Dataset:
         if name in history and "year" in history[name].dims:
             history[name] = history[name].where(history["year"] < base_year)
     return history
-
-
-def _mortality(panel, base_year, end_year, calendar, scenario, window, method):
-    history = mortality_history(panel, before_year=base_year)
-    ages = panel["age"].values
-    if not np.array_equal(history["age"].values, ages):
-        history = history.reindex(age=ages)
-        if bool(history.isnull().any()):
-            raise ProjectionInputError(
-                "national death rates do not cover every panel age "
-                f"({ages[0]}-{ages[-1]}); extend the rates to the open age group."
-            )
-    trend = estimate_mortality_trend(history, window=window, method=method)
-    rates = trend.rates(calendar, improvement_multiplier=scenario.mortality_improvement_multiplier)
-    note = trend.describe()
-    note["improvement_multiplier"] = scenario.mortality_improvement_multiplier
-    if scenario.e0_shift:
-        ramp = (calendar - base_year + 1) / (end_year - base_year)
-        rates = shift_life_expectancy(rates, (scenario.e0_shift * ramp)[:, None])
-        note["e0_shift"] = scenario.e0_shift
-    e0_start = life_expectancy(trend.jump_off_rate)
-    e0_end = life_expectancy(rates[-1])
-    note["e0"] = {
-        sex: {
-            str(trend.jump_off_year): round(float(e0_start[i]), 2),
-            str(int(calendar[-1])): round(float(e0_end[i]), 2),
-        }
-        for i, sex in enumerate(SEXES)
-    }
-    return rates, note
-
-
-def _hazards(death_rate: np.ndarray, ages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """National cohort hazards in the accounting convention of vekst.data.components."""
-    from vekst.data.components import newborn_survival, survival_probability
-
-    rates = xr.DataArray(
-        death_rate,
-        dims=("year", "sex", "age"),
-        coords={"sex": list(SEXES), "age": ages},
-    )
-    p = survival_probability(rates).transpose("year", "sex", "age").values
-    p0 = newborn_survival(rates).transpose("year", "sex").values
-    return -np.log(p), -np.log(p0)
-
-
-def _fertility(panel, base_year, calendar, scenario, ages):
-    history = fertility_history(panel, before_year=base_year)
-    if not np.array_equal(history["age"].values, ages):
-        history = history.reindex(age=ages, fill_value=0.0)
-    asfr = asfr_path(
-        history,
-        calendar,
-        tfr_target=scenario.tfr_target,
-        tfr_target_year=scenario.tfr_target_year,
-        asfr_multiplier=scenario.asfr_multiplier,
-    )
-    note = {
-        "jump_off_year": int(history["year"].values[-1]),
-        "tfr_last_observed": float(history.isel(year=-1).sum()),
-        "tfr_path": {
-            int(y): round(float(v), 4) for y, v in zip(calendar, asfr.sum(1), strict=True)
-        },
-        "rule": "hold the last observed ASFR schedule"
-        if scenario.tfr_target is None
-        else f"scale the last schedule linearly to TFR {scenario.tfr_target}",
-        "asfr_multiplier": scenario.asfr_multiplier,
-    }
-    return asfr, note
 
 
 def _select_draws(draws, n_draws, seed, municipalities):
@@ -352,6 +332,19 @@ def _select_draws(draws, n_draws, seed, municipalities):
     return selected, len(index)
 
 
+def _has_spread(draws: xr.Dataset) -> bool:
+    """Whether the draws carry uncertainty (more than one distinct draw or a non-zero sd)."""
+    for name in ("year_effect_sigma", "sigma_base", "sigma_pop", "beta_sigma"):
+        if name in draws and bool((np.abs(draws[name].values) > 0).any()):
+            return True
+    if draws.sizes["draw"] > 1:
+        first = draws.isel(draw=0)
+        for name in ("attractiveness", "beta_mu", "year_effect_mu"):
+            if name in draws and not np.allclose(draws[name].values, first[name].values):
+                return True
+    return False
+
+
 def _factor(selected: xr.Dataset | None, name: str) -> np.ndarray | None:
     if selected is None or name not in selected:
         return None
@@ -359,244 +352,6 @@ def _factor(selected: xr.Dataset | None, name: str) -> np.ndarray | None:
     return np.exp(np.nan_to_num(values))
 
 
-def _covariates(draws: xr.Dataset) -> list[str]:
-    if "covariate" in draws["beta_mu"].dims:
-        return [str(c) for c in draws["covariate"].values]
-    listed = draws.attrs.get("covariates", [])
-    return [str(c) for c in (json.loads(listed) if isinstance(listed, str) else listed)]
-
-
-def _center(draws: xr.Dataset, key: str) -> float | None:
-    """A fit's centre, or None when absent (0.0 is what a fit without one reports)."""
-    value = draws.attrs.get(key)
-    if value is None:
-        return None
-    value = float(value)
-    return value if value != 0.0 else None
-
-
-def _migration_model(
-    history, draws, *, scenario, base_year, calendar, death_rate, employment_rate, seed, record
-):
-    from vekst.features import centrality as centrality_feature
-
-    covariates = _covariates(draws)
-    note: dict = {"covariates": covariates}
-    n_mun = history.sizes["municipality"]
-    lags = sorted({int(c.rsplit("_", 1)[1]) for c in covariates if c.startswith("vra_")})
-    vra_own: dict[int, np.ndarray] = {}
-    vra_neighbours: dict[int, np.ndarray] = {}
-    if lags:
-        vra_own, vra_neighbours, vra_note = _vra_inputs(
-            history, scenario, base_year, calendar, lags
-        )
-        note.update(vra_note)
-    centrality = np.zeros(n_mun)
-    if "centrality" in covariates:
-        center = _center(draws, "centrality_center")
-        feature = centrality_feature(history, center="mean" if center is None else center)
-        centrality = feature.values.astype(np.float64)
-        note["centrality_center"] = float(feature.attrs["center"])
-    ds_weights = None
-    ds_center = _center(draws, "ds_center")
-    if "ds" in covariates:
-        ds_weights, profile_note = _ds_weights(history, death_rate, employment_rate)
-        note["employment_profile"] = profile_note
-        note["ds_centering"] = (
-            f"constant {ds_center} from the fit"
-            if ds_center is not None
-            else "mean over municipalities of each projected year and draw (as at fit time)"
-        )
-
-    def values(name: str) -> np.ndarray:
-        return draws[name].transpose("draw", ...).values.astype(np.float64)
-
-    beta_mu = values("beta_mu").reshape(draws.sizes["draw"], -1)
-    beta_sigma = values("beta_sigma").reshape(draws.sizes["draw"], -1)
-    model = ModelMigration(
-        covariates=covariates,
-        beta_mu=beta_mu,
-        beta_sigma=beta_sigma,
-        year_effect_mu=values("year_effect_mu"),
-        year_effect_sigma=values("year_effect_sigma"),
-        attractiveness=draws["attractiveness"].transpose("draw", "municipality").values,
-        sigma_base=values("sigma_base"),
-        sigma_pop=values("sigma_pop"),
-        vra_own=vra_own,
-        vra_neighbours=vra_neighbours,
-        centrality=centrality,
-        ds_weights=ds_weights,
-        ds_center=ds_center,
-        n_years=len(calendar),
-        seed=seed,
-        record=record,
-        dynamics=_state_dynamics(draws, covariates, scenario, base_year, calendar, note),
-        noise_family=str(draws.attrs.get("likelihood", "normal")),
-        noise_nu=float(draws.attrs.get("student_t_nu", 5.0)),
-    )
-    note["noise_family"] = model.noise_family
-    return model, note
-
-
-def _state_dynamics(draws, covariates, scenario, base_year, calendar, note):
-    """The fit's VAR(1) states, loadings and persistent deviations, or ``None`` for a fit
-    with year effects and coefficients drawn afresh every year (``time_structure="iid"``)."""
-    from vekst.models.dynamics import NATIONAL, YEAR_EFFECT
-    from vekst.projection.migration import StateDynamics
-
-    if "attract_drift" in draws:
-        raise ProjectionInputError(
-            "the fit has attractiveness drift (attractiveness_drift = true), which the "
-            "projection cannot continue honestly; refit without it."
-        )
-    if "rho" not in draws:
-        return None
-    n = draws.sizes["draw"]
-    names = [str(s) for s in draws["state"].values]
-    mean = np.zeros((n, len(names)))
-    sd = np.zeros((n, len(names)))
-    last = np.zeros((n, len(names)))
-    for j, name in enumerate(names):
-        if name == NATIONAL:
-            mean[:, j] = draws["national_mu"].values
-            sd[:, j] = draws["national_sigma"].values
-            last[:, j] = float(draws.attrs["last_national_rate"])
-        elif name == YEAR_EFFECT:
-            mean[:, j] = draws["year_effect_mu"].values
-            sd[:, j] = draws["year_effect_sigma"].values
-            last[:, j] = draws["year_effect"].isel(year=-1).values
-        else:
-            mean[:, j] = draws["beta_mu"].sel(covariate=name).values
-            sd[:, j] = draws["beta_sigma"].sel(covariate=name).values
-            last[:, j] = (
-                draws["beta_year"].sel(covariate=name).transpose("draw", "year").values[:, -1]
-            )
-    if "state_corr" in draws:
-        block_names = [str(s) for s in draws["block_state"].values]
-        block = [names.index(b) for b in block_names]
-        corr = draws["state_corr"].transpose("draw", ...).values.astype(np.float64)
-    else:
-        block = [names.index(YEAR_EFFECT)]
-        corr = np.ones((n, 1, 1))
-    last_fit_year = int(draws.attrs.get("last_fit_year", base_year - 1))
-    gap = base_year - 1 - last_fit_year
-    if gap < 0:
-        raise ProjectionInputError(
-            f"the fit uses migration up to {last_fit_year}, after the base year {base_year}; "
-            "project from a base year after the fitted years."
-        )
-
-    def municipal(name):
-        if name not in draws:
-            return None
-        return draws[name].transpose("draw", "municipality").values.astype(np.float64)
-
-    national_persons = _national_path(scenario, calendar) if NATIONAL in names else None
-    note["time_structure"] = {
-        "states": names,
-        "years_simulated_before_base": gap,
-        "national_net_migration": "scenario" if national_persons is not None else "stochastic",
-    }
-    return StateDynamics(
-        names=names,
-        mean=mean,
-        sd=sd,
-        rho=draws["rho"].transpose("draw", "state").values.astype(np.float64),
-        block=block,
-        corr=corr,
-        last=last,
-        family=str(draws.attrs.get("innovations", "normal")),
-        nu=float(draws.attrs.get("innovations_nu", 4.0)),
-        loading=municipal("loading"),
-        persistence=municipal("persistence"),
-        last_deviation=np.nan_to_num(municipal("last_deviation"))
-        if "last_deviation" in draws
-        else None,
-        gap=gap,
-        national_persons=national_persons,
-    )
-
-
-def _national_path(scenario, calendar) -> np.ndarray | None:
-    """National net migration (persons) per projected year from the scenario, if set."""
-    return scenario.national_net_migration_path(calendar)
-
-
-def _vra_inputs(history, scenario, base_year, calendar, lags):
-    """Own and neighbours' VRA per projected year and lag, ``{lag: (year, municipality)}``."""
-    from vekst.features import commuting_shares, relative_job_growth
-    from vekst.features.jobs import years_with_data
-
-    municipalities = history["municipality"].values.astype(str)
-    n_mun = len(municipalities)
-    first = int(calendar[0]) - max(lags)
-    ra_years = np.arange(first, int(calendar[-1]) + 1)
-    ra = np.zeros((len(ra_years), n_mun))
-    note: dict = {}
-    past = ra_years < base_year
-    if past.any() and "employed_workplace" in history:
-        observed = relative_job_growth(history).transpose("municipality", "year")
-        with_data = [y for y in ra_years[past] if y in observed["year"].values]
-        for year in with_data:
-            ra[ra_years == year] = np.nan_to_num(observed.sel(year=year).values)
-        note["observed_job_growth_years"] = [int(y) for y in with_data]
-    future = ~past
-    ra[future] = scenario.job_growth_array(history, ra_years[future])
-    shares = np.eye(n_mun)
-    if "commuting" in history:
-        available = [y for y in years_with_data(history["commuting"]) if y < base_year]
-        if available:
-            year = max(available)
-            matrix = commuting_shares(history, year, on_incomplete="nan")
-            matrix = matrix.transpose("municipality", "work_municipality")
-            matrix = matrix.assign_coords(
-                municipality=matrix["municipality"].values.astype(str),
-                work_municipality=matrix["work_municipality"].values.astype(str),
-            ).reindex(municipality=municipalities, work_municipality=municipalities)
-            values = matrix.values
-            incomplete = ~np.isfinite(values).all(1)
-            values = np.where(np.isfinite(values), values, 0.0)
-            values[incomplete] = np.eye(n_mun)[incomplete]
-            shares = values
-            note["commuting_year"] = int(year)
-            if incomplete.any():
-                note["commuting_rows_own_only"] = municipalities[incomplete].tolist()
-    if "commuting_year" not in note:
-        note["commuting_year"] = None
-        note["commuting"] = "no commuting matrix before the base year: VRA = own RA"
-    total = ra @ shares.T
-    own = ra * np.diag(shares)[None, :]
-    neighbours = total - own
-    vra_own, vra_neighbours = {}, {}
-    for lag in lags:
-        index = calendar - lag - first
-        vra_own[lag] = own[index]
-        vra_neighbours[lag] = neighbours[index]
-    return vra_own, vra_neighbours, note
-
-
-def _ds_weights(history, death_rate, employment_rate):
-    from vekst.features import estimate_employment_profile
-
-    if employment_rate is None:
-        employment_rate = estimate_employment_profile(history)
-        profile_note = "estimated from the panel (estimate_employment_profile)"
-    else:
-        profile_note = "supplied"
-    ages = history["age"].values
-    rate = employment_rate.reindex(age=ages, sex=list(SEXES)).transpose("age", "sex")
-    rate = np.nan_to_num(rate.values.astype(np.float64))
-    death_probability = 1.0 - np.exp(-death_rate)  # (year, sex, age)
-    weights = np.stack(
-        [
-            ds_linear_weights(rate, death_probability[t].T, len(ages))
-            for t in range(death_rate.shape[0])
-        ]
-    )
-    return weights, profile_note
-
-
-# --- outputs -------------------------------------------------------------------------------
 def _choose_detail(detail, n_draws, n_years, shape) -> str:
     if detail not in ("auto", "full", "age_groups", "totals"):
         raise ProjectionInputError(

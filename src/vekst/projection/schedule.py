@@ -35,6 +35,11 @@ out-migration.
 
 Without ``net_migration`` in the panel, :func:`standard_schedule` gives a Rogers-Castro
 model schedule (the same for every municipality).
+
+Projections with posterior draws use the signed schedules of
+:mod:`vekst.projection.agepattern` instead (a positive total can still lose people at
+some ages); this gains/losses schedule remains for an explicit ``schedule=`` argument and
+for panels from which no signed schedule can be estimated.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from vekst.data.panel import SEXES
 from vekst.errors import PanelError
 
 __all__ = [
@@ -54,7 +60,6 @@ __all__ = [
     "standard_schedule",
 ]
 
-SEXES = ("female", "male")
 
 
 class ScheduleDataError(PanelError):

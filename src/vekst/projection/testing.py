@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from vekst.data.panel import SEXES
+
 __all__ = ["toy_panel"]
 
-SEXES = ("female", "male")
 
 
 def _flow_attrs() -> dict:

@@ -1,0 +1,204 @@
+"""Signed migration age schedules: recovery of known schedules, sign patterns, the cap."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vekst.projection import make_test_draws, project
+from vekst.projection.agepattern import estimate_age_pattern
+from vekst.projection.spread import apply_cell_migration, spread_signed_schedule
+from vekst.projection.testing import toy_panel
+
+BASE = 2022
+N_MUN = 40
+SUBURB = 0  # the municipality whose schedule the tests know best
+
+
+def bump(ages, centre, width):
+    return np.exp(-0.5 * ((ages - centre) / width) ** 2)
+
+
+def true_schedules(ages, n_mun, rng):
+    """Known zero-sum patterns z (per resident) and profiles g (sum 1), ``(m, sex, age)``.
+
+    Everyone's profile is a young-adult bump; patterns vary: the suburb loses people
+    aged 20-29 and gains families (30-45 with children 0-10); others get random mixes of
+    the same shapes.
+    """
+    young = bump(ages, 24, 4.0)
+    family = bump(ages, 37, 5.0) + 0.6 * bump(ages, 5, 3.0)
+    young, family = young / young.sum(), family / family.sum()
+    profile = 0.7 * young + 0.3 * family
+    g = np.broadcast_to(profile / 2, (n_mun, 2, len(ages))).copy()
+    strength = rng.normal(0.0, 0.004, n_mun)
+    strength[SUBURB] = 0.015
+    z = (strength[:, None] * (family - young))[:, None, :] / 2 * np.ones((1, 2, 1))
+    return z, g
+
+
+@pytest.fixture(scope="module")
+def known():
+    """A toy panel whose net migration follows known schedules (plus noise)."""
+    return known_panel()
+
+
+def known_panel(late_noise: float = 1.0):
+    """The panel of :func:`known`; noise of the last four flow years times ``late_noise``."""
+    rng = np.random.default_rng(42)
+    panel = toy_panel(N_MUN, (2005, BASE), n_regions=4, seed=3, size=20_000.0)
+    ages = panel["age"].values
+    z, g = true_schedules(ages, N_MUN, rng)
+    years = panel["year"].values
+    totals = panel["population"].sum(("age", "sex")).transpose("municipality", "year").values
+    rate = rng.normal(0.005, 0.01, (N_MUN, len(years)))
+    rate[SUBURB] = 0.01 + rng.normal(0.0, 0.004, len(years))  # a growing suburb
+    y = z[:, None] + rate[..., None, None] * g[:, None]
+    noise = rng.normal(0.0, 1.0, y.shape) * np.sqrt(np.abs(y) / totals[..., None, None] + 1e-12)
+    noise[:, -5:-1] *= late_noise
+    net = (y + noise) * totals[..., None, None]  # (m, year, sex, age)
+    net[:, -1] = np.nan
+    panel = panel.copy()
+    panel["net_migration"] = (("municipality", "year", "sex", "age"), net)
+    panel["net_migration"] = panel["net_migration"].transpose("municipality", "year", "age", "sex")
+    return panel, z, g
+
+
+def group_sums(array, groups=((0, 10), (20, 29), (30, 45))):
+    """Sum over both sexes and the ages of each group; last axis = age."""
+    return np.stack([array[..., lo : hi + 1].sum((-1, -2)) for lo, hi in groups], axis=-1)
+
+
+def test_known_schedules_are_recovered_inside_their_intervals(known):
+    panel, z, g = known
+    estimate = estimate_age_pattern(panel, before_year=BASE)
+    draws = estimate.draws(400, 1, seed=1, year_noise=False)
+    profile, pattern = draws.chunk(slice(0, 400))
+    # Constraints hold in every draw.
+    np.testing.assert_allclose(pattern.sum((2, 3)), 0.0, atol=1e-6)
+    np.testing.assert_allclose(profile.sum((2, 3)), 1.0, atol=1e-5)
+    # Age-group sums of the true pattern fall inside the 95 % interval of the draws for
+    # nearly every municipality and group (coverage, not a single lucky case).
+    truth = group_sums(z)  # (m, group)
+    lo, hi = np.quantile(group_sums(pattern), [0.025, 0.975], axis=0)
+    inside = (truth >= lo) & (truth <= hi)
+    assert inside.mean() >= 0.8  # measured 0.825 for nominal 0.95 (pooling bias)
+    assert inside[SUBURB].all()
+    # The estimate is informative: intervals much narrower than the spread of truths.
+    assert np.median(hi - lo) < 0.5 * truth.std(0).min() * 4
+    # The profile that spreads the total is recovered too.
+    lo_g, hi_g = np.quantile(group_sums(profile), [0.025, 0.975], axis=0)
+    truth_g = group_sums(g)
+    assert ((truth_g >= lo_g) & (truth_g <= hi_g)).mean() >= 0.8
+    # The suburb's sign pattern: loses 20-29, gains 30-45 and children.
+    suburb = group_sums(estimate.pattern[SUBURB])
+    assert suburb[1] < 0 < suburb[2] and suburb[0] > 0
+
+
+def test_a_suburb_keeps_its_sign_pattern_in_projection(known):
+    panel = known[0]
+    # A net inflow of about 1 % a year, as in the suburb's history.
+    draws = make_test_draws(
+        panel, 20, seed=2, year_effect_mu=1.0, year_effect_sigma=0.1, attractiveness=0.0,
+        beta_mu=0.0, beta_sigma=0.0, sigma_base=0.1, sigma_pop=0.1,
+    )
+    cells = []
+
+    def keep(**record):
+        cells.append(record["migration"][:, SUBURB])  # (draw, sex, age)
+
+    result = project(panel, draws, base_year=BASE, end_year=BASE + 3, seed=4, trace=keep)
+    flows = np.concatenate(cells)  # (draw x year, sex, age)
+    totals = flows.sum((1, 2))
+    young, family = flows[..., 20:30].sum((1, 2)), flows[..., 30:46].sum((1, 2))
+    assert np.median(totals) > 0  # it grows ...
+    assert np.mean(young < 0) > 0.9  # ... while losing people in their twenties
+    assert np.mean(family > 0) > 0.9
+    note = json.loads(result.attrs["assumptions"])["migration_schedule"]
+    assert "signed age pattern" in note
+
+
+def test_cell_migration_respects_the_cap_and_meets_the_total():
+    rng = np.random.default_rng(0)
+    state = rng.gamma(2.0, 10.0, size=(3, 4, 2, 30)).astype(np.float32)
+    before = state.copy()
+    request = rng.normal(0.0, 8.0, size=state.shape)
+    request[0, 0, 0, 5] -= 200.0  # far beyond what this cell holds: the cap binds
+    request[1, 2] = -0.9 * before[1, 2]  # every cell asks for more than the cap, no gains
+    wanted = request.sum((2, 3))
+    applied, age0 = apply_cell_migration(request, state, 0.8)
+    change = state.astype(np.float64) - before
+    np.testing.assert_allclose(change.sum((2, 3)), applied, atol=1e-2)
+    np.testing.assert_allclose(age0, change[..., 0], atol=1e-3)
+    assert np.all(state >= 0.2 * before - 1e-4)  # nobody loses more than 80 %
+    feasible = np.ones(wanted.shape, bool)
+    feasible[1, 2] = False
+    np.testing.assert_allclose(applied[feasible], wanted[feasible], atol=1e-3)
+    # The infeasible row takes all it may (80 % of everyone) and no more.
+    assert applied[1, 2] == pytest.approx(-0.8 * before[1, 2].sum(), rel=1e-5)
+
+
+def test_fused_spreading_matches_the_reference():
+    rng = np.random.default_rng(1)
+    n, m, ages = 4, 6, 12
+    state = rng.gamma(1.0, 30.0, size=(n, m, 2, ages)).astype(np.float32)
+    state[0, 0, :, 8:] = 0.0  # empty cells asked to lose people
+    pattern = rng.normal(0.0, 3e-3, size=state.shape).astype(np.float32)
+    profile = rng.random(state.shape).astype(np.float32)
+    profile /= profile.sum((2, 3), keepdims=True)
+    residuals = rng.normal(0.0, 2e-3, size=(m, 5, 2 * ages)).astype(np.float32)
+    index = rng.integers(0, 5, size=(n, m))
+    totals = state.astype(np.float64).sum((2, 3))
+    requested = rng.normal(0.0, 0.05, size=(n, m)) * totals
+    requested[1, 1] = -0.95 * totals[1, 1]  # beyond the cap everywhere
+    noise = residuals[np.arange(m)[None], index].reshape(state.shape) * totals[..., None, None]
+    # The yearly residual is clipped to +-80 % of each cell, its sum re-spread by population.
+    noise = np.clip(noise, -0.8 * state, 0.8 * state)
+    noise -= noise.sum((2, 3), keepdims=True) * state / totals[..., None, None]
+    request = pattern * totals[..., None, None] + requested[..., None, None] * profile + noise
+    reference_state = state.copy()
+    expected, expected_age0 = apply_cell_migration(request.astype(np.float32),
+                                                   reference_state, 0.8)
+    fused_state = state.copy()
+    applied, age0 = spread_signed_schedule(pattern, profile, (residuals, index), totals,
+                                           requested, fused_state, 0.8)
+    np.testing.assert_allclose(applied, expected, atol=1e-2)
+    np.testing.assert_allclose(age0, expected_age0, atol=1e-3)
+    np.testing.assert_allclose(fused_state, reference_state, atol=1e-3)
+    change = fused_state.astype(np.float64) - state
+    np.testing.assert_allclose(change.sum((2, 3)), applied, atol=1e-3)
+    assert np.all(fused_state >= 0.2 * state - 1e-4)
+
+
+def test_a_panel_without_net_migration_gets_its_own_schedules(known):
+    panel = known[0].drop_vars(["net_migration", "net_migration_total"])
+    estimate = estimate_age_pattern(panel, before_year=BASE)
+    assert "derived from population" in estimate.source
+    # Different municipalities, different schedules (not one textbook profile).
+    assert np.abs(estimate.pattern[0] - estimate.pattern[1]).sum() > 1e-4
+
+
+def test_whittaker_smoothing_keeps_sums_and_lines():
+    from vekst.projection.agepattern import whittaker_matrix, whittaker_smooth
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(4, 30))
+    smooth = whittaker_smooth(values, 2.0)
+    np.testing.assert_allclose(smooth, values @ whittaker_matrix(30, 2.0).T, atol=1e-10)
+    np.testing.assert_allclose(smooth.sum(-1), values.sum(-1), atol=1e-10)
+    line = np.arange(30.0)[None] * 0.5 + 3.0
+    np.testing.assert_allclose(whittaker_smooth(line, 5.0), line, atol=1e-9)
+    # It smooths: second differences shrink.
+    assert np.abs(np.diff(smooth, 2)).mean() < 0.5 * np.abs(np.diff(values, 2)).mean()
+
+
+def test_spread_is_calibrated_on_the_last_years_of_the_window(known):
+    steady = estimate_age_pattern(known[0], before_year=BASE)
+    assert 1.0 <= steady.noise_scale < 1.3  # the model's own noise: little to add
+    noisier, _, _ = known_panel(late_noise=2.0)
+    widened = estimate_age_pattern(noisier, before_year=BASE)
+    assert 1.5 < widened.noise_scale < 2.6  # later years twice as noisy
+    none = estimate_age_pattern(noisier, before_year=BASE, calibrate_years=0)
+    assert none.noise_scale == 1.0

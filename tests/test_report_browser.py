@@ -1,0 +1,63 @@
+"""The report in a real browser: headless Chromium at desktop (1400 px) and phone (400 px).
+
+Skipped with a message where no Chromium is installed (``.ci/run`` installs Debian's
+``chromium``). Checks what a reader would notice: images that do not load, script errors,
+anything wider than the screen, and a unit picker that does not change what is shown.
+"""
+
+import pandas as pd
+import pytest
+
+from browser import find_browser, probe
+from report_inputs import make_inputs, make_panel
+from vekst.report.html import ReportOptions, write_report
+
+BROWSER = find_browser()
+pytestmark = pytest.mark.skipif(
+    BROWSER is None,
+    reason="no Chromium found (tried chromium, chromium-browser, google-chrome); install "
+    "it (Debian: apt-get install chromium) to run the browser tests",
+)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    out = tmp_path_factory.mktemp("browser")
+    inputs = make_inputs(make_panel())
+    # An official projection for one municipality that runs past the projection's end.
+    official = pd.DataFrame(
+        {
+            "municipality": "4621",
+            "vintage": 2020,
+            "alternative": "MMMM",
+            "year": [2020, 2030, 2040, 2050],
+            "population": [1000.0, 1050.0, 1100.0, 1150.0],
+        }
+    )
+    # Norwegian, so the phone layout is tried with the longer labels.
+    options = ReportOptions(dpi=40, lang="nb", official=official)
+    return write_report(out, options=options, **inputs)
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_report_renders_cleanly_and_the_picker_works(page, width):
+    result = probe(BROWSER, page, width=width, target="m4621")
+    assert result["viewport"] == width
+    assert result["errors"] == [] and result["stderr_errors"] == []
+    # 2 national + the 3 largest municipalities x 3 + 2 rankings + coefficients, all decoded.
+    assert result["images"] == 14 and result["broken"] == []
+    assert result["page"] <= width, f"page is {result['page']} px wide at {width} px"
+    assert result["wide"] == [], f"wider than the {width} px viewport: {result['wide']}"
+    # 1 nation + 12 municipalities + 5 counties + 5 regions.
+    assert result["options"] == 23
+    assert result["before"] == "Norge"
+    assert result["after"] == "Place 4621 (4621)"
+    assert result["fan_changed"]
+    # Fan chart, two pyramids and the drivers.
+    assert result["svgs"] == 4
+    assert "Folketall 1. januar 2022" in result["keys"]
+    # Header, 12 age groups and the total.
+    assert result["table_rows"] == 14
+    # Statistics Norway's line: the years 2020-2040 the chart spans, not 2050.
+    assert result["official_points"] == 3
+    assert result["official_right"] <= float(result["fan_width"])
