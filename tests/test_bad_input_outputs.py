@@ -22,7 +22,7 @@ from vekst.errors import (
     OutputError,
 )
 from vekst.io import MANIFEST, atomic_folder, atomic_write_text
-from vekst.projection.outputs import write_outputs
+from vekst.projection.outputs import write_projection_files
 
 # --------------------------------------------------------------------------------------
 # Outputs and interrupted runs
@@ -59,7 +59,7 @@ class Interrupt(KeyboardInterrupt):
 
 def test_interrupted_run_leaves_the_previous_outputs(tmp_path, projection, monkeypatch):
     out = tmp_path / "out"
-    write_outputs(projection, out)
+    write_projection_files(projection, out)
     before = _snapshot(out)
     calls = {"n": 0}
     original = pd.DataFrame.to_csv
@@ -73,7 +73,7 @@ def test_interrupted_run_leaves_the_previous_outputs(tmp_path, projection, monke
     monkeypatch.setattr(pd.DataFrame, "to_csv", killed_midway)
     changed = projection.assign(population_total=projection["population_total"] * 2)
     with pytest.raises(Interrupt):
-        write_outputs(changed, out)
+        write_projection_files(changed, out)
     assert _snapshot(out) == before
     assert _leftovers(tmp_path) == []
 
@@ -81,7 +81,7 @@ def test_interrupted_run_leaves_the_previous_outputs(tmp_path, projection, monke
 def test_full_disk_during_netcdf_leaves_the_previous_outputs(tmp_path, projection,
                                                              monkeypatch):
     out = tmp_path / "out"
-    write_outputs(projection, out)
+    write_projection_files(projection, out)
     before = _snapshot(out)
 
     def disk_full(self, *args, **kwargs):
@@ -89,17 +89,17 @@ def test_full_disk_during_netcdf_leaves_the_previous_outputs(tmp_path, projectio
 
     monkeypatch.setattr(xr.Dataset, "to_netcdf", disk_full)
     with pytest.raises(OSError, match="space"):
-        write_outputs(projection, out)
+        write_projection_files(projection, out)
     assert _snapshot(out) == before
     assert _leftovers(tmp_path) == []
 
 
 def test_rerun_leaves_no_stale_files(tmp_path, projection):
     out = tmp_path / "out"
-    write_outputs(projection, out)
+    write_projection_files(projection, out)
     assert (out / "region.csv").exists()
     without_regions = projection.drop_vars(["region", "county"])
-    write_outputs(without_regions, out)
+    write_projection_files(without_regions, out)
     names = set(os.listdir(out))
     assert "region.csv" not in names and "county.csv" not in names
     manifest = json.loads((out / MANIFEST).read_text())
@@ -107,7 +107,7 @@ def test_rerun_leaves_no_stale_files(tmp_path, projection):
 
 
 def test_every_output_file_carries_the_convergence_flag(tmp_path, projection):
-    written = write_outputs(projection, tmp_path / "out")
+    written = write_projection_files(projection, tmp_path / "out")
     for label, path in written.items():
         if path.suffix == ".csv":
             assert set(pd.read_csv(path)["converged"]) == {"no"}, label
@@ -121,7 +121,7 @@ def test_output_folder_of_user_files_is_refused_and_kept(tmp_path, projection):
     folder.mkdir()
     (folder / "todo.txt").write_text("keep me")
     with pytest.raises(OutputError, match=r"todo\.txt"):
-        write_outputs(projection, folder)
+        write_projection_files(projection, folder)
     assert (folder / "todo.txt").read_text() == "keep me"
 
 
@@ -160,7 +160,7 @@ import sys, time
 from pathlib import Path
 import pandas as pd
 import xarray as xr
-from vekst.projection.outputs import write_outputs
+from vekst.projection.outputs import write_projection_files
 
 projection = xr.load_dataset(sys.argv[1], engine="h5netcdf")
 signal_file = Path(sys.argv[3])
@@ -172,7 +172,7 @@ def stall(self, *args, **kwargs):
     time.sleep(60)
 
 pd.DataFrame.to_csv = stall
-write_outputs(projection, sys.argv[2])
+write_projection_files(projection, sys.argv[2])
 """
 
 
@@ -184,7 +184,7 @@ def test_killed_process_leaves_the_previous_outputs(tmp_path, projection):
     import time
 
     out = tmp_path / "out"
-    write_outputs(projection, out)
+    write_projection_files(projection, out)
     before = _snapshot(out)
     source = tmp_path / "projection.nc"
     projection.assign(population_total=projection["population_total"] * 3).to_netcdf(
@@ -208,7 +208,7 @@ def test_killed_process_leaves_the_previous_outputs(tmp_path, projection):
     (staging,) = [p for p in tmp_path.iterdir() if p.name.startswith(".out.new-")]
     day_ago = time.time() - 2 * 24 * 3600
     os.utime(staging, (day_ago, day_ago))
-    write_outputs(projection.assign(population_total=projection["population_total"] * 2), out)
+    write_projection_files(projection.assign(population_total=projection["population_total"] * 2), out)
     assert _snapshot(out) != before
     assert _leftovers(tmp_path) == []
 
@@ -230,9 +230,9 @@ def test_a_saved_fit_says_whether_it_converged(tmp_path, converged):
 def test_files_added_to_an_output_folder_are_not_deleted_by_a_rerun(tmp_path, projection):
     """A report written into a projection folder would vanish with the folder's swap."""
     out = tmp_path / "out"
-    write_outputs(projection, out)
+    write_projection_files(projection, out)
     (out / "index.html").write_text("<html>report</html>")
     before = _snapshot(out)
     with pytest.raises(OutputError, match=r"index\.html"):
-        write_outputs(projection, out)
+        write_projection_files(projection, out)
     assert _snapshot(out) == before

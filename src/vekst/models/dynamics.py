@@ -106,11 +106,26 @@ def _process_logp(mspec, states, mean, sd, rho, corr_name: str, n_states: int):
     cov = sd[:, None] * sd[None, :] * corr
     chol = sd[:, None] * corr_chol
     if mspec.innovations == "student_t":
-        innovation_logp = _mvt_logp_chol(innovations, chol, mspec.innovations_nu)
+        innovation_logp = _mvt_logp_chol(innovations, chol, n_states, mspec.innovations_nu)
     else:
-        innovation_logp = _mvn_logp_chol(innovations, chol)
+        innovation_logp = _mvn_logp_chol(innovations, chol, n_states)
     stationary = cov / (1.0 - rho[:, None] * rho[None, :])
-    return innovation_logp + _mvn_logp_chol(dev[:, :1], pt.linalg.cholesky(stationary))
+    start_chol = _small_cholesky(stationary, n_states)
+    return innovation_logp + _mvn_logp_chol(dev[:, :1], start_chol, n_states)
+
+
+def _small_cholesky(matrix: pt.TensorVariable, k: int) -> pt.TensorVariable:
+    """Cholesky factor of a small ``(k, k)`` matrix, unrolled into scalar operations
+    (``pt.linalg.cholesky``'s gradient calls ``solve_triangular``, slow here; see
+    :func:`_whitened`)."""
+    chol = [[pt.as_tensor_variable(0.0) for _ in range(k)] for _ in range(k)]
+    for j in range(k):
+        diagonal = matrix[j, j] - sum((chol[j][m] ** 2 for m in range(j)), start=0.0)
+        chol[j][j] = pt.sqrt(diagonal)
+        for i in range(j + 1, k):
+            off = matrix[i, j] - sum((chol[i][m] * chol[j][m] for m in range(j)), start=0.0)
+            chol[i][j] = off / chol[j][j]
+    return pt.stack([pt.stack(row) for row in chol])
 
 
 def _lkj_cholesky(name: str, n: int, eta: float) -> pt.TensorVariable:
@@ -139,27 +154,34 @@ def _lkj_cholesky(name: str, n: int, eta: float) -> pt.TensorVariable:
     return pt.stack([pt.stack(row) for row in entries])
 
 
-def _whitened(values: pt.TensorVariable, chol: pt.TensorVariable):
-    """``L^-1 values`` for columns of ``values (k, n)`` and the log determinant of L.
+def _whitened(values: pt.TensorVariable, chol: pt.TensorVariable, k: int):
+    """``L^-1 values`` for the columns of ``values (k, n)``, and ``log det L``.
 
-    Written out rather than through ``pm.MvNormal``'s logp, whose positive-definiteness
-    check runs in Python object mode under nutpie's numba backend (~100x slower).
+    Forward substitution unrolled over the (few) states: elementwise rows only. Both
+    ``pm.MvNormal``'s logp (a positive-definiteness check in Python object mode under
+    numba) and ``solve_triangular`` (a ~4 ms Python call per gradient here) made a
+    national fit 40x slower per gradient than the whole rest of the model.
     """
-    solved = pt.linalg.solve_triangular(chol, values, lower=True)
-    return solved, pt.sum(pt.log(pt.diag(chol)))
+    rows = []
+    for i in range(k):
+        row = values[i]
+        for j in range(i):
+            row = row - chol[i, j] * rows[j]
+        rows.append(row / chol[i, i])
+    log_det = sum(pt.log(chol[i, i]) for i in range(k))
+    return pt.stack(rows), log_det
 
 
-def _mvn_logp_chol(values: pt.TensorVariable, chol: pt.TensorVariable) -> pt.TensorVariable:
+def _mvn_logp_chol(values, chol, k: int) -> pt.TensorVariable:
     """Multivariate normal log density of the columns of ``values (k, n)``."""
-    k, n = values.shape[0], values.shape[1]
-    solved, log_det = _whitened(values, chol)
+    n = values.shape[1]
+    solved, log_det = _whitened(values, chol, k)
     return -0.5 * pt.sum(solved**2) - n * log_det - 0.5 * n * k * np.log(2 * np.pi)
 
 
-def _mvt_logp_chol(values: pt.TensorVariable, chol: pt.TensorVariable, nu: float):
+def _mvt_logp_chol(values, chol, k: int, nu: float):
     """Multivariate Student-t log density of the columns of ``values (k, n)``."""
-    k = values.shape[0]
-    solved, log_det = _whitened(values, chol)
+    solved, log_det = _whitened(values, chol, k)
     quad = pt.sum(solved**2, axis=0)
     constant = pt.gammaln((nu + k) / 2.0) - pt.gammaln(nu / 2.0) - 0.5 * k * pt.log(nu * np.pi)
     return pt.sum(constant - log_det - 0.5 * (nu + k) * pt.log1p(quad / nu))

@@ -44,7 +44,7 @@ QUANTILES: tuple[tuple[str, float], ...] = (
 GROUPINGS = ("region", "county", "nation")
 #: A projection of at least this many municipalities covers Norway (357 in 2024).
 FULL_COUNTRY_MUNICIPALITIES = 350
-#: Files :func:`write_outputs` may write (an output folder holding only these is replaced).
+#: Files :func:`write_projection_files` may write (an output folder holding only these is replaced).
 OUTPUT_FILES: tuple[str, ...] = (
     "projection.nc",
     "population_summary.csv",
