@@ -1,5 +1,6 @@
 """Fitting the hierarchical migration model: recovery, OLS comparison, gate, save/load."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -77,10 +78,12 @@ def test_fit_converges_and_is_labelled(fitted, simulated):
 
 def test_save_load_round_trip_and_identity_checks(fitted, tmp_path):
     path = save_fit(fitted, tmp_path / "fit.nc")
-    idata, spec = load_fit(
-        path, spec=fitted.spec, data_hash_expected=fitted.idata.attrs["data_hash"]
-    )
+    loaded = load_fit(path, spec=fitted.spec, data_hash_expected=fitted.idata.attrs["data_hash"])
+    assert isinstance(loaded, type(fitted))
+    idata, spec = loaded.idata, loaded.spec
     assert spec == fitted.spec
+    assert loaded.diagnostics == fitted.diagnostics
+    np.testing.assert_array_equal(loaded.migration.rate, fitted.migration.rate)
     np.testing.assert_allclose(
         idata.posterior["beta_mu"].values, fitted.idata.posterior["beta_mu"].values
     )
@@ -93,7 +96,7 @@ def test_save_load_round_trip_and_identity_checks(fitted, tmp_path):
 
 def test_load_refuses_an_edited_spec(fitted, tmp_path):
     path = save_fit(fitted, tmp_path / "fit.nc")
-    idata, _ = load_fit(path)
+    idata = load_fit(path).idata
     raw = json.loads(idata.attrs["spec"])
     raw["migration"]["student_t_nu"] = 30.0
     idata.attrs["spec"] = json.dumps(raw)
@@ -175,3 +178,188 @@ def test_reused_joint_model_sees_new_expected_events(simulated):
         first.idata.posterior["fert_dev"].mean() - second.idata.posterior["fert_dev"].mean()
     )
     assert abs(shift - np.log(2.0)) < 0.1, shift
+
+
+def test_reused_compiled_model_labels_a_reordered_panel_correctly(fitted, simulated):
+    """A panel of the same shape with two municipalities of one region swapped reuses the
+    compiled model; each posterior must still sit under its own municipality's code."""
+    data, truth = simulated
+    order = np.arange(len(data.municipalities))
+    # The two municipalities of region 0 whose true attractiveness differs most.
+    first_region = np.flatnonzero(data.regions == data.regions[0])
+    a = first_region[np.argmin(truth.attractiveness[first_region])]
+    b = first_region[np.argmax(truth.attractiveness[first_region])]
+    order[[a, b]] = order[[b, a]]
+    swapped = dataclasses.replace(
+        data,
+        municipalities=data.municipalities[order],
+        regions=data.regions[order],
+        counties=data.counties[order],
+        names=data.names[order],
+        rate=data.rate[order],
+        x=data.x[:, order],
+        x_available=data.x_available[:, order],
+        population=data.population[order],
+    )
+    again = fit_model(load_spec(), swapped, draws=300, tune=300, chains=2, seed=7, progress=False)
+    assert again.timings["compile_reused"] == 1.0
+    before = fitted.idata.posterior["attractiveness"].mean(("chain", "draw"))
+    after = again.idata.posterior["attractiveness"].mean(("chain", "draw"))
+    assert list(after["municipality"].values) == list(swapped.municipalities)
+    for code in data.municipalities[[a, b]]:
+        # Same data under the same label: the same estimate up to Monte Carlo error,
+        # far closer than the gap between the two municipalities.
+        gap = abs(
+            float(before.sel(municipality=data.municipalities[a]))
+            - float(before.sel(municipality=data.municipalities[b]))
+        )
+        assert abs(float(after.sel(municipality=code) - before.sel(municipality=code))) < gap / 4
+
+
+#: The posterior of the default spec on the simulated panel: meaningful variables only.
+EXPECTED_POSTERIOR = {
+    "year_effect_mu": (),
+    "year_effect_sigma": (),
+    "year_effect": ("year",),
+    "beta_mu": ("covariate",),
+    "beta_sigma": ("covariate",),
+    "beta_year": ("covariate", "year"),
+    "attract_region_sigma": (),
+    "attract_region": ("region",),
+    "attract_municipality_sigma": (),
+    "attractiveness": ("municipality",),
+    "sigma_base": (),
+    "sigma_pop": (),
+}
+
+
+def test_posterior_holds_only_labelled_meaningful_variables(fitted, simulated):
+    data, _ = simulated
+    posterior = fitted.idata.posterior
+    dims = {str(name): var.dims[2:] for name, var in posterior.data_vars.items()}
+    assert {k: dims.get(k) for k in EXPECTED_POSTERIOR} == EXPECTED_POSTERIOR
+    assert not [n for n in dims if n.endswith(("_z", "__")) or n.startswith("beta_year_")]
+    for name, var in posterior.data_vars.items():
+        assert var.dims[:2] == ("chain", "draw"), name
+        assert var.attrs["long_name"] and var.attrs["units"], name
+    assert list(posterior["municipality_name"].values) == list(data.names)
+    assert not [c for c in posterior.coords if "__" in str(c)]
+
+
+def test_loo_works_and_matches_the_true_predictive_density(fitted, simulated):
+    """az.loo on the stored pointwise log-likelihood: its elpd must agree with the log
+    density of the data under the true parameters (which a wrongly ordered, scaled or
+    incomplete log-likelihood would not)."""
+    import arviz as az
+    from scipy import stats
+
+    data, truth = simulated
+    idata = fitted.idata
+    observed = data.observed
+    np.testing.assert_array_equal(
+        np.ravel(idata.observed_data["net_migration_obs"].values), data.rate[observed]
+    )
+    assert "x" in idata.constant_data and "inv_population" in idata.constant_data
+    loo = az.loo(idata)
+    assert loo.n_data_points == int(observed.sum())
+    x = data.x * data.x_available
+    mean = truth.year_effect[None, :] + truth.attractiveness[:, None]
+    mean = mean + np.einsum("kt,kmt->mt", truth.beta_year, x)
+    scale = np.sqrt(truth.sigma_base**2 + truth.sigma_pop**2 * 1e4 / data.population)
+    true_lpd = stats.norm.logpdf(data.rate, mean, scale)[observed].sum()
+    # Out-of-sample density falls short of the truth's in-sample one by about the
+    # effective number of parameters; allow that and four standard errors either side.
+    assert abs(loo.elpd_loo - (true_lpd - loo.p_loo / 2)) < loo.p_loo / 2 + 4 * loo.se, (
+        loo.elpd_loo,
+        true_lpd,
+        loo.p_loo,
+        loo.se,
+    )
+
+
+def test_a_fit_is_refused_on_another_panel(fitted, default_panel):
+    from vekst.fit import check_fit_panel
+    from vekst.models.data import data_hash
+    from vekst.workflow import model_inputs
+
+    panel = default_panel
+    # The simulated fit was not made on this panel.
+    with pytest.raises(FitIdentityError, match="Refit on this panel"):
+        check_fit_panel(fitted, panel)
+    # A fit whose stored hash is this panel's passes; one number changed, it is refused.
+    own = dataclasses.replace(fitted, idata=fitted.idata.copy())
+    own.idata.attrs = {**fitted.idata.attrs}
+    own.idata.attrs["data_hash"] = data_hash(*model_inputs(panel, fitted.spec))
+    check_fit_panel(own, panel)
+    changed = panel.copy(deep=True)
+    changed["population"].loc[{"municipality": "4012", "year": 2010}] += 50
+    with pytest.raises(FitIdentityError, match="hash to"):
+        check_fit_panel(own, changed)
+
+
+def test_auto_centres_vital_deviations_where_events_inform_them():
+    from vekst.models.data import VitalData
+    from vekst.models.vital import centred_municipalities
+
+    expected = np.array([[2.0] * 10, [40.0] * 10, [4000.0] * 10])
+    births = VitalData(
+        municipalities=np.array(["a", "b", "c"]),
+        years=np.arange(2012, 2022),
+        regions=np.array(["R", "R", "R"]),
+        observed=expected.copy(),
+        expected=expected,
+        kind="births",
+    )
+    spec = load_spec()
+    # Standard errors 1/sqrt(20), 1/sqrt(400), 1/sqrt(40000) against 0.25 x 0.2 = 0.05.
+    assert centred_municipalities(spec.fertility, births).tolist() == [False, False, True]
+    centred = dataclasses.replace(spec.fertility, parameterization="centered")
+    assert centred_municipalities(centred, births).all()
+
+
+def test_compare_ranks_the_better_predictive_density_first(fitted):
+    from vekst.commands.compare import CompareError, compare_fits, comparison_text
+
+    worse = fitted.idata.copy()
+    # One nat less per observation: the comparison must rank it second by n_obs nats.
+    worse.log_likelihood["net_migration_obs"] = worse.log_likelihood["net_migration_obs"] - 1
+    table = compare_fits({"right": fitted, "worse": worse})
+    n_obs = int(fitted.migration.observed.sum())
+    assert list(table.index) == ["right", "worse"]
+    assert table.loc["worse", "elpd_diff"] == pytest.approx(n_obs, rel=1e-3)
+    text = comparison_text(table)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    fewer = fitted.idata.copy()
+    fewer.log_likelihood = fewer.log_likelihood.isel(municipality=slice(0, 10))
+    with pytest.raises(CompareError, match="different migration observations"):
+        compare_fits({"right": fitted, "fewer": fewer})
+
+
+def test_numpyro_path_samples_the_same_posterior(fitted, simulated):
+    """The JAX path (``pip install vekst[jax]``): same variables, same posterior."""
+    pytest.importorskip("jax")
+    pytest.importorskip("numpyro")
+    data, _ = simulated
+    other = fit_model(
+        load_spec(), data, draws=500, tune=500, chains=2, seed=3, sampler="numpyro",
+        progress=False,
+    )
+    assert set(other.idata.posterior.data_vars) == set(fitted.idata.posterior.data_vars)
+    for name in ("beta_mu", "attractiveness"):
+        a = fitted.idata.posterior[name]
+        b = other.idata.posterior[name]
+        se = np.sqrt(a.var(("chain", "draw")) / 200 + b.var(("chain", "draw")) / 200)
+        gap = np.abs(a.mean(("chain", "draw")) - b.mean(("chain", "draw")))
+        assert float((gap / se).max()) < 5, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [20240101, 1, 2])
+def test_default_national_fit_passes_the_gate(default_panel, seed):
+    """The default national fit (``vekst fit`` settings) passes the gate for each seed."""
+    from vekst.workflow import SamplerConfig, fit_panel
+
+    config = SamplerConfig(draws=1500, tune=1500, seed=seed, progress=False)
+    result = fit_panel(default_panel, None, config)
+    assert result.diagnostics.converged, result.diagnostics.problems
+    assert result.diagnostics.divergences == 0

@@ -148,7 +148,8 @@ def test_cli_project_command(tmp_path, monkeypatch, panel):
         return Diagnostics()
 
     fake_fit = types.SimpleNamespace(
-        load_fit=lambda path: ("idata", "spec"),
+        load_fit=lambda path: types.SimpleNamespace(idata="idata", spec="spec"),
+        check_fit_panel=lambda fit, panel: None,
         projection_draws=lambda idata, n_draws=None, seed=0: make_test_draws(panel, n_draws),
         require_converged=require_converged,
         NotConvergedError=NotConvergedError,
@@ -235,7 +236,8 @@ def test_cli_project_quiet_prints_nothing_but_writes_files(tmp_path, monkeypatch
         problems = ()
 
     fake_fit = types.SimpleNamespace(
-        load_fit=lambda path: ("idata", "spec"),
+        load_fit=lambda path: types.SimpleNamespace(idata="idata", spec="spec"),
+        check_fit_panel=lambda fit, panel: None,
         projection_draws=lambda idata, n_draws=None, seed=0: make_test_draws(panel, n_draws),
         require_converged=lambda idata, allow_unconverged=False: Diagnostics(),
         NotConvergedError=RuntimeError,

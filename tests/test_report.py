@@ -170,6 +170,9 @@ def test_report_command_writes_the_report(inputs, tmp_path, monkeypatch):
     projection = inputs["projection"].drop_vars("population")
     projection.to_netcdf(projection_dir / "projection.nc", engine="h5netcdf")
     monkeypatch.setattr(vekst, "load_default", lambda: inputs["panel"])
+    # The stand-in fit was not made on any panel: skip the fit-panel identity check here
+    # (tests/test_fit.py tests it).
+    monkeypatch.setattr("vekst.fit.check_fit_panel", lambda fit, panel: None)
     out = tmp_path / "report"
     result = CliRunner().invoke(
         app,

@@ -125,6 +125,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "info",
     "demo",
     "fit",
+    "compare",
     "project",
     "simulate",
     "backtest",

@@ -12,7 +12,6 @@ or whose data hash differs from the data the caller supplies.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -25,7 +24,14 @@ import pymc as pm
 import xarray as xr
 
 from vekst import __version__
+from vekst.compile_cache import compile_key, compile_nutpie
 from vekst.errors import FitError, NotConvergedError, UsageError
+from vekst.inference_data import (
+    add_data_groups,
+    add_log_likelihood,
+    label_variables,
+    tidy_posterior,
+)
 from vekst.io import atomic_write
 from vekst.models.data import MigrationData, VitalData, data_hash
 from vekst.models.joint import build_joint_model
@@ -37,6 +43,7 @@ __all__ = [
     "FitIdentityError",
     "FitResult",
     "NotConvergedError",
+    "check_fit_panel",
     "check_sampler_settings",
     "diagnose",
     "fit_model",
@@ -53,8 +60,6 @@ BFMI_MIN = 0.3
 
 #: Samplers fit_model can use.
 SAMPLERS: tuple[str, ...] = ("nutpie", "pymc", "numpyro")
-
-_COMPILED_CACHE: dict[tuple, object] = {}
 
 
 class FitIdentityError(FitError):
@@ -108,12 +113,28 @@ class Diagnostics:
 
 @dataclass
 class FitResult:
-    """A fitted model with everything needed to check and reuse it."""
+    """A fitted model with everything needed to check and reuse it.
+
+    Attributes
+    ----------
+    idata
+        ArviZ InferenceData: ``posterior`` (meaningful variables only, labelled),
+        ``sample_stats``, ``log_likelihood`` (pointwise, migration observations),
+        ``observed_data``, ``constant_data`` and ``fit_data`` (the model's arrays).
+    spec
+        The model spec.
+    diagnostics
+        Convergence summary.
+    migration
+        The migration arrays the model saw (``None`` only for old files without them).
+    timings
+        Seconds spent compiling, sampling and post-processing (empty for a loaded fit).
+    """
 
     idata: az.InferenceData
     spec: ModelSpec
     diagnostics: Diagnostics
-    migration: MigrationData
+    migration: MigrationData | None
     timings: dict[str, float]
 
 
@@ -218,39 +239,6 @@ def require_converged(idata: az.InferenceData, allow_unconverged: bool = False) 
     return diagnostics
 
 
-def _compile(model: pm.Model, key: tuple):
-    import nutpie
-
-    compiled = _COMPILED_CACHE.get(key)
-    if compiled is None:
-        compiled = nutpie.compile_pymc_model(model, freeze_model=False)
-        _COMPILED_CACHE[key] = compiled
-        return compiled, False
-    data = {var.name: np.asarray(var.get_value()) for var in model.data_vars}
-    return compiled.with_data(**data), True
-
-
-def _compile_key(spec, model, migration, births, deaths) -> tuple:
-    """What a compiled model depends on besides its pm.Data: the spec, the data shapes and
-    the structure compiled in as constants (region and county membership, which cells are
-    observed, which covariates are available)."""
-    shapes = tuple((var.name, tuple(np.shape(var.get_value()))) for var in model.data_vars)
-    structure = hashlib.sha256()
-    for array in (
-        migration.region_index(),
-        migration.county_index(),
-        migration.observed,
-        migration.x_available,
-        migration.years,
-    ):
-        structure.update(np.ascontiguousarray(array).tobytes())
-    for vital in (births, deaths):
-        if vital is not None:
-            structure.update(np.ascontiguousarray(vital.region_index()).tobytes())
-            structure.update(np.ascontiguousarray(vital.years).tobytes())
-    return (spec.hash, shapes, structure.hexdigest())
-
-
 def check_sampler_settings(
     *, draws: int, tune: int, chains: int, sampler: str = "nutpie"
 ) -> None:
@@ -317,7 +305,8 @@ def fit_model(
     if sampler == "nutpie":
         import nutpie
 
-        compiled, reused = _compile(model, _compile_key(spec, model, migration, births, deaths))
+        key = compile_key(spec, model, migration, births, deaths)
+        compiled, reused = compile_nutpie(model, key)
         timings["compile_s"] = time.perf_counter() - start
         timings["compile_reused"] = float(reused)
         start = time.perf_counter()
@@ -349,8 +338,16 @@ def fit_model(
     else:
         raise ValueError(f"sampler must be 'nutpie', 'pymc' or 'numpyro', not {sampler!r}")
     timings["sampling_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    # Pointwise log-likelihood first: PyMC needs the raw free variables, dropped next.
+    add_log_likelihood(idata, model, ("net_migration_obs",))
+    tidy_posterior(idata)
+    add_data_groups(idata, model)
     # The model's arrays travel with the fit so a loaded fit can be checked and rebuilt.
     idata.add_groups({"fit_data": migration.to_dataset()})
+    names = dict(zip(map(str, migration.municipalities), map(str, migration.names), strict=True))
+    label_variables(idata, names)
+    timings["postprocess_s"] = time.perf_counter() - start
     diagnostics = diagnose(idata)
     idata.attrs.update(_identity_attrs(spec, migration, births, deaths))
     idata.attrs["diagnostics"] = json.dumps(diagnostics.as_dict())
@@ -395,7 +392,7 @@ def load_fit(
     *,
     spec: ModelSpec | None = None,
     data_hash_expected: str | None = None,
-) -> tuple[az.InferenceData, ModelSpec]:
+) -> FitResult:
     """Read a fit and check its identity.
 
     Parameters
@@ -409,7 +406,9 @@ def load_fit(
 
     Returns
     -------
-    (InferenceData, ModelSpec)
+    FitResult
+        The same type :func:`fit_model` returns (``timings`` empty); diagnostics as
+        stored when the fit was made.
 
     Raises
     ------
@@ -447,7 +446,48 @@ def load_fit(
             f"{path}: written by vekst {attrs['vekst_version']}, this is {__version__}. "
             "Refit with this version."
         )
-    return idata, stored
+    if "diagnostics" in attrs:
+        stored_diagnostics = json.loads(attrs["diagnostics"])
+        stored_diagnostics.pop("converged", None)
+        stored_diagnostics["problems"] = tuple(stored_diagnostics.get("problems", ()))
+        diagnostics = Diagnostics(**stored_diagnostics)
+    else:
+        diagnostics = diagnose(idata)
+    migration = (
+        MigrationData.from_dataset(idata["fit_data"]) if "fit_data" in idata.groups() else None
+    )
+    return FitResult(idata, stored, diagnostics, migration, {})
+
+
+def check_fit_panel(fit: FitResult, panel: xr.Dataset) -> None:
+    """Refuse a fit made on other data than ``panel``.
+
+    The panel's model inputs under the fit's spec must hash to the data hash stored with
+    the fit.
+
+    Parameters
+    ----------
+    fit
+        A fit from :func:`fit_model` or :func:`load_fit`.
+    panel
+        The panel the fit is about to be used with (projection, report).
+
+    Raises
+    ------
+    FitIdentityError
+        Naming both hashes and what to do.
+    """
+    from vekst.workflow import model_inputs
+
+    stored = fit.idata.attrs.get("data_hash")
+    migration, births, deaths = model_inputs(panel, fit.spec)
+    given = data_hash(migration, births, deaths)
+    if stored != given:
+        raise FitIdentityError(
+            f"the fit was made on data {stored}, but this panel's model inputs hash to "
+            f"{given} (other municipalities, years or numbers). Refit on this panel with "
+            "`vekst fit`, or use the panel the fit was made on."
+        )
 
 
 def _major_minor(version: str) -> tuple[str, ...]:

@@ -117,7 +117,7 @@ def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
     """
     from vekst import load_default
     from vekst.data.panel import load_panel
-    from vekst.fit import load_fit, projection_draws, require_converged
+    from vekst.fit import check_fit_panel, load_fit, projection_draws, require_converged
     from vekst.io import check_output_folder
     from vekst.projection import load_scenario, project, write_projection_files
     from vekst.projection.outputs import OUTPUT_FILES, CsvStyle
@@ -150,7 +150,8 @@ def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
             "it was cut short (an interrupted `vekst fit`?) or is not a fit. Refit with "
             "`vekst fit --out`."
         ) from error
-    idata = loaded[0]
+    idata = loaded.idata
+    check_fit_panel(loaded, panel)
     diagnostics = require_converged(idata, allow_unconverged=settings.allow_unconverged)
     converged = bool(getattr(diagnostics, "converged", True))
     if not converged:

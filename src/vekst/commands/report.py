@@ -86,14 +86,15 @@ def build_report(
     """
     import xarray as xr
 
-    from vekst.fit import load_fit
+    from vekst.fit import check_fit_panel, load_fit
     from vekst.models.data import MigrationData
     from vekst.models.ols import fit_ols
     from vekst.report.bands import read_backtest_table
     from vekst.report.html import ReportOptions, write_report
 
     projection_file = _projection_file(projection)
-    idata, _spec = load_fit(fit)
+    loaded = load_fit(fit)
+    idata = loaded.idata
     if panel is None:
         from vekst import load_default
 
@@ -104,6 +105,7 @@ def build_report(
         panel = validate_panel(
             xr.load_dataset(panel, engine="h5netcdf"), code_vintage=None, source=str(panel)
         )
+    check_fit_panel(loaded, panel)
     ols = None
     if hasattr(idata, "fit_data"):
         with warnings.catch_warnings():

@@ -111,7 +111,7 @@ class FertilitySpec:
     enabled: bool = True
     likelihood: str = "negative_binomial"
     year_drift: bool = False
-    parameterization: str = "centered"
+    parameterization: str = "auto"
     priors: dict[str, float] = field(default_factory=dict)
 
 
@@ -434,10 +434,11 @@ def _parse_vital(raw: Any, section: str, problems: list[str]) -> FertilitySpec:
     likelihood = raw.get("likelihood", "negative_binomial")
     if likelihood not in LIKELIHOODS_VITAL:
         problems.append(f"[{section}] likelihood '{likelihood}' is not one of {LIKELIHOODS_VITAL}")
-    parameterization = raw.get("parameterization", "centered")
-    if parameterization not in ("centered", "non_centered"):
+    parameterization = raw.get("parameterization", "auto")
+    if parameterization not in ("auto", "centered", "non_centered"):
         problems.append(
-            f"[{section}] parameterization '{parameterization}' is not 'centered' or 'non_centered'"
+            f"[{section}] parameterization '{parameterization}' is not 'auto', 'centered' "
+            "or 'non_centered'"
         )
     priors_raw = _table(raw, "priors", f"[{section}.priors]", problems)
     _unknown(priors_raw, set(_VITAL_PRIOR_SCALARS), f"[{section}.priors]", problems)

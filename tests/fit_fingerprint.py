@@ -1,0 +1,31 @@
+"""Fit a tiny simulated panel and print a fingerprint of every posterior draw.
+
+Run as a script by ``tests/test_fit_reproducible.py`` in fresh processes, so that the
+draws can be compared across processes, hash seeds and compile caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from vekst.fit import fit_model
+from vekst.models.simulate import simulate_migration_data
+from vekst.models.spec import load_spec
+
+
+def fingerprint() -> str:
+    """SHA-256 of all posterior arrays (sorted by name) of a fixed small fit."""
+    data, _ = simulate_migration_data(n_regions=4, municipalities_per_region=4, seed=3)
+    result = fit_model(load_spec(), data, draws=60, tune=60, chains=2, seed=11, progress=False)
+    digest = hashlib.sha256()
+    posterior = result.idata.posterior
+    for name in sorted(posterior.data_vars):
+        digest.update(str(name).encode())
+        digest.update(np.ascontiguousarray(posterior[name].values).tobytes())
+    return digest.hexdigest()
+
+
+if __name__ == "__main__":
+    print(f"FINGERPRINT {fingerprint()}")

@@ -1,0 +1,50 @@
+"""The same seed gives the same draws in a fresh process, cold or warm compile cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).with_name("fit_fingerprint.py")
+
+
+def _fingerprint(env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("FINGERPRINT ")]
+    assert lines, done.stdout[-2000:]
+    return lines[-1].split()[1]
+
+
+def _cold_compiledir(target: Path) -> Path:
+    """A PyTensor base compiledir without numba's cache (the part that changed the draws),
+    but with the C helper modules copied, so the test does not rebuild those."""
+    import pytensor
+
+    source = Path(pytensor.config.base_compiledir)
+    target.mkdir()
+    for child in source.glob("compiledir_*"):
+        shutil.copytree(child, target / child.name, ignore=shutil.ignore_patterns("tmp*"))
+    return target
+
+
+@pytest.mark.slow
+def test_same_seed_same_draws_across_processes_and_caches(tmp_path):
+    base = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    base["PYTHONPATH"] = src + os.pathsep + base.get("PYTHONPATH", "")
+    cold_dir = _cold_compiledir(tmp_path / "pytensor")
+    assert not (cold_dir / "numba").exists()
+    cold = {**base, "PYTENSOR_FLAGS": f"base_compiledir={cold_dir}", "PYTHONHASHSEED": "1"}
+    first = _fingerprint(cold)  # compiles numba code from scratch
+    assert any((cold_dir / "numba").iterdir()), "the first run should fill the numba cache"
+    warm = {**cold, "PYTHONHASHSEED": "2"}
+    second = _fingerprint(warm)  # loads the compiled code from the cache
+    assert first == second
