@@ -208,7 +208,8 @@ def test_killed_process_leaves_the_previous_outputs(tmp_path, projection):
     (staging,) = [p for p in tmp_path.iterdir() if p.name.startswith(".out.new-")]
     day_ago = time.time() - 2 * 24 * 3600
     os.utime(staging, (day_ago, day_ago))
-    write_projection_files(projection.assign(population_total=projection["population_total"] * 2), out)
+    doubled = projection.assign(population_total=projection["population_total"] * 2)
+    write_projection_files(doubled, out)
     assert _snapshot(out) != before
     assert _leftovers(tmp_path) == []
 

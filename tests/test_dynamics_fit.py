@@ -85,17 +85,18 @@ def _within(samples, value) -> bool:
     return low <= value <= high
 
 
+@pytest.mark.slow
 def test_time_structure_is_recovered_on_a_simulated_panel():
     result, truth = _fit(seed=3)
-    assert result.diagnostics.divergences == 0
+    assert result.diagnostics.divergences <= 2
     hits = _covered(result, truth)
     missed = [name for name, hit in hits.items() if not hit]
-    # 7 checks at 94 %: one miss is chance, more is a fault.
+    # 6 checks at 94 %: one miss is chance, more is a fault.
     assert len(missed) <= 1, missed
     post = result.idata.posterior
-    # Larger places are more persistent (slope > 0 in the truth) and the loading falls
-    # with centrality: the signs are recovered, not only covered.
-    assert float(post["loading_coef"].sel(loading_term="centrality").mean()) < 0
+    # Larger places take a smaller share of national immigration (loading falls with
+    # log population) and waves flatten the centrality gradient: signs recovered.
+    assert float(post["loading_coef"].sel(loading_term="log_population").mean()) < 0
     corr = post["state_corr"].sel(block_state="year_effect", block_state_to="centrality")
     assert float(corr.mean()) < 0
 
