@@ -104,22 +104,6 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _options(
-    ctx: typer.Context,
-    debug: bool = typer.Option(
-        False, "--debug", help="Show the full stack trace when a command fails."
-    ),
-) -> None:
-    """Bayesian models of why places grow or shrink, and population forecasts with bands.
-
-    Exit codes: 0 ok, 1 invalid option value, 2 invalid input (panel, spec, scenario, fit
-    file), 3 fit not converged, 4 output cannot be written, 5 SSB unreachable, 130
-    interrupted.
-    """
-    ctx.obj = {"debug": debug}
-
-
 #: Modules under vekst.commands that add commands to the app, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "info",
@@ -144,6 +128,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -156,10 +141,19 @@ def main_options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also print debugging messages.")
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full stack trace when a command fails.")
+    ] = False,
 ) -> None:
-    """Bayesian models of why places grow or shrink, and population forecasts with bands."""
+    """Bayesian models of why places grow or shrink, and population forecasts with bands.
+
+    Exit codes: 0 ok, 1 invalid option value, 2 invalid input (panel, spec, scenario, fit
+    file), 3 fit not converged, 4 output cannot be written, 5 SSB unreachable, 130
+    interrupted.
+    """
     from vekst.commands.ui import Verbosity, configure
 
+    ctx.obj = {"debug": debug}
     if quiet and verbose:
         raise typer.BadParameter("--quiet and --verbose exclude each other; give one.")
     configure(Verbosity.quiet if quiet else Verbosity.verbose if verbose else Verbosity.normal)

@@ -156,7 +156,6 @@ def register(app: typer.Typer) -> None:
     def fit_command(
         spec: Path = typer.Option(
             None,
-            exists=True,
             dir_okay=False,
             help="Model spec (.toml); default models/vareide2022.toml.",
         ),

@@ -63,7 +63,6 @@ def register(app: typer.Typer) -> None:
         panel_file: Path = typer.Option(
             None,
             "--panel",
-            exists=True,
             dir_okay=False,
             help="A panel netCDF file; default: the embedded data.",
         ),

@@ -190,7 +190,7 @@ def register(app: typer.Typer) -> None:
         fit: Annotated[
             Path,
             typer.Option(
-                "--fit", exists=True, dir_okay=False, help="A fit written by `vekst fit --out`."
+                "--fit", dir_okay=False, help="A fit written by `vekst fit --out`."
             ),
         ],
         out: Annotated[
@@ -219,7 +219,6 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(
                 "--panel",
-                exists=True,
                 dir_okay=False,
                 help="Panel netCDF the fit was made on; default: embedded.",
             ),

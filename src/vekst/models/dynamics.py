@@ -45,6 +45,9 @@ __all__ = [
     "persistence_inputs",
 ]
 
+#: Largest AR(1) coefficient of the state processes and of the municipal deviations.
+RHO_MAX = 0.98
+PHI_MAX = 0.95
 #: Names of the non-covariate state processes on the ``state`` coordinate.
 NATIONAL = "national_net_migration"
 YEAR_EFFECT = "year_effect"
@@ -223,7 +226,10 @@ def add_state_processes(
     block_states, block_mean, block_sd, block_rho = [], [], [], []
 
     rho_names = ([NATIONAL] if mspec.national_immigration else []) + [YEAR_EFFECT] + covariates
-    rho = pm.Beta("rho", alpha=3.0, beta=2.0, dims="state")
+    # Bounded below 0.98: at rho -> 1 the stationary start's covariance explodes and the
+    # sampler diverges at that boundary; 17 years cannot tell 0.98 from 1 anyway.
+    rho_unit = pm.Beta("rho_unit", alpha=3.0, beta=2.0, dims="state")
+    rho = pm.Deterministic("rho", RHO_MAX * rho_unit, dims="state")
     rho_of = {name: rho[i] for i, name in enumerate(rho_names)}
 
     if national is not None:
@@ -339,5 +345,5 @@ def add_local_persistence(spec, data: MigrationData) -> pt.TensorVariable:
     slope = pm.Normal("persistence_slope", 0.0, sd)
     z = persistence_inputs(data)
     return pm.Deterministic(
-        "persistence", pm.math.sigmoid(intercept + slope * z), dims="municipality"
+        "persistence", PHI_MAX * pm.math.sigmoid(intercept + slope * z), dims="municipality"
     )
