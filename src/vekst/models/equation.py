@@ -12,6 +12,7 @@ import numpy as np
 
 __all__ = [
     "PROJECTION_VARIABLES",
+    "REQUIRED_VARIABLES",
     "apply_national_constraint",
     "noise_scale",
     "standard_shocks",
@@ -19,8 +20,8 @@ __all__ = [
     "var1_path",
 ]
 
-#: Posterior variables the projection reads, when present in a fit.
-PROJECTION_VARIABLES: tuple[str, ...] = (
+#: Posterior variables every projection needs.
+REQUIRED_VARIABLES: tuple[str, ...] = (
     "beta_mu",
     "beta_sigma",
     "year_effect_mu",
@@ -28,6 +29,10 @@ PROJECTION_VARIABLES: tuple[str, ...] = (
     "attractiveness",
     "sigma_base",
     "sigma_pop",
+)
+#: Posterior variables the projection reads, when present in a fit.
+PROJECTION_VARIABLES: tuple[str, ...] = (
+    *REQUIRED_VARIABLES,
     "fert_dev",
     "mort_dev",
     "beta_year",

@@ -20,6 +20,7 @@ import xarray as xr
 
 from vekst.agegroups import AGE_GROUPS, age_group_matrix
 from vekst.data.panel import SEXES
+from vekst.models.equation import REQUIRED_VARIABLES
 from vekst.projection.agepattern import AgePattern, AgePatternDataError, estimate_age_pattern
 from vekst.projection.fertility import sex_ratio_at_birth
 from vekst.projection.kernel import OUT_CAP, KernelInputs, run_kernel
@@ -40,15 +41,7 @@ __all__ = [
 #: ``detail="auto"`` keeps single ages while the population array stays below this size.
 AUTO_FULL_LIMIT_BYTES = 2 * 1024**3
 _FLOW_DIMS = ("draw", "year", "municipality")
-_REQUIRED_DRAWS = (
-    "beta_mu",
-    "beta_sigma",
-    "year_effect_mu",
-    "year_effect_sigma",
-    "attractiveness",
-    "sigma_base",
-    "sigma_pop",
-)
+_REQUIRED_DRAWS = REQUIRED_VARIABLES
 
 
 def project(
