@@ -252,7 +252,7 @@ def test_cli_project_quiet_prints_nothing_but_writes_files(tmp_path, monkeypatch
 
     loud = CliRunner().invoke(app, args(tmp_path / "loud"))
     assert loud.exit_code == 0, loud.output
-    assert "Norway" in loud.output and "wrote" in loud.output
+    assert "population on 1 January" in loud.output and "wrote" in loud.output
     quiet = CliRunner().invoke(app, ["--quiet", *args(tmp_path / "q")])
     assert quiet.exit_code == 0, quiet.output
     assert quiet.output.strip() == ""

@@ -272,7 +272,7 @@ def fit_model(
     seed: int = 20240101,
     sampler: str = "nutpie",
     progress: bool = True,
-    target_accept: float = 0.95,
+    target_accept: float = 0.99,
 ) -> FitResult:
     """Fit the joint model (migration + the vital blocks whose data are given).
 

@@ -49,6 +49,16 @@ VARIABLE_LABELS: dict[str, tuple[str, str]] = {
     "mort_region": ("regional log mortality deviation", "log ratio"),
     "mort_region_sigma": ("sd of regional mortality deviations", "log ratio"),
     "mort_municipality_sigma": ("sd of municipal mortality deviations", "log ratio"),
+    "rho": ("AR(1) coefficient of the state process", "1"),
+    "state_corr": ("correlation of the state processes' innovations", "1"),
+    "national_mu": ("mean national net migration", "% of national population"),
+    "national_sigma": ("sd of national net migration innovations", "% of national population"),
+    "loading_coef": ("effect on the settlement loading per unit of the term", "1"),
+    "loading": ("share of national net migration settled here, relative to 1", "1"),
+    "persistence": ("AR(1) coefficient of the municipality's deviations", "1"),
+    "persistence_intercept": ("logit persistence at median size", "logit"),
+    "persistence_slope": ("change of logit persistence per sd of log population", "logit"),
+    "last_deviation": ("deviation in the last fitted year", "% of population"),
     "net_migration_obs": ("net migration", "% of population"),
     "births_obs": ("live births", "births"),
     "deaths_obs": ("deaths", "deaths"),
@@ -56,8 +66,9 @@ VARIABLE_LABELS: dict[str, tuple[str, str]] = {
 
 
 def is_raw_variable(name: str) -> bool:
-    """Whether ``name`` is a raw sampler copy (``*_z`` or nutpie's ``*_log__`` etc.)."""
-    return name.endswith(("__", "_z"))
+    """Whether ``name`` is a raw sampler copy (``*_z``, nutpie's ``*_log__``, the unit-scale
+    ``rho_unit``, LKJ partial correlations, or total slopes stored in ``beta_year``)."""
+    return name.endswith(("__", "_z", "_unit", "_cpc")) or name.startswith("slope_year_")
 
 
 def tidy_posterior(idata: az.InferenceData) -> az.InferenceData:

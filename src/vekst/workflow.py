@@ -43,7 +43,7 @@ class SamplerConfig:
     seed: int = 20240101
     sampler: str = "nutpie"
     progress: bool = True
-    target_accept: float = 0.95
+    target_accept: float = 0.99
 
     def with_seed(self, seed: int) -> SamplerConfig:
         """The same settings with another seed."""

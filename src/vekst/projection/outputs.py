@@ -329,6 +329,7 @@ COLUMN_MEANINGS: dict[str, str] = {
     "q50": "Median: half of the simulated futures are above, half below (persons)",
     "q90": "90 % quantile: upper end of the 80 % band (persons)",
     "q975": "97.5 % quantile: upper end of the 95 % band (persons)",
+    "converged": "yes/no: whether the model fit passed its convergence gate",
 }
 
 
@@ -451,7 +452,8 @@ def write_projection_files(
     for by in groupings:
         if by == "nation" or by in projection.coords:
             frames[by] = aggregate(projection, by)
-    frames = {name: _rounded(frame) for name, frame in frames.items()}
+    # Every file carries the convergence flag, not only the netCDF's attrs.
+    frames = {name: _rounded(frame).assign(converged=converged) for name, frame in frames.items()}
     dictionary = data_dictionary({f"{name}.csv": frame for name, frame in frames.items()})
     written: dict[str, Path] = {}
     # Summaries are computed first and the folder is swapped in whole at the end, so an
@@ -460,9 +462,10 @@ def write_projection_files(
         projection.to_netcdf(tmp / "projection.nc", engine="h5netcdf", encoding=encoding)
         written["projection"] = out_dir / "projection.nc"
         for name, frame in frames.items():
-            # Every file carries the convergence flag, not only the netCDF's attrs.
-            frame_to_csv(frame.assign(converged=converged), tmp / f"{name}.csv", csv_style)
+            frame_to_csv(frame, tmp / f"{name}.csv", csv_style)
             written[name] = out_dir / f"{name}.csv"
-        frame_to_csv(dictionary, tmp / "data_dictionary.csv", csv_style)
+        frame_to_csv(
+            dictionary.assign(converged=converged), tmp / "data_dictionary.csv", csv_style
+        )
         written["data_dictionary"] = out_dir / "data_dictionary.csv"
     return written
