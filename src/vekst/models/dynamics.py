@@ -18,7 +18,7 @@ form of the equation is
   autoregression :math:`\rho` around the means :math:`(\mu_I, \gamma_\mu, \beta_{\mu})`
   and innovations with sds :math:`(\sigma_I, \gamma_\sigma, \beta_\sigma)` and an LKJ
   correlation (Normal or multivariate Student-t). Sparse covariates (VRA observed in a few
-  years) get independent non-centred AR(1) coefficients.
+  years) get exchangeable non-centred year coefficients (their rho is 0).
 * :math:`\phi_m = \operatorname{logistic}(a + b\,z_m)`, :math:`z_m` the standardised log
   population: persistent local deviations, more persistent in larger places; the
   innovation scale :math:`\sqrt{\sigma_{base}^2 + \sigma_{pop}^2 10^4/N_{mt}}` is larger
@@ -74,19 +74,6 @@ def persistence_inputs(data: MigrationData) -> np.ndarray:
     log_population = np.log(np.maximum(np.nanmean(data.population, axis=1), 1.0))
     spread = log_population.std()
     return (log_population - log_population.mean()) / (spread if spread > 0 else 1.0)
-
-
-def _ar1_matrix(rho: pt.TensorVariable, n: int) -> pt.TensorVariable:
-    """Lower-triangular map from iid N(0, 1) innovations to a stationary AR(1) path of
-    unit innovation sd: ``path = L @ z`` with ``L[i, j] = rho**(i - j)`` and the first
-    column scaled by ``1 / sqrt(1 - rho**2)`` (the stationary start)."""
-    lags = np.subtract.outer(np.arange(n), np.arange(n))
-    lower = lags >= 0
-    powers = pt.switch(lower, rho ** np.maximum(lags, 0), 0.0)
-    first = np.zeros(n)
-    first[0] = 1.0
-    scale = 1.0 + first * (1.0 / pt.sqrt(1.0 - rho**2) - 1.0)
-    return powers * scale[None, :]
 
 
 def _process_logp(mspec, states, mean, sd, rho, corr_name: str, n_states: int):
@@ -202,7 +189,7 @@ def add_state_processes(
         Covariate names.
     centred
         Indices of covariates whose year coefficients are centred states of the VAR
-        block; the others get independent non-centred AR(1) paths.
+        block; the others get exchangeable non-centred year coefficients.
     national
         The national net migration rate ``(year,)`` when it is a driver.
     slope_shift
@@ -221,15 +208,24 @@ def add_state_processes(
     slope_shift = slope_shift or {}
     mspec = spec.migration
     priors = mspec.priors
-    n_years = len(data.years)
     block_names: list[str] = []
     block_states, block_mean, block_sd, block_rho = [], [], [], []
 
     rho_names = ([NATIONAL] if mspec.national_immigration else []) + [YEAR_EFFECT] + covariates
-    # Bounded below 0.98: at rho -> 1 the stationary start's covariance explodes and the
-    # sampler diverges at that boundary; 17 years cannot tell 0.98 from 1 anyway.
-    rho_unit = pm.Beta("rho_unit", alpha=3.0, beta=2.0, dims="state")
-    rho = pm.Deterministic("rho", RHO_MAX * rho_unit, dims="state")
+    # Sparse covariates (VRA, observed in a few years) get exchangeable year coefficients
+    # (rho = 0): with 4 years of data an AR(1) on them is prior only, and its rho and sd
+    # made the funnel behind the national fit's divergences (all at high rho and sd of
+    # vra_2). Bounded below 0.98: at rho -> 1 the stationary start's covariance explodes;
+    # 17 years cannot tell 0.98 from 1 anyway.
+    persistent = [
+        name for name in rho_names if name not in covariates or covariates.index(name) in centred
+    ]
+    rho_unit = pm.Beta("rho_unit", alpha=3.0, beta=2.0, shape=len(persistent))
+    entries = [
+        RHO_MAX * rho_unit[persistent.index(name)] if name in persistent else pt.constant(0.0)
+        for name in rho_names
+    ]
+    rho = pm.Deterministic("rho", pt.stack(entries), dims="state")
     rho_of = {name: rho[i] for i, name in enumerate(rho_names)}
 
     if national is not None:
@@ -286,8 +282,7 @@ def add_state_processes(
                 block_rho.append(rho_of[cov])
             else:
                 z = pm.Normal(f"beta_year_{cov}_z", 0.0, 1.0, dims="year")
-                path = _ar1_matrix(rho_of[cov], n_years) @ z
-                row = beta_mu[k] + beta_sigma[k] * path
+                row = beta_mu[k] + beta_sigma[k] * z
             rows.append(row)
             slope_rows.append(row)
         beta_year = pm.Deterministic("beta_year", pt.stack(rows), dims=("covariate", "year"))
