@@ -42,7 +42,7 @@ class DemoSettings:
         CSV style of the projection files (``nb``: ``;`` and decimal comma).
     """
 
-    draws: int = 1500
+    draws: int = 2500
     tune: int = 1500
     chains: int = 4
     projection_draws: int = DEFAULT_PROJECTION_DRAWS
@@ -154,7 +154,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_command(
         out: Path = typer.Option(Path("vekst-demo"), help="Output folder."),
-        draws: int = typer.Option(1500, min=1, help="Draws per chain of the national fit."),
+        draws: int = typer.Option(2500, min=1, help="Draws per chain of the national fit."),
         tune: int = typer.Option(1500, min=0, help="Tuning steps per chain."),
         chains: int = typer.Option(4, min=1, help="Chains."),
         projection_draws: int = typer.Option(

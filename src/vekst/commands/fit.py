@@ -87,7 +87,7 @@ def run_fit(spec_path: Path | None, out: Path, config=None, *, panel=None):
     out
         Where to write the fit (netCDF).
     config
-        :class:`vekst.workflow.SamplerConfig`; default 4 chains of 1500 draws after 1500
+        :class:`vekst.workflow.SamplerConfig`; default 4 chains of 2500 draws after 1500
         tuning steps (the command's defaults).
     panel
         A panel instead of the embedded data.
@@ -106,7 +106,7 @@ def run_fit(spec_path: Path | None, out: Path, config=None, *, panel=None):
     from vekst.workflow import SamplerConfig, fit_panel, model_inputs
 
     if config is None:
-        config = SamplerConfig(draws=1500, tune=1500, chains=4)
+        config = SamplerConfig(draws=2500, tune=1500, chains=4)
     # Everything a user can get wrong is checked before features are computed or sampled.
     check_output_file(out)
     check_sampler_settings(
@@ -160,7 +160,7 @@ def register(app: typer.Typer) -> None:
             help="Model spec (.toml); default models/vareide2022.toml.",
         ),
         out: Path = typer.Option(Path("fit.nc"), help="Where to write the fit (netCDF)."),
-        draws: int = typer.Option(1500, min=1, help="Draws per chain after tuning."),
+        draws: int = typer.Option(2500, min=1, help="Draws per chain after tuning."),
         tune: int = typer.Option(1500, min=0, help="Tuning steps per chain."),
         chains: int = typer.Option(4, min=1, help="Number of chains."),
         seed: int = typer.Option(20240101, help="Random seed (results are reproducible)."),
