@@ -41,6 +41,7 @@ __all__ = [
 #: ``detail="auto"`` keeps single ages while the population array stays below this size.
 AUTO_FULL_LIMIT_BYTES = 2 * 1024**3
 _FLOW_DIMS = ("draw", "year", "municipality")
+POPULATION_ATTRS = {"units": "persons", "kind": "stock", "long_name": "population on 1 January"}
 _REQUIRED_DRAWS = REQUIRED_VARIABLES
 
 
@@ -63,6 +64,7 @@ def project(
     out_cap: float = OUT_CAP,
     dtype: type = np.float32,
     trace=None,
+    sink=None,
 ) -> xr.Dataset:
     """Posterior-predictive cohort-component projection of every municipality.
 
@@ -111,6 +113,12 @@ def project(
     trace
         Debug hook passed to :func:`~vekst.projection.kernel.run_kernel` (cell-level
         accounting in tests).
+    sink
+        Where the single-age stocks go instead of memory, e.g. a
+        :class:`~vekst.projection.zarr_store.ZarrSink` (use
+        :func:`~vekst.projection.zarr_store.project_to_zarr`): ``sink.start(n_draws,
+        coords, attrs)`` returns the kernel's ``store`` callback. The returned Dataset
+        then lacks ``population`` (it is in the sink) and ``detail`` is ``"full"``.
 
     Notes
     -----
@@ -236,15 +244,26 @@ def project(
         mortality_shift=vital.mortality_shift,
         mortality_loading=vital.mortality_loading,
     )
-    detail = _choose_detail(detail, n_total, len(stock_years), population0.shape)
-    storage = _Storage(detail, n_total, len(stock_years), population0.shape, ages)
+    if sink is None:
+        detail = _choose_detail(detail, n_total, len(stock_years), population0.shape)
+        storage = _Storage(detail, n_total, len(stock_years), population0.shape, ages)
+        store = storage.store if storage.needed else None
+    else:
+        # Single ages stream to the sink; nothing by age is kept in memory.
+        detail = "full"
+        storage = _Storage("totals", n_total, len(stock_years), population0.shape, ages)
+        store = sink.start(
+            n_total,
+            {"year": stock_years, "municipality": municipalities, "age": ages, "sex": list(SEXES)},
+            dict(POPULATION_ATTRS),
+        )
     result = run_kernel(
         inputs,
         n_total,
         migration,
         chunk_size=chunk_size,
         dtype=dtype,
-        store=storage.store if storage.needed else None,
+        store=store,
         trace=trace,
     )
     attrs = {
@@ -427,7 +446,7 @@ def _assemble(panel, municipalities, stock_years, ages, result, storage, migrati
         data_vars["population"] = (
             ("draw", "year", "municipality", "age", "sex"),
             storage.population,
-            {"units": "persons", "kind": "stock", "long_name": "population on 1 January"},
+            dict(POPULATION_ATTRS),
         )
     if storage.age_groups is not None:
         coords["age_group"] = [label for label, _, _ in AGE_GROUPS]

@@ -1,0 +1,330 @@
+"""Projections larger than memory: single-age stocks written to Zarr as they are computed.
+
+The in-memory projection keeps every 1 January stock ``(draw, year, municipality, age,
+sex)`` in one float32 array: 1000 draws of the 357 municipalities to 2040 are 5.1 GiB, so
+:func:`~vekst.projection.project` falls back to age groups above 2 GiB. Here the kernel's
+``store`` callback hands each chunk of draws to a :class:`ZarrSink`, which buffers the
+chunk's years and writes it as whole Zarr chunks (no chunk is ever read back and
+rewritten); memory stays at one chunk of draws, whatever the number of draws.
+
+Layout: Zarr format 2 (strings and consolidated metadata are stable there and every Zarr
+reader opens it); every variable with ``draw`` and ``municipality`` dims is chunked by
+both (all years, ages and sexes of a chunk together: a municipality's pyramid over time
+is one read), compressed with Blosc LZ4 and byte shuffle. Projected counts are float32
+with busy mantissas, so stronger codecs gain little: on 50 draws x 40 municipalities
+LZ4 kept 73.5 % of the bytes in 0.044 s, zstd level 1 72.7 % in 0.088 s, zstd level 3
+70.4 % in 0.15 s.
+
+Variable names, dims, coordinates, attributes and dtypes are those of the in-memory
+projection Dataset, so :func:`open_projection` gives a dask-backed Dataset that the
+summaries of :mod:`vekst.projection.outputs` read block by block.
+
+Needs the optional extra ``zarr`` (``pip install 'vekst[zarr]'``: zarr and dask).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from vekst.errors import UsageError
+from vekst.io import atomic_folder
+
+__all__ = [
+    "ZarrLayout",
+    "ZarrSink",
+    "open_projection",
+    "project_to_zarr",
+    "write_zarr",
+]
+
+#: Dims of the single-age stock, as in the in-memory projection.
+POPULATION_DIMS = ("draw", "year", "municipality", "age", "sex")
+ZARR_FORMAT = 2
+#: Draws per ``population`` chunk of an in-memory projection written whole.
+DEFAULT_DRAW_CHUNK = 10
+
+
+def _require_zarr():
+    try:
+        import dask.array
+        import numcodecs
+        import zarr
+    except ImportError as error:  # pragma: no cover - depends on the installation
+        raise UsageError(
+            f"Zarr output needs zarr and dask ({error}); pip install 'vekst[zarr]', or write "
+            "netCDF (--format netcdf)."
+        ) from error
+    return zarr, numcodecs, dask.array
+
+
+@dataclass(frozen=True)
+class ZarrLayout:
+    """Chunking of a projection store.
+
+    Attributes
+    ----------
+    draw_chunk
+        Draws per chunk of ``population``; ``None`` = the kernel's ``chunk_size``, so
+        every chunk of draws the kernel finishes fills whole Zarr chunks.
+    municipality_chunk
+        Municipalities per chunk (50: about 7 MB of float32 per chunk for 10 draws and
+        17 years of 106 ages).
+    flow_draw_chunk
+        Draws per chunk of the ``(draw, year, municipality)`` variables (small; fewer,
+        larger chunks).
+    """
+
+    draw_chunk: int | None = None
+    municipality_chunk: int = 50
+    flow_draw_chunk: int = 250
+
+    def __post_init__(self) -> None:
+        for name in ("draw_chunk", "municipality_chunk", "flow_draw_chunk"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ValueError(f"ZarrLayout.{name} must be at least 1, not {value}.")
+
+
+def _compressor():
+    _, numcodecs, _ = _require_zarr()
+    return numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
+
+
+def _chunks(variable: xr.Variable, draw_chunk: int, municipality_chunk: int) -> tuple:
+    sizes = dict(zip(variable.dims, variable.shape, strict=True))
+    chunk = {"draw": draw_chunk, "municipality": municipality_chunk}
+    return tuple(min(chunk.get(dim, size), size) or 1 for dim, size in sizes.items())
+
+
+def _encoding(dataset: xr.Dataset, layout: ZarrLayout) -> dict[str, dict]:
+    """Chunks by draw and municipality and the compressor, for every data variable."""
+    encoding = {}
+    for name, variable in dataset.data_vars.items():
+        spec: dict[str, Any] = {"compressors": [_compressor()]}
+        if "draw" in variable.dims or "municipality" in variable.dims:
+            draw_chunk = layout.flow_draw_chunk
+            if name == "population":
+                draw_chunk = layout.draw_chunk or DEFAULT_DRAW_CHUNK
+            spec["chunks"] = _chunks(variable.variable, draw_chunk, layout.municipality_chunk)
+        encoding[str(name)] = spec
+    return encoding
+
+
+class ZarrSink:
+    """Receives the kernel's 1 January stocks and writes them to a Zarr store.
+
+    :meth:`start` creates the ``population`` array (metadata and dimension coordinates
+    only) and returns the kernel's ``store`` callback. The callback copies each year of
+    a chunk of draws into a buffer and writes the chunk when its last year arrives, so
+    the store holds only complete draws. The rest of the projection (totals, flows,
+    coordinates, attributes) is added by :func:`project_to_zarr` when the kernel is done.
+
+    Parameters
+    ----------
+    path
+        The store (a folder), normally a temporary one (see :func:`project_to_zarr`).
+    layout
+        Chunking; the draw chunk defaults to ``chunk_size``.
+    chunk_size
+        Draws per kernel chunk.
+    """
+
+    def __init__(self, path: str | Path, layout: ZarrLayout, chunk_size: int) -> None:
+        self.path = Path(path)
+        self.layout = layout
+        self.draw_chunk = int(layout.draw_chunk or chunk_size)
+        self.chunk_size = int(chunk_size)
+        self._array = None
+        self._buffer: np.ndarray | None = None
+        self.n_years = 0
+        self.draws_written = 0
+
+    def start(self, n_draws: int, coords: Mapping[str, Any], attrs: Mapping[str, Any]):
+        """Create the ``population`` array and return the kernel's ``store`` callback.
+
+        Parameters
+        ----------
+        n_draws
+            Draws the kernel will project.
+        coords
+            Values of ``year``, ``municipality``, ``age`` and ``sex``.
+        attrs
+            Attributes of ``population``.
+
+        Returns
+        -------
+        callable
+            ``store(draws, year_index, population)`` for
+            :func:`~vekst.projection.kernel.run_kernel`.
+        """
+        zarr, _, dask_array = _require_zarr()
+        labels = {"draw": np.arange(n_draws)}
+        labels.update({dim: np.asarray(coords[dim]) for dim in POPULATION_DIMS[1:]})
+        shape = tuple(len(labels[dim]) for dim in POPULATION_DIMS)
+        chunks = (
+            min(self.draw_chunk, n_draws),
+            shape[1],
+            min(self.layout.municipality_chunk, shape[2]),
+            *shape[3:],
+        )
+        # A lazy placeholder: to_zarr(compute=False) writes the metadata and the
+        # coordinates but no population chunk; the kernel's chunks fill it.
+        skeleton = xr.Dataset(
+            {
+                "population": (
+                    POPULATION_DIMS,
+                    dask_array.empty(shape, chunks=chunks, dtype=np.float32),
+                    dict(attrs),
+                )
+            },
+            coords=labels,
+        )
+        skeleton.to_zarr(
+            self.path,
+            mode="w",
+            compute=False,
+            zarr_format=ZARR_FORMAT,
+            consolidated=False,
+            encoding={"population": {"chunks": chunks, "compressors": [_compressor()]}},
+        )
+        self._array = zarr.open_array(self.path / "population", mode="r+", zarr_format=ZARR_FORMAT)
+        self.n_years = shape[1]
+        self._buffer = np.empty((self.chunk_size, *shape[1:]), dtype=np.float32)
+        return self.store
+
+    def store(self, draws: slice, t: int, population: np.ndarray) -> None:
+        """Keep year ``t`` of a chunk of draws; write the chunk after its last year.
+
+        ``population`` is ``(draw, municipality, sex, age)`` (the kernel's layout).
+        """
+        if self._buffer is None or self._array is None:
+            raise RuntimeError("ZarrSink.store called before ZarrSink.start.")
+        n = draws.stop - draws.start
+        self._buffer[:n, t] = population.transpose(0, 1, 3, 2)
+        if t == self.n_years - 1:
+            self._array[draws] = self._buffer[:n]
+            self.draws_written = draws.stop
+
+
+def write_zarr(projection: xr.Dataset, path: str | Path, layout: ZarrLayout | None = None) -> Path:
+    """Write an in-memory projection to a Zarr store, all-or-nothing.
+
+    Parameters
+    ----------
+    projection
+        Output of :func:`~vekst.projection.project`.
+    path
+        The store (a folder); an earlier vekst store there is replaced, a folder holding
+        other files is refused.
+    layout
+        Chunking (default :class:`ZarrLayout`).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    _require_zarr()
+    layout = layout or ZarrLayout()
+    with atomic_folder(path) as staging:
+        projection.to_zarr(
+            staging, mode="w", zarr_format=ZARR_FORMAT, encoding=_encoding(projection, layout)
+        )
+    return Path(path)
+
+
+def project_to_zarr(
+    panel: xr.Dataset,
+    draws: xr.Dataset | None,
+    path: str | Path,
+    *,
+    layout: ZarrLayout | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> xr.Dataset:
+    """Project and write the result to a Zarr store, single ages included, in bounded memory.
+
+    The store is written in a temporary sibling folder and renamed to ``path`` when
+    complete: an interrupted run leaves ``path`` as it was (missing, or the previous
+    store).
+
+    Parameters
+    ----------
+    panel, draws
+        As for :func:`~vekst.projection.project`.
+    path
+        The store (a folder).
+    layout
+        Chunking (default :class:`ZarrLayout`).
+    attrs
+        Extra dataset attributes (e.g. the fit file and the convergence flag).
+    **options
+        Keyword arguments of :func:`~vekst.projection.project`. ``detail`` ``"auto"`` or
+        ``"full"`` (the default) streams single ages to the store; ``"age_groups"`` and
+        ``"totals"`` project in memory and write the smaller result.
+
+    Returns
+    -------
+    xarray.Dataset
+        The store opened lazily (:func:`open_projection`).
+    """
+    from vekst.projection.project import project
+
+    _require_zarr()
+    layout = layout or ZarrLayout()
+    detail = options.pop("detail", "full")
+    if options.pop("trace", None) is not None:
+        raise ValueError("project_to_zarr takes no 'trace' hook; call project() for that.")
+    if detail not in ("auto", "full"):
+        projection = project(panel, draws, detail=detail, **options)
+        projection.attrs.update(attrs or {})
+        write_zarr(projection, path, layout)
+        return open_projection(path)
+    chunk_size = int(options.pop("chunk_size", 10))
+    with atomic_folder(path) as staging:
+        sink = ZarrSink(staging, layout, chunk_size)
+        projection = project(panel, draws, chunk_size=chunk_size, sink=sink, **options)
+        projection.attrs.update(attrs or {})
+        # Mode "a" adds the totals, flows, coordinates and attributes beside the
+        # population written chunk by chunk (the dimension coordinates are rewritten with
+        # the same values).
+        projection.to_zarr(
+            staging,
+            mode="a",
+            zarr_format=ZARR_FORMAT,
+            consolidated=True,
+            encoding=_encoding(projection, layout),
+        )
+    return open_projection(path)
+
+
+def open_projection(path: str | Path, chunks: Any = None) -> xr.Dataset:
+    """Open a projection store lazily: every variable a dask array, nothing read yet.
+
+    Parameters
+    ----------
+    path
+        A store written by :func:`project_to_zarr` or :func:`write_zarr`.
+    chunks
+        Dask chunks; default the store's own (by draw and municipality).
+
+    Returns
+    -------
+    xarray.Dataset
+        Same variables, dims and coordinates as the in-memory projection.
+    """
+    _require_zarr()
+    path = Path(path)
+    if not path.is_dir():
+        raise UsageError(
+            f"{path} is not a Zarr store (no such folder); write one with `vekst project "
+            "--format zarr` or vekst.projection.zarr_store.project_to_zarr."
+        )
+    kwargs = {} if chunks is None else {"chunks": chunks}
+    return xr.open_zarr(path, zarr_format=ZARR_FORMAT, **kwargs)
