@@ -29,6 +29,13 @@ class CsvFormat(enum.StrEnum):
     nb = "nb"
     en = "en"
 
+class OutputFormat(enum.StrEnum):
+    """File format of the projection itself."""
+
+    netcdf = "netcdf"
+    zarr = "zarr"
+
+
 #: Values of ``--detail``.
 DETAILS: tuple[str, ...] = ("auto", "full", "age_groups", "totals")
 
@@ -84,6 +91,9 @@ class ProjectSettings:
         Project from a fit that failed the convergence gate (outputs flagged).
     csv_format
         ``en`` (``,`` and ``.``) or ``nb`` (``;`` and decimal comma).
+    output_format
+        ``netcdf`` (``projection.nc``, in memory) or ``zarr`` (``projection.zarr``,
+        written draw chunk by draw chunk: single ages for any number of draws).
     """
 
     end_year: int = 2040
@@ -96,6 +106,7 @@ class ProjectSettings:
     detail: str = "auto"
     allow_unconverged: bool = False
     csv_format: str = "en"
+    output_format: str = "netcdf"
 
 
 def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
@@ -133,6 +144,12 @@ def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
         raise UsageError(
             f"--detail must be one of {', '.join(DETAILS)}, not {settings.detail!r}."
         )
+    if settings.output_format not in ("netcdf", "zarr"):
+        raise UsageError(f"--format must be netcdf or zarr, not {settings.output_format!r}.")
+    if settings.output_format == "zarr":
+        from vekst.projection.zarr_store import require_zarr
+
+        require_zarr()  # before the fit is loaded, not after the projection
     panel = load_default() if settings.panel_file is None else load_panel(settings.panel_file)
     scenario = None
     if settings.scenario_file is not None:
@@ -162,24 +179,51 @@ def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
             "flagged (attribute converged = 'no')."
         )
     posterior = projection_draws(idata, n_draws=settings.draws, seed=settings.seed)
+    options = {
+        "scenario": scenario,
+        "base_year": settings.base_year,
+        "end_year": settings.end_year,
+        "seed": settings.seed,
+        "chunk_size": settings.chunk_size,
+        "detail": settings.detail,
+    }
+    attrs = {"fit_file": str(fit), "converged": "yes" if converged else "no"}
+    csv_style = CsvStyle.named(str(settings.csv_format))
+    if settings.output_format == "zarr":
+        return _project_zarr(panel, posterior, out, options, attrs, csv_style)
     with step(f"projecting {posterior.sizes['draw']} draws to {settings.end_year}"):
-        projection = project(
-            panel,
-            posterior,
-            scenario=scenario,
-            base_year=settings.base_year,
-            end_year=settings.end_year,
-            seed=settings.seed,
-            chunk_size=settings.chunk_size,
-            detail=settings.detail,
-        )
-    projection.attrs["fit_file"] = str(fit)
-    projection.attrs["converged"] = "yes" if converged else "no"
+        projection = project(panel, posterior, **options)
+    projection.attrs.update(attrs)
     with step(f"writing {out}"):
-        written = write_projection_files(
-            projection, out, csv_style=CsvStyle.named(str(settings.csv_format))
-        )
+        written = write_projection_files(projection, out, csv_style=csv_style)
     return projection, written
+
+
+def _project_zarr(panel, posterior, out: Path, options: dict, attrs: dict, csv_style):
+    """Project into a Zarr store beside ``out``, summarise it lazily, move it into ``out``.
+
+    The store is built as a hidden sibling of ``out`` and moved into the output folder
+    with the summaries, all at once, so an interrupted run leaves ``out`` as it was.
+    """
+    import shutil
+
+    from vekst.projection import write_projection_files
+    from vekst.projection.zarr_store import open_projection, project_to_zarr
+
+    staging = out.absolute().parent / f".{out.name}.projection.zarr"
+    try:
+        with step(
+            f"projecting {posterior.sizes['draw']} draws to {options['end_year']} into Zarr"
+        ):
+            projection = project_to_zarr(panel, posterior, staging, attrs=attrs, **options)
+        with step(f"summarising and writing {out}"):
+            written = write_projection_files(
+                projection, out, csv_style=csv_style, zarr_store=staging
+            )
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return open_projection(written["projection"]), written
 
 
 def register(app: typer.Typer) -> None:
@@ -236,7 +280,9 @@ def register(app: typer.Typer) -> None:
         detail: Annotated[
             Detail,
             typer.Option(
-                "--detail", help="full (single ages), age_groups, totals, or auto (full < 2 GiB)."
+                "--detail",
+                help="full (single ages), age_groups, totals, or auto (full < 2 GiB; "
+                "always full with --format zarr).",
             ),
         ] = Detail.auto,
         csv_format: Annotated[
@@ -247,6 +293,15 @@ def register(app: typer.Typer) -> None:
                 "settings) or en (',' and '.'). Both are UTF-8 with a BOM.",
             ),
         ] = CsvFormat.en,
+        output_format: Annotated[
+            OutputFormat,
+            typer.Option(
+                "--format",
+                help="netcdf (projection.nc, held in memory) or zarr (projection.zarr, "
+                "written as it is computed: single ages for 1000 draws; needs the 'zarr' "
+                "extra).",
+            ),
+        ] = OutputFormat.netcdf,
         allow_unconverged: Annotated[
             bool,
             typer.Option(
@@ -270,6 +325,7 @@ def register(app: typer.Typer) -> None:
                 detail=str(detail),
                 allow_unconverged=allow_unconverged,
                 csv_format=str(csv_format),
+                output_format=str(output_format),
             )
             projection, written = run_project(fit, out, settings)
         except NotConvergedError as error:

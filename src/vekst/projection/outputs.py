@@ -8,6 +8,7 @@ quantiles would give a band far too wide, as if every place were unlucky at once
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ FULL_COUNTRY_MUNICIPALITIES = 350
 #: Files :func:`write_projection_files` may write (an output folder holding only these is replaced).
 OUTPUT_FILES: tuple[str, ...] = (
     "projection.nc",
+    "projection.zarr",
     "population_summary.csv",
     "age_groups.csv",
     "data_dictionary.csv",
@@ -129,13 +131,19 @@ def _age_groups(projection: xr.Dataset) -> xr.DataArray:
     labels = [label for label, _, _ in AGE_GROUPS]
     if "population" in projection:
         dims = ("draw", "year", "municipality", "age", "sex")
-        population = np.asarray(projection["population"].transpose(*dims).values)
+        stock = projection["population"].transpose(*dims)
         # Both sexes of an age go to the same group: one (age x sex, group) matrix, so a
         # single float32 matrix product over the flat cells does the grouping.
         matrix = np.repeat(age_group_matrix(projection["age"].values), 2, axis=0)
-        flat = population.reshape(-1, matrix.shape[0])
-        grouped = (flat @ matrix.astype(population.dtype)).astype(np.float64)
-        grouped = grouped.reshape(*population.shape[:3], matrix.shape[1])
+        grouped = np.empty((*stock.shape[:3], matrix.shape[1]))
+        # Blocks of draws: a lazily opened (Zarr) projection is read a block at a time,
+        # never whole (1000 draws of every single age are 5 GiB).
+        step = max(1, 2**25 // max(int(np.prod(stock.shape[1:])), 1))
+        for start in range(0, stock.shape[0], step):
+            population = np.asarray(stock[start : start + step].values)
+            flat = population.reshape(-1, matrix.shape[0])
+            block = flat @ matrix.astype(population.dtype)
+            grouped[start : start + step] = block.reshape(*population.shape[:3], -1)
         return xr.DataArray(
             grouped,
             dims=("draw", "year", "municipality", "age_group"),
@@ -415,10 +423,12 @@ def write_projection_files(
     *,
     groupings: Iterable[str] = GROUPINGS,
     csv_style: CsvStyle | None = None,
+    zarr_store: str | Path | None = None,
 ) -> dict[str, Path]:
     """Write the projection and its summaries.
 
-    Files: ``projection.nc`` (h5netcdf, compressed), ``population_summary.csv``,
+    Files: ``projection.nc`` (h5netcdf, compressed) or ``projection.zarr``,
+    ``population_summary.csv``,
     ``age_groups.csv`` (when the projection keeps ages), ``region.csv``, ``county.csv``,
     ``nation.csv`` (when the coordinate exists) and ``data_dictionary.csv`` (what every
     column means). CSV files are UTF-8 with a byte-order mark, one header row, codes as
@@ -437,6 +447,11 @@ def write_projection_files(
     csv_style
         Separator and decimal mark of the CSV files; :meth:`CsvStyle.norwegian` for
         Excel with Norwegian settings.
+    zarr_store
+        A Zarr store already holding ``projection`` (written by
+        :func:`vekst.projection.zarr_store.project_to_zarr`, which ``projection`` may
+        be opened from): moved into the folder as ``projection.zarr`` instead of writing
+        ``projection.nc``. The summaries are computed before the move.
 
     Returns
     -------
@@ -445,7 +460,7 @@ def write_projection_files(
     """
     out_dir = Path(out_dir)
     converged = convergence_flag(projection)
-    encoding = _encoding(projection)
+    encoding = _encoding(projection) if zarr_store is None else None
     frames: dict[str, pd.DataFrame] = {"population_summary": population_summary(projection)}
     if "population" in projection or "population_age_group" in projection:
         frames["age_groups"] = age_group_summary(projection)
@@ -459,8 +474,13 @@ def write_projection_files(
     # Summaries are computed first and the folder is swapped in whole at the end, so an
     # interrupted run leaves the previous outputs as they were and no stale file mixes in.
     with atomic_folder(out_dir, known=OUTPUT_FILES, manifest={"converged": converged}) as tmp:
-        projection.to_netcdf(tmp / "projection.nc", engine="h5netcdf", encoding=encoding)
-        written["projection"] = out_dir / "projection.nc"
+        if zarr_store is None:
+            projection.to_netcdf(tmp / "projection.nc", engine="h5netcdf", encoding=encoding)
+            written["projection"] = out_dir / "projection.nc"
+        else:
+            # A rename when on the same file system (the CLI writes it beside out_dir).
+            shutil.move(str(zarr_store), tmp / "projection.zarr")
+            written["projection"] = out_dir / "projection.zarr"
         for name, frame in frames.items():
             frame_to_csv(frame, tmp / f"{name}.csv", csv_style)
             written[name] = out_dir / f"{name}.csv"

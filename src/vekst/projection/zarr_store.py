@@ -40,6 +40,7 @@ __all__ = [
     "ZarrSink",
     "open_projection",
     "project_to_zarr",
+    "require_zarr",
     "write_zarr",
 ]
 
@@ -50,7 +51,8 @@ ZARR_FORMAT = 2
 DEFAULT_DRAW_CHUNK = 10
 
 
-def _require_zarr():
+def require_zarr():
+    """Import zarr, numcodecs and dask.array; a :class:`UsageError` saying what to install."""
     try:
         import dask.array
         import numcodecs
@@ -92,7 +94,7 @@ class ZarrLayout:
 
 
 def _compressor():
-    _, numcodecs, _ = _require_zarr()
+    _, numcodecs, _ = require_zarr()
     return numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
 
 
@@ -163,7 +165,7 @@ class ZarrSink:
             ``store(draws, year_index, population)`` for
             :func:`~vekst.projection.kernel.run_kernel`.
         """
-        zarr, _, dask_array = _require_zarr()
+        zarr, _, dask_array = require_zarr()
         labels = {"draw": np.arange(n_draws)}
         labels.update({dim: np.asarray(coords[dim]) for dim in POPULATION_DIMS[1:]})
         shape = tuple(len(labels[dim]) for dim in POPULATION_DIMS)
@@ -230,7 +232,7 @@ def write_zarr(projection: xr.Dataset, path: str | Path, layout: ZarrLayout | No
     pathlib.Path
         ``path``.
     """
-    _require_zarr()
+    require_zarr()
     layout = layout or ZarrLayout()
     with atomic_folder(path) as staging:
         projection.to_zarr(
@@ -276,7 +278,7 @@ def project_to_zarr(
     """
     from vekst.projection.project import project
 
-    _require_zarr()
+    require_zarr()
     layout = layout or ZarrLayout()
     detail = options.pop("detail", "full")
     if options.pop("trace", None) is not None:
@@ -319,7 +321,7 @@ def open_projection(path: str | Path, chunks: Any = None) -> xr.Dataset:
     xarray.Dataset
         Same variables, dims and coordinates as the in-memory projection.
     """
-    _require_zarr()
+    require_zarr()
     path = Path(path)
     if not path.is_dir():
         raise UsageError(
