@@ -235,6 +235,7 @@ def project(
         birth_noise=vital.birth_noise,
         mortality_shift=vital.mortality_shift,
         mortality_loading=vital.mortality_loading,
+        death_noise=vital.death_noise,
     )
     detail = _choose_detail(detail, n_total, len(stock_years), population0.shape)
     storage = _Storage(detail, n_total, len(stock_years), population0.shape, ages)

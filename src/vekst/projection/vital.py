@@ -23,6 +23,7 @@ from vekst.projection.fertility import (
     long_fertility_history,
     shifted_schedules,
 )
+from vekst.projection.kernel import DeathNoise
 from vekst.projection.mortality import (
     MortalityDataError,
     estimate_mortality_trend,
@@ -58,7 +59,8 @@ class VitalInputs:
     ``death_rate`` ``(year, sex, age)`` (mean path), ``hazard`` / ``newborn_hazard`` (its
     cohort hazards), ``asfr`` ``(year, age)``; per draw (``None`` when deterministic):
     ``tfr_factor`` ``(draw, year)``, ``birth_noise`` ``(draw, year, municipality)``,
-    ``mortality_shift`` ``(draw, year, sex)`` with ``mortality_loading`` ``(sex, age)``.
+    ``mortality_shift`` ``(draw, year, sex)`` with ``mortality_loading`` ``(sex, age)``,
+    ``death_noise`` (binomial survival per cell).
     """
 
     death_rate: np.ndarray
@@ -71,6 +73,7 @@ class VitalInputs:
     birth_noise: np.ndarray | None = None
     mortality_shift: np.ndarray | None = None
     mortality_loading: np.ndarray | None = None
+    death_noise: DeathNoise | None = None
 
 
 def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
@@ -103,8 +106,10 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
             "Lee-Carter: drift error and yearly random-walk shocks per draw"
         )
     asfr, fertility_note = _fertility(panel, c.base_year, calendar, c.scenario, ages)
-    tfr_factor = birth_noise = None
+    tfr_factor = birth_noise = death_noise = None
     if c.stochastic:
+        death_noise = DeathNoise(seed=int(c.seed), years=tuple(int(y) for y in calendar))
+        mortality_note["deaths"] = "binomial survival per cell (normal approximation)"
         # One generator per calendar year: a shorter run sees the same shocks.
         birth_noise = np.stack(
             [
@@ -132,6 +137,7 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
         birth_noise=birth_noise,
         mortality_shift=shift,
         mortality_loading=loading,
+        death_noise=death_noise,
     )
 
 
