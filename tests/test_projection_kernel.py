@@ -235,7 +235,8 @@ def _old_age_inputs(death_noise):
 
 def test_survivors_are_binomial_around_their_expectation():
     n_draws = 4000
-    noisy = run_kernel(_old_age_inputs(DeathNoise(seed=1, years=(2023,), first_age=2)), n_draws, chunk_size=7)
+    noise = DeathNoise(seed=1, years=(2023,), first_age=2)
+    noisy = run_kernel(_old_age_inputs(noise), n_draws, chunk_size=7)
     q = 1.0 - np.exp(-0.2)
     people = np.array([800.0, 80.0])
     deaths = noisy.deaths[:, 0]

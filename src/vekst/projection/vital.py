@@ -50,6 +50,7 @@ class VitalConfig:
     n_municipalities: int = 1
     seed: int = 0
     stochastic: bool = False
+    held: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
     )
     hazard, newborn_hazard = _hazards(death_rate, ages)
     shift = loading = None
-    if c.stochastic and trend.loading is not None:
+    hold_mortality, hold_fertility = "mortality" in c.held, "fertility" in c.held
+    if c.stochastic and trend.loading is not None and not hold_mortality:
         shift = trend.simulate_shift(c.n_draws, calendar - trend.jump_off_year, c.seed)
         loading = _hazard_loading(trend.loading)
         mortality_note["uncertainty"] = (
@@ -108,8 +110,9 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
     asfr, fertility_note = _fertility(panel, c.base_year, calendar, c.scenario, ages)
     tfr_factor = birth_noise = death_noise = None
     if c.stochastic:
-        death_noise = DeathNoise(seed=int(c.seed), years=tuple(int(y) for y in calendar))
-        mortality_note["deaths"] = "binomial survival per cell (normal approximation)"
+        if not hold_mortality:
+            death_noise = DeathNoise(seed=int(c.seed), years=tuple(int(y) for y in calendar))
+            mortality_note["deaths"] = "binomial survival per cell (normal approximation)"
         # One generator per calendar year: a shorter run sees the same shocks.
         birth_noise = np.stack(
             [
@@ -126,6 +129,10 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
                 panel, c.base_year, calendar, c.scenario, ages, c.n_draws, c.seed
             )
             fertility_note.update(process_note)
+        if hold_fertility:
+            birth_noise = None
+            if tfr_factor is not None:
+                tfr_factor = np.broadcast_to(tfr_factor.mean(0), tfr_factor.shape).copy()
     return VitalInputs(
         death_rate=death_rate,
         hazard=hazard,
