@@ -38,8 +38,8 @@ def _panel(synthetic: bool):
             from vekst import load_default
 
             return load_default(), "embedded real panel"
-        except Exception as error:  # noqa: BLE001 - fall back and say why
-            print(f"(embedded panel unavailable: {error}; using a synthetic panel)", file=sys.stderr)
+        except Exception as error:
+            print(f"(embedded panel unavailable: {error}; synthetic panel)", file=sys.stderr)
     from vekst.projection.testing import toy_panel
 
     return toy_panel(357, (2005, 2022), n_regions=73, seed=1), "synthetic panel"
