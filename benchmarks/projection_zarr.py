@@ -14,7 +14,8 @@ Two cases, each in its own Python process so that its peak resident memory
   ``write_projection_files`` to ``projection.nc`` (today's ``vekst project``).
 
 Printed per case: wall time of the projection, of the files (summaries + writing), peak
-RSS, bytes on disk, and the national median in the end year (the two must agree).
+RSS (before the projection: panel and libraries; after the projection; at the end), bytes
+on disk, and the national median in the end year (the two must agree).
 Draws come from :func:`~vekst.projection.make_test_draws` (no fit needed).
 """
 
@@ -74,11 +75,13 @@ def run_case(args) -> dict:
             staging = folder / "staging.zarr"
             projection = project_to_zarr(panel, draws, staging, **options)
             project_s = time.perf_counter() - start
+            rss_projected = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             start = time.perf_counter()
             written = write_projection_files(projection, out, zarr_store=staging)
         else:
             projection = project(panel, draws, detail="auto", **options)
             project_s = time.perf_counter() - start
+            rss_projected = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             start = time.perf_counter()
             written = write_projection_files(projection, out)
         files_s = time.perf_counter() - start
@@ -102,6 +105,7 @@ def run_case(args) -> dict:
         "project_s": project_s,
         "files_s": files_s,
         "rss_before_mb": rss_before,
+        "rss_projected_mb": rss_projected,
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "stored_mb": stored / 2**20,
         "single_age_raw_mb": float(raw) / 2**20,
@@ -145,14 +149,16 @@ def main() -> None:
     )
     print(
         f"{'case':>7} {'kept by age':>12} {'project s':>10} {'files s':>8} {'total s':>8} "
-        f"{'peak RSS MB':>12} {'(before)':>9} {'on disk MB':>11} {'end median':>11}"
+        f"{'peak RSS MB':>12} {'(before)':>9} {'(projected)':>12} {'on disk MB':>11} "
+        f"{'end median':>11}"
     )
     for row in rows:
         kept = {"full": "single", "age_groups": "groups", "totals": "none"}[row["detail"]]
         print(
             f"{row['case']:>7} {kept:>12} {row['project_s']:>10.1f} {row['files_s']:>8.1f} "
             f"{row['project_s'] + row['files_s']:>8.1f} {row['maxrss_mb']:>12.0f} "
-            f"{row['rss_before_mb']:>9.0f} {row['stored_mb']:>11.0f} "
+            f"{row['rss_before_mb']:>9.0f} {row['rss_projected_mb']:>12.0f} "
+            f"{row['stored_mb']:>11.0f} "
             f"{row['national_end_median']:>11.0f}"
         )
     zarr = next((r for r in rows if r["case"] == "zarr"), None)

@@ -151,3 +151,26 @@ def test_cli_project_format_zarr(tmp_path, monkeypatch, panel):
     again = CliRunner().invoke(app, [*args[:-2], "--seed", "1", "--out", str(out)])
     assert again.exit_code == 0, again.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc", "out"]
+
+
+def test_a_failed_chunk_write_is_raised_not_lost(panel, draws, tmp_path, monkeypatch):
+    """Chunks are written by a background thread; its error must reach the caller."""
+    original = ZarrSink.start
+
+    def start(self, *args, **kwargs):
+        store = original(self, *args, **kwargs)
+        array = self._array
+
+        class DiskFull:
+            def __setitem__(self, key, value):
+                if key.start >= 8:
+                    raise OSError("No space left on device")
+                array[key] = value
+
+        self._array = DiskFull()
+        return store
+
+    monkeypatch.setattr(ZarrSink, "start", start)
+    with pytest.raises(OSError, match="No space left"):
+        project_to_zarr(panel, draws, tmp_path / "full.zarr", **OPTIONS)
+    assert list(tmp_path.iterdir()) == []

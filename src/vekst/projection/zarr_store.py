@@ -25,6 +25,7 @@ Needs the optional extra ``zarr`` (``pip install 'vekst[zarr]'``: zarr and dask)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,9 +124,12 @@ class ZarrSink:
 
     :meth:`start` creates the ``population`` array (metadata and dimension coordinates
     only) and returns the kernel's ``store`` callback. The callback copies each year of
-    a chunk of draws into a buffer and writes the chunk when its last year arrives, so
-    the store holds only complete draws. The rest of the projection (totals, flows,
-    coordinates, attributes) is added by :func:`project_to_zarr` when the kernel is done.
+    a chunk of draws into a buffer and, when the chunk's last year arrives, hands the
+    buffer to a writer thread and fills the other buffer with the next chunk: compression
+    and disk writes overlap the kernel (both release the GIL), and at most one chunk is in
+    flight. :meth:`close` waits for the last write and raises its error, if any. The rest
+    of the projection (totals, flows, coordinates, attributes) is added by
+    :func:`project_to_zarr` when the kernel is done.
 
     Parameters
     ----------
@@ -143,9 +147,11 @@ class ZarrSink:
         self.draw_chunk = int(layout.draw_chunk or chunk_size)
         self.chunk_size = int(chunk_size)
         self._array = None
-        self._buffer: np.ndarray | None = None
+        self._buffers: list[np.ndarray] = []
+        self._which = 0
+        self._pending: Future | None = None
+        self._writer: ThreadPoolExecutor | None = None
         self.n_years = 0
-        self.draws_written = 0
 
     def start(self, n_draws: int, coords: Mapping[str, Any], attrs: Mapping[str, Any]):
         """Create the ``population`` array and return the kernel's ``store`` callback.
@@ -197,7 +203,8 @@ class ZarrSink:
         )
         self._array = zarr.open_array(self.path / "population", mode="r+", zarr_format=ZARR_FORMAT)
         self.n_years = shape[1]
-        self._buffer = np.empty((self.chunk_size, *shape[1:]), dtype=np.float32)
+        self._buffers = [np.empty((self.chunk_size, *shape[1:]), dtype=np.float32) for _ in "ab"]
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vekst-zarr")
         return self.store
 
     def store(self, draws: slice, t: int, population: np.ndarray) -> None:
@@ -205,13 +212,38 @@ class ZarrSink:
 
         ``population`` is ``(draw, municipality, sex, age)`` (the kernel's layout).
         """
-        if self._buffer is None or self._array is None:
+        if self._writer is None or self._array is None:
             raise RuntimeError("ZarrSink.store called before ZarrSink.start.")
         n = draws.stop - draws.start
-        self._buffer[:n, t] = population.transpose(0, 1, 3, 2)
+        buffer = self._buffers[self._which]
+        buffer[:n, t] = population.transpose(0, 1, 3, 2)
         if t == self.n_years - 1:
-            self._array[draws] = self._buffer[:n]
-            self.draws_written = draws.stop
+            self._wait()  # the other buffer's write is done: it may be refilled next
+            self._pending = self._writer.submit(self._array.__setitem__, draws, buffer[:n])
+            self._which = 1 - self._which
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # a failed write raises here, in the kernel's thread
+
+    def close(self, *, raise_errors: bool = True) -> None:
+        """Wait for the chunk in flight and stop the writer thread.
+
+        Parameters
+        ----------
+        raise_errors
+            Re-raise an error of the last write (``False`` when already failing).
+        """
+        try:
+            self._wait()
+        except Exception:
+            if raise_errors:
+                raise
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
 
 
 def write_zarr(projection: xr.Dataset, path: str | Path, layout: ZarrLayout | None = None) -> Path:
@@ -291,7 +323,12 @@ def project_to_zarr(
     chunk_size = int(options.pop("chunk_size", 10))
     with atomic_folder(path) as staging:
         sink = ZarrSink(staging, layout, chunk_size)
-        projection = project(panel, draws, chunk_size=chunk_size, sink=sink, **options)
+        try:
+            projection = project(panel, draws, chunk_size=chunk_size, sink=sink, **options)
+        except BaseException:
+            sink.close(raise_errors=False)  # no write may touch the folder being removed
+            raise
+        sink.close()
         projection.attrs.update(attrs or {})
         # Mode "a" adds the totals, flows, coordinates and attributes beside the
         # population written chunk by chunk (the dimension coordinates are rewritten with
