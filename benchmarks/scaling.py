@@ -43,7 +43,7 @@ def _rss_mb() -> float:
 
 def projection_case(args) -> dict:
     """Project ``args.units`` simulated units into Zarr; timings and memory."""
-    from vekst.projection import make_test_draws, write_projection_files
+    from vekst.projection import make_test_draws, project, write_projection_files
     from vekst.projection.testing import toy_panel
     from vekst.projection.zarr_store import project_to_zarr
 
@@ -53,6 +53,9 @@ def projection_case(args) -> dict:
     )
     draws = make_test_draws(panel, args.draws, seed=1)
     build_s = time.perf_counter() - start
+    # Warm-up on a few units: imports and first-call costs are not the projection's.
+    small = panel.isel(municipality=slice(0, 5))
+    project(small, make_test_draws(small, 2, seed=1), end_year=int(panel["year"][-1]) + 1)
     rss_inputs = _rss_mb()
     folder = Path(tempfile.mkdtemp(prefix="vekst-scaling-", dir=args.tmp))
     try:
