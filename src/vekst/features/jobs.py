@@ -450,9 +450,13 @@ def _vra_parts(
     unknown = np.full_like(own, np.nan)
     ra_years = years_with_data(ra)
     year_map = commuting_year_map(panel, ra_years, commuting_year) if ra_years else {}
+    # One share matrix at a time: years run in order and years sharing a commuting year
+    # are consecutive, so keeping every year's n x n matrix (1.5 GB for 15 years of 3,570
+    # areas) would buy nothing.
     shares_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for t, cy in year_map.items():
         if cy not in shares_cache:
+            shares_cache.clear()
             shares_cache[cy] = _share_matrix(panel, cy, codes, denominator, on_incomplete)
         shares, own_share, work_index = shares_cache[cy]
         ra_t = ra.sel(year=t).values
