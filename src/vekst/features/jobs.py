@@ -259,7 +259,9 @@ def _commuting(panel: xr.Dataset) -> xr.DataArray:
             "the panel has no 'commuting' variable (employed persons by home municipality "
             "x work_municipality x year, SSB 03321); commuting shares and VRA need it."
         )
-    return panel["commuting"].transpose("municipality", "work_municipality", "year").astype(float)
+    # copy=False: the matrix is unit x unit x year (1.8 GB at 3,570 areas), already float.
+    commuting = panel["commuting"].transpose("municipality", "work_municipality", "year")
+    return commuting.astype(float, copy=False)
 
 
 def complete_commuting_years(panel: xr.Dataset) -> list[int]:
