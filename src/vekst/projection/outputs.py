@@ -124,30 +124,49 @@ def population_summary(projection: xr.Dataset) -> pd.DataFrame:
     return frame
 
 
+def _group_cells(population: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``(draw, year, municipality, age, sex)`` -> ``(draw, year, municipality, group)``.
+
+    Both sexes of an age go to the same group: one (age x sex, group) matrix, so a single
+    float32 matrix product over the flat cells does the grouping.
+    """
+    flat = population.reshape(-1, matrix.shape[0])
+    grouped = (flat @ matrix.astype(population.dtype)).astype(np.float64)
+    return grouped.reshape(*population.shape[:3], matrix.shape[1])
+
+
 def _age_groups(projection: xr.Dataset) -> xr.DataArray:
-    """Population by ``age_group`` (both sexes), ``(draw, year, municipality, age_group)``."""
+    """Population by ``age_group`` (both sexes), ``(draw, municipality, year, age_group)``."""
     from vekst.projection.project import AGE_GROUPS, age_group_matrix
 
     labels = [label for label, _, _ in AGE_GROUPS]
     if "population" in projection:
         dims = ("draw", "year", "municipality", "age", "sex")
         stock = projection["population"].transpose(*dims)
-        # Both sexes of an age go to the same group: one (age x sex, group) matrix, so a
-        # single float32 matrix product over the flat cells does the grouping.
         matrix = np.repeat(age_group_matrix(projection["age"].values), 2, axis=0)
         n_draw, n_year, n_mun = stock.shape[:3]
         # (draw, municipality, year, group): the order the summaries read, so quantile_frame
         # reshapes without a copy (583 MB at 1000 draws of the country).
         grouped = np.empty((n_draw, n_mun, n_year, matrix.shape[1]))
-        # Blocks of draws: a lazily opened (Zarr) projection is read a block at a time,
-        # never whole (1000 draws of every single age are 5 GiB).
-        step = max(1, 2**25 // max(int(np.prod(stock.shape[1:])), 1))
-        for start in range(0, n_draw, step):
-            population = np.asarray(stock[start : start + step].values)
-            flat = population.reshape(-1, matrix.shape[0])
-            block = flat @ matrix.astype(population.dtype)
-            block = block.reshape(-1, n_year, n_mun, matrix.shape[1])
-            grouped[start : start + step] = block.transpose(0, 2, 1, 3)
+        if stock.chunks is not None and all(len(c) == 1 for c in stock.chunks[3:]):
+            # A lazily opened (Zarr) projection: each stored chunk is read once and grouped
+            # on its own, straight into the result (1000 draws of single ages are 5 GiB).
+            import dask.array
+
+            lazy = stock.data.map_blocks(
+                _group_cells,
+                matrix,
+                drop_axis=4,
+                chunks=(*stock.chunks[:3], (matrix.shape[1],)),
+                dtype=np.float64,
+            )
+            dask.array.store(lazy.transpose(0, 2, 1, 3), grouped, lock=False)
+        else:
+            # Blocks of draws bound the float32 copies of a lazy array chunked otherwise.
+            step = max(1, 2**25 // max(int(np.prod(stock.shape[1:])), 1))
+            for start in range(0, n_draw, step):
+                block = _group_cells(np.asarray(stock[start : start + step].values), matrix)
+                grouped[start : start + step] = block.transpose(0, 2, 1, 3)
         return xr.DataArray(
             grouped,
             dims=("draw", "municipality", "year", "age_group"),
