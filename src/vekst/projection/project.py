@@ -324,7 +324,10 @@ def _history(panel: xr.Dataset, base_year: int) -> xr.Dataset:
     history = panel.isel(year=slice(0, count)) if keep[:count].all() else panel.sel(year=keep)
     for name in FLOW_VARIABLES:
         if name in history and "year" in history[name].dims:
-            history[name] = history[name].where(history["year"] < base_year)
+            late = history[name].isel(year=np.flatnonzero(history["year"].values >= base_year))
+            # Masking years that are already missing would only copy the variable.
+            if bool(late.notnull().any()):
+                history[name] = history[name].where(history["year"] < base_year)
     return history
 
 
