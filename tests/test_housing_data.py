@@ -86,7 +86,8 @@ def test_housing_rate_is_per_thousand_and_lagged(default_panel):
     rate = housing_rate(default_panel, lags=[0, 1])
     center = rate.attrs["center"]
     population = float(default_panel["population"].sel(municipality="4003", year=2015).sum())
-    expected = 1000 * float(default_panel["dwellings_completed"].sel(municipality="4003", year=2015))
+    completions = default_panel["dwellings_completed"].sel(municipality="4003", year=2015)
+    expected = 1000 * float(completions)
     got = float(rate.sel(lag=0, municipality="4003", year=2015)) + center
     assert got == pytest.approx(expected / population)
     assert float(rate.sel(lag=1, municipality="4003", year=2016)) == float(

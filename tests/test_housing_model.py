@@ -47,7 +47,7 @@ def _simulate(effect: float, seed: int):
 
 @pytest.fixture(scope="module", params=[0.15, 0.0], ids=["effect", "no-effect"])
 def fitted(request):
-    data, truth = _simulate(request.param, seed=3)
+    data, _ = _simulate(request.param, seed=3)
     fit = fit_model(_spec(), data, draws=300, tune=300, chains=2, seed=5, progress=False)
     samples = fit.idata.posterior["beta_mu"].sel(covariate="housing_0").values.ravel()
     return request.param, data, samples
