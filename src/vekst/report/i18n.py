@@ -176,6 +176,7 @@ COMPONENT_NAMES: dict[str, dict[str, str]] = {
     "neighbours_jobs": {"en": "Job growth, neighbours", "nb": "Nye jobber hos naboene"},
     "neighbour_jobs": {"en": "Job growth, neighbours", "nb": "Nye jobber hos naboene"},
     "ds": {"en": "Young people entering work", "nb": "Unge som går inn i arbeidslivet"},
+    "housing": {"en": "Housing completions", "nb": "Ferdigstilte boliger"},
     "attractiveness": {"en": "Attractiveness", "nb": "Attraktivitet"},
     "residual": {"en": "Unexplained (noise)", "nb": "Uforklart (tilfeldig)"},
     "noise": {"en": "Unexplained (noise)", "nb": "Uforklart (tilfeldig)"},
