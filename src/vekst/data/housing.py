@@ -207,8 +207,11 @@ def attach_completions(panel: xr.Dataset, table: pd.DataFrame | None = None) -> 
     out["dwellings_completed"].attrs = {
         "units": "dwellings",
         "kind": "flow",
+        "derived": "no",
         "long_name": "completed dwellings in the calendar year (SSB 05940)",
-        "source": "data/housing_completions.csv (SSB 05940, Telemark only)",
+        "description": "completed dwellings, all 21 building types summed; NaN where unknown "
+        "(outside the 17 Telemark municipalities in the shipped table)",
+        "source": "data/housing_completions.csv (SSB 05940)",
     }
     return out
 
