@@ -13,6 +13,7 @@ expected net migration, % per year), as in the published barometer.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,7 +86,9 @@ def _ols(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
 def _constant_within(values: np.ndarray, complete: np.ndarray) -> bool:
     """Whether a (municipality, year) covariate is constant within every municipality."""
     masked = np.where(complete, values, np.nan)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        # Municipalities without a complete row give all-NaN slices (spread 0 below).
+        warnings.simplefilter("ignore", RuntimeWarning)
         spread = np.nanmax(masked, axis=1) - np.nanmin(masked, axis=1)
     return bool(np.all(np.nan_to_num(spread) < 1e-12))
 
@@ -143,7 +146,9 @@ def fit_ols(
 
     residual_grid = np.full((n_muni, n_year), np.nan)
     residual_grid[rows_m, rows_t] = residuals
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        # NaN, without a warning, for municipalities with no complete row.
+        warnings.simplefilter("ignore", RuntimeWarning)
         attractiveness = np.nanmean(residual_grid, axis=1)
 
     beta_year = np.full((n_cov, n_year), np.nan)
