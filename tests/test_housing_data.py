@@ -101,3 +101,28 @@ def test_missing_completions_are_a_clear_error(default_panel):
     with pytest.raises(MissingHousingError, match="attach_completions"):
         housing_rate(panel)
     assert "dwellings_completed" in attach_completions(panel)
+
+
+def test_model_arrays_switch_the_housing_term_off_outside_telemark(default_panel):
+    from vekst.models.data import migration_data
+    from vekst.models.spec import load_spec, spec_from_dict
+
+    raw = load_spec("models/housing.toml").to_dict()
+    covariates = ["centrality", "housing_0", "housing_1"]
+    raw["migration"]["covariates"] = covariates
+    for table in ("beta_mu_mean", "beta_mu_sd", "beta_sigma_sd"):
+        priors = raw["migration"]["priors"][table]
+        raw["migration"]["priors"][table] = {c: priors[c] for c in covariates}
+    data = migration_data(default_panel, spec_from_dict(raw))
+    telemark = np.char.startswith(data.municipalities.astype(str), "40")
+    for name in ("housing_0", "housing_1"):
+        k = data.covariates.index(name)
+        assert not data.x_available[k][~telemark].any()
+        assert (data.x[k][~telemark] == 0).all()
+    # Lag 1 needs the year before: unknown in the first migration year only.
+    k = data.covariates.index("housing_1")
+    assert not data.x_available[k][telemark, 0].any()
+    assert data.x_available[k][telemark, 1:].all()
+    # Centred on the observed cells: the same-year term averages 0 over Telemark.
+    assert data.centers["housing_center"] > 0
+    assert abs(np.mean(data.x[data.covariates.index("housing_0")][telemark])) < 1e-9
