@@ -28,12 +28,15 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
 from vekst.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from vekst.projection.scenario import Scenario
 
 __all__ = [
     "BASELINE_YEARS",
@@ -169,7 +172,11 @@ class HousingInputs:
 
 
 def housing_inputs(
-    history: xr.Dataset, scenario, base_year: int, calendar: np.ndarray, lags: list[int],
+    history: xr.Dataset,
+    scenario: Scenario,
+    base_year: int,
+    calendar: np.ndarray,
+    lags: list[int],
     center: float,
 ) -> tuple[HousingInputs, dict]:
     """Observed and planned completions for the projected years, and a note of them.
@@ -247,8 +254,8 @@ class PlanEffectRun:
 def housing_plan_effect(
     panel: xr.Dataset,
     draws: xr.Dataset,
-    plan,
-    baseline=None,
+    plan: Scenario,
+    baseline: Scenario | None = None,
     run: PlanEffectRun | None = None,
 ) -> xr.Dataset:
     """The effect of a housing plan: two projections with common random numbers.

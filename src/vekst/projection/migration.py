@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,6 +48,9 @@ from vekst.models.equation import (
     state_innovations,
     var1_path,
 )
+
+if TYPE_CHECKING:
+    from vekst.projection.housing_plan import HousingInputs
 
 __all__ = [
     "COMPONENTS",
@@ -228,7 +232,7 @@ class ModelMigration:
         dynamics: StateDynamics | None = None,
         noise_family: str = "normal",
         noise_nu: float = 5.0,
-        housing=None,
+        housing: HousingInputs | None = None,
     ) -> None:
         self.covariates = list(covariates)
         self.beta_mu = np.asarray(beta_mu, dtype=np.float64)
