@@ -21,6 +21,14 @@ fitted coefficient of each draw, so the plan's effect carries the coefficient's
 uncertainty. The coefficient is an association conditional on the other drivers
 (see :mod:`vekst.features.housing`): housing follows expected demand, so the effect of a
 plan is what past co-movement implies, not a causal promise.
+
+With a fit whose national net migration is a driver (``national_immigration = true``,
+the default spec), municipal net migration is constrained to add up to the national path
+(:func:`vekst.models.equation.apply_national_constraint`): the migrants a plan attracts
+are then taken from every municipality in proportion to its settlement loading, so the
+plan redistributes migration within the country instead of adding to it, and its own
+municipality keeps nearly all of the effect (all but its small share of the
+adjustment).
 """
 
 from __future__ import annotations
