@@ -126,3 +126,11 @@ def test_model_arrays_switch_the_housing_term_off_outside_telemark(default_panel
     # Centred on the observed cells: the same-year term averages 0 over Telemark.
     assert data.centers["housing_center"] > 0
     assert abs(np.mean(data.x[data.covariates.index("housing_0")][telemark])) < 1e-9
+
+
+def test_panel_on_another_code_vintage_is_refused():
+    from vekst.projection.testing import toy_panel
+
+    panel = toy_panel(3, (2015, 2018), seed=1)  # 2020 codes (county 30)
+    with pytest.raises(HousingDataError, match="2020 municipality codes"):
+        attach_completions(panel)

@@ -192,9 +192,23 @@ def attach_completions(panel: xr.Dataset, table: pd.DataFrame | None = None) -> 
     xarray.Dataset
         A shallow copy with the variable added; NaN for municipalities and years the
         table does not cover.
+
+    Raises
+    ------
+    HousingDataError
+        When the panel is on another code vintage than the table's 2024 codes.
     """
+    from vekst.data.panel_checks import vintage_of
+
     if "dwellings_completed" in panel:
         return panel
+    vintage = vintage_of(panel, "panel")
+    if vintage not in (None, SOURCE_VINTAGE):
+        raise HousingDataError(
+            f"the panel uses {vintage} municipality codes but the housing table has "
+            f"{SOURCE_VINTAGE} codes; fetch dwellings_completed for this panel with `vekst "
+            f"fetch` or move the panel to {SOURCE_VINTAGE} codes."
+        )
     table = read_completions() if table is None else table
     grid = (
         table.set_index(["municipality", "year"])["completions"]
