@@ -14,7 +14,10 @@ inhabitants in every projected year (and the lagged years before it):
   lately"); divided by the *projected* population of that year in each draw, so a plan
   weighs less in a place that grows;
 * municipalities with no observed completions and no plan: the term is switched off
-  (contributes 0), as in the fit.
+  (contributes 0), as in the fit. Off is the same as building at the fit's centre (the
+  mean rate of the fitted municipalities), so a plan for such a place is measured
+  against that average; to measure it against the place's usual building, pass a
+  baseline scenario whose plan holds the usual completions.
 
 The housing term is ``beta_housing x (rate - center)`` with the fit's centre and the
 fitted coefficient of each draw, so the plan's effect carries the coefficient's
