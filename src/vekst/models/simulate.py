@@ -213,7 +213,8 @@ def simulate_migration_data(
     x = np.zeros((len(covariates), n_muni, n_year))
     relative_growth = rng.normal(0, 1.5, (n_muni, n_year + 2))
     centrality = rng.uniform(-0.3, 0.3, n_muni)
-    housing = _simulated_housing(rng, n_muni, n_year)
+    # A generator of its own, so that panels without housing keep their random stream.
+    housing = _simulated_housing(np.random.default_rng([seed, 18]), n_muni, n_year)
     with_housing = np.arange(n_muni) < round(housing_share * n_muni)
     for k, name in enumerate(covariates):
         if name.startswith("vra_"):
