@@ -13,7 +13,12 @@ from matplotlib.figure import Figure
 from vekst.report.html_helpers import FigureStore, table_block, write_csv
 from vekst.report.i18n import Lang, fmt_int, tr
 
-__all__ = ["SOURCE_LABELS", "place_uncertainty_block", "uncertainty_section"]
+__all__ = [
+    "SOURCE_LABELS",
+    "explorer_sources",
+    "place_uncertainty_block",
+    "uncertainty_section",
+]
 
 #: Plain-language names of the sources, (English, Norwegian).
 SOURCE_LABELS: dict[str, tuple[str, str]] = {
@@ -198,4 +203,38 @@ def uncertainty_section(
         "title": tr(lang, "Where the bands come from", "Hva båndene består av"),
         "intro": intro,
         "blocks": blocks,
+    }
+
+
+def explorer_sources(
+    attribution: xr.Dataset, units: list[dict[str, str]], lang: Lang
+) -> dict[str, Any]:
+    """The split by source for the report's explorer (nation and municipalities).
+
+    Returns
+    -------
+    dict
+        ``source_keys``, ``source_names``, ``source_colours``, ``source_years`` and
+        ``sources`` ``{unit id: [[percent per source] per year]}``.
+    """
+    years = _shown_years(attribution)
+    keys = [str(s) for s in attribution["source"].values]
+    share = attribution["share_total"].sel(year=years).transpose("municipality", "year", "source")
+    percent = np.rint(100 * share.values).astype(int)
+    index = {code: i for i, code in enumerate(attribution["municipality"].values.astype(str))}
+    national = np.rint(
+        100 * attribution["share_national"].sel(year=years).transpose("year", "source").values
+    ).astype(int)
+    sources: dict[str, list] = {}
+    for unit in units:
+        if unit["kind"] == "nation":
+            sources[unit["id"]] = national.tolist()
+        elif unit["kind"] == "municipality" and unit["code"] in index:
+            sources[unit["id"]] = percent[index[unit["code"]]].tolist()
+    return {
+        "source_keys": keys,
+        "source_names": [_label(k, lang) for k in keys],
+        "source_colours": [_COLOURS.get(k, "#999999") for k in keys],
+        "source_years": years,
+        "sources": sources,
     }
