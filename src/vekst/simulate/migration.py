@@ -1,6 +1,6 @@
 """Draw net migration from the migration model itself, with known parameters.
 
-Used by recovery tests and by :mod:`vekst.data.synthetic` (which supplies real
+Used by recovery tests and by :mod:`vekst.simulate.panel` (which supplies real
 covariates); here covariates can also be generated, so the model can be checked
 on its own.
 """
