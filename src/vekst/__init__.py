@@ -33,6 +33,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 _LAZY: dict[str, tuple[str, str | None]] = {
     "load_panel": ("vekst.data.panel", "load_panel"),
     "validate_panel": ("vekst.data.panel", "validate_panel"),
+    "design_matrix": ("vekst.features", "design_matrix"),
+    "load_spec": ("vekst.models.spec", "load_spec"),
+    "fit_ols": ("vekst.models.ols", "fit_ols"),
     "SamplerConfig": ("vekst.workflow", "SamplerConfig"),
     "fit_panel": ("vekst.workflow", "fit_panel"),
     "project_fit": ("vekst.workflow", "project_fit"),
