@@ -347,6 +347,7 @@ def check_recovery(
     from vekst.models.spec import ModelSpec, load_spec
     from vekst.simulate import (
         MigrationTruth,
+        SimulationTruth,
         VitalTruth,
         default_mortality,
         default_regions,
@@ -372,10 +373,13 @@ def check_recovery(
     fits = []
     for r in range(replicates):
         start = time.perf_counter()
-        panel, truth = simulate_panel(
-            factory(),
+        known = SimulationTruth(
+            migration=factory(),
             fertility=_vital_truth(spec.fertility, VitalTruth()),
             mortality=_vital_truth(spec.mortality, default_mortality()),
+        )
+        panel, truth = simulate_panel(
+            known,
             seed=seed + r,
             years=years,
             regions=region_codes,

@@ -23,13 +23,14 @@ from vekst.simulate.migration import (
     simulate_migration_data,
 )
 from vekst.simulate.panel import DEFAULT_COVARIATES, simulate_panel
-from vekst.simulate.truth import JobTruth, VitalTruth, default_mortality
+from vekst.simulate.truth import JobTruth, SimulationTruth, VitalTruth, default_mortality
 
 __all__ = [
     "DEFAULT_COVARIATES",
     "JobTruth",
     "MigrationTruth",
     "SimulationError",
+    "SimulationTruth",
     "VitalTruth",
     "default_mortality",
     "default_regions",

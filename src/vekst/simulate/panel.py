@@ -114,7 +114,7 @@ from vekst.simulate.base import (
 )
 from vekst.simulate.draws import draw_deviation, negative_binomial, simulate_jobs
 from vekst.simulate.migration import MigrationTruth, draw_net_migration_rate
-from vekst.simulate.truth import JobTruth, Settings, VitalTruth, default_mortality, truth_dataset
+from vekst.simulate.truth import SimulationTruth, truth_dataset
 
 __all__ = ["DEFAULT_COVARIATES", "simulate_panel"]
 
@@ -123,15 +123,12 @@ _MUNICIPALITY_COORDS = ("name", "county", "county_name", "region", "region_name"
 
 
 def simulate_panel(
-    truth: MigrationTruth | None = None,
+    truth: SimulationTruth | MigrationTruth | None = None,
     seed: int = 0,
     years: Iterable[int] = range(2005, 2022),
     regions: Sequence[str] | None = None,
     *,
     covariates: Sequence[str] = DEFAULT_COVARIATES,
-    fertility: VitalTruth | None = None,
-    mortality: VitalTruth | None = None,
-    jobs: JobTruth | None = None,
     employment_from: int | None = None,
     base: xr.Dataset | None = None,
     employment_rate: xr.DataArray | None = None,
@@ -141,8 +138,10 @@ def simulate_panel(
     Parameters
     ----------
     truth
-        Hyperparameters of the migration model (default: published calibration, see the
-        module docstring). Its year coefficients, year effects and attractiveness are
+        The known parameters (:class:`~vekst.simulate.truth.SimulationTruth`), or only
+        the migration model's (:class:`~vekst.simulate.migration.MigrationTruth`, the
+        other parts at their defaults); default: the calibration in the module docstring.
+        The migration truth's year coefficients, year effects and attractiveness are
         drawn and written back into it.
     seed
         Seed; the same seed, arguments and base data give the same panel.
@@ -156,10 +155,6 @@ def simulate_panel(
     covariates
         Covariates of the migration model (names known to
         :func:`vekst.features.design_matrix`).
-    fertility, mortality
-        Deviation hyperparameters (defaults in the module docstring).
-    jobs
-        The job-growth process.
     employment_from
         First year with employment data (default: the first year). Earlier years get NaN
         employment and commuting, so VRA is missing there, as in the embedded panel.
@@ -191,12 +186,10 @@ def simulate_panel(
     from vekst.features import expected_births as _expected_births
     from vekst.features import expected_deaths as _expected_deaths
 
-    settings = Settings(
-        migration=truth if truth is not None else MigrationTruth(),
-        fertility=fertility or VitalTruth(),
-        mortality=mortality or default_mortality(),
-        jobs=jobs or JobTruth(),
-    )
+    if isinstance(truth, MigrationTruth):
+        settings = SimulationTruth(migration=truth)
+    else:
+        settings = truth if truth is not None else SimulationTruth()
     covariates = tuple(covariates)
     unknown = [c for c in covariates if c not in settings.migration.beta_mu]
     if unknown or any(c not in settings.migration.beta_sigma for c in covariates):
@@ -438,7 +431,7 @@ def _design(
     return out
 
 
-def _assemble(
+def _assemble(  # noqa: PLR0913 - private; the arrays the year loop fills in place
     chosen: xr.Dataset,
     stock_years: list[int],
     population: np.ndarray,

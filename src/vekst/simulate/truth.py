@@ -10,7 +10,7 @@ import xarray as xr
 
 from vekst.simulate.migration import MigrationTruth
 
-__all__ = ["JobTruth", "VitalTruth", "default_mortality"]
+__all__ = ["JobTruth", "SimulationTruth", "VitalTruth", "default_mortality", "truth_dataset"]
 
 
 @dataclass
@@ -51,17 +51,27 @@ class JobTruth:
 
 
 @dataclass
-class Settings:
-    """Every known parameter of one simulation."""
+class SimulationTruth:
+    """Every known parameter of one Simulated Norway panel.
 
-    migration: MigrationTruth
-    fertility: VitalTruth
-    mortality: VitalTruth
+    Attributes
+    ----------
+    migration
+        Hyperparameters of the migration model (default: the published calibration).
+    fertility, mortality
+        Municipal deviations of births and deaths (defaults in :mod:`vekst.simulate.panel`).
+    jobs
+        The job-growth process behind employment by place of work.
+    """
+
+    migration: MigrationTruth = field(default_factory=MigrationTruth)
+    fertility: VitalTruth = field(default_factory=VitalTruth)
+    mortality: VitalTruth = field(default_factory=lambda: default_mortality())
     jobs: JobTruth = field(default_factory=JobTruth)
 
 
-def truth_dataset(
-    settings: Settings,
+def truth_dataset(  # noqa: PLR0913 - keyword-only record of one run, called once
+    settings: SimulationTruth,
     *,
     covariates: tuple[str, ...],
     municipalities: np.ndarray,
@@ -83,6 +93,9 @@ def truth_dataset(
     employment_years: list[int],
     seed: int,
 ) -> xr.Dataset:
+    """The truth of one simulated panel as a labelled dataset (see
+    :func:`vekst.simulate.simulate_panel` for its variables); arrays are
+    ``(municipality, flow year)`` unless named otherwise."""
     mig = settings.migration
     cov = ("covariate",)
     my = ("municipality", "year")
