@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vekst.projection import make_test_draws, project
-from vekst.projection.kernel import KernelInputs, apply_net_migration, run_kernel
+from vekst.projection.kernel import DeathNoise, KernelInputs, apply_net_migration, run_kernel
 from vekst.projection.testing import toy_panel
 
 BASE, END = 2022, 2027
@@ -214,3 +214,48 @@ def test_projection_ignores_everything_after_the_base_year(panel, draws):
     b = project(changed, draws, base_year=base, end_year=base + 4, seed=1)
     np.testing.assert_array_equal(a["population"].values, b["population"].values)
     assert a.attrs["assumptions"] == b.attrs["assumptions"]
+
+
+def _old_age_inputs(death_noise):
+    """Two places with 400 and 40 people per sex at one old age, hazard 0.2, nothing else."""
+    population = np.zeros((2, 2, 5), np.float32)
+    population[0, :, 3] = 400.0
+    population[1, :, 3] = 40.0
+    return KernelInputs(
+        population=population,
+        hazard=np.full((1, 2, 5), 0.2),
+        newborn_hazard=np.zeros((1, 2)),
+        asfr=np.zeros((1, 5)),
+        female_birth_share=0.5,
+        in_share=np.zeros((2, 2, 5)),
+        out_propensity=np.zeros((2, 2, 5)),
+        death_noise=death_noise,
+    )
+
+
+def test_survivors_are_binomial_around_their_expectation():
+    n_draws = 4000
+    noise = DeathNoise(seed=1, years=(2023,), first_age=2)
+    noisy = run_kernel(_old_age_inputs(noise), n_draws, chunk_size=7)
+    q = 1.0 - np.exp(-0.2)
+    people = np.array([800.0, 80.0])
+    deaths = noisy.deaths[:, 0]
+    mean_error = deaths.mean(0) - people * q
+    assert np.all(np.abs(mean_error) < 4 * np.sqrt(people * q * (1 - q) / n_draws))
+    ratio = deaths.var(0) / (people * q * (1 - q))
+    assert np.all((ratio > 0.9) & (ratio < 1.1))  # binomial variance, both sizes
+    # Expected deaths stay the expectation, not the draw.
+    expected = np.tile(people * q, (n_draws, 1))
+    np.testing.assert_allclose(noisy.expected_deaths[:, 0], expected, rtol=1e-5)
+    # Without the noise every draw has the expected deaths.
+    exact = run_kernel(_old_age_inputs(None), 5)
+    np.testing.assert_allclose(exact.deaths[:, 0], np.tile(people * q, (5, 1)), rtol=1e-5)
+
+
+def test_death_noise_does_not_depend_on_chunking():
+    noise = DeathNoise(seed=4, years=(2023,), first_age=2)
+    small = run_kernel(_old_age_inputs(noise), 30, chunk_size=4)
+    large = run_kernel(_old_age_inputs(noise), 30, chunk_size=30)
+    np.testing.assert_array_equal(small.deaths, large.deaths)
+    other = run_kernel(_old_age_inputs(DeathNoise(seed=5, years=(2023,), first_age=2)), 30)
+    assert not np.array_equal(other.deaths, large.deaths)

@@ -72,6 +72,7 @@ import numpy as np
 from vekst.projection.spread import apply_net_migration, spread_signed_schedule
 
 __all__ = [
+    "DeathNoise",
     "KernelInputs",
     "KernelResult",
     "MigrationRate",
@@ -102,6 +103,42 @@ class MigrationRate(Protocol):
     def __call__(
         self, draws: slice, t: int, population: np.ndarray, totals: np.ndarray
     ) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class DeathNoise:
+    """Demographic noise of survival: each cell's survivors are binomial, not their mean.
+
+    A cell of ``P`` people with survival probability ``p`` keeps ``P p + sqrt(P p (1 - p))
+    xi`` survivors (the normal approximation of the binomial), cut to ``[0, P]``. Without
+    it the bands of small cells (the oldest ages, small municipalities) hold only rate
+    uncertainty, and chance alone moves a cell of 40 people aged 90+ by about 10 % in four
+    years. Shocks are keyed by calendar year and draw, so a run with other chunk sizes or
+    a shorter horizon sees the same ones.
+
+    Attributes
+    ----------
+    seed
+        Seed of the projection.
+    years
+        Calendar year of each projected step (``KernelInputs.n_years`` of them).
+    first_age
+        Youngest age index with noise. Below 50 a year's death risk is under 0.3 %, so
+        the noise (a third of a person in a cell of 50) is lost beside migration's, and
+        skipping it halves the cost.
+    """
+
+    seed: int
+    years: tuple[int, ...]
+    first_age: int = 50
+
+    def shocks(self, draws: slice, t: int, cell_shape: tuple[int, ...]) -> np.ndarray:
+        """Standard normal shocks ``(draw, *cell_shape)`` of step ``t`` for ``draws``."""
+        out = np.empty((draws.stop - draws.start, *cell_shape), dtype=np.float32)
+        for i, draw in enumerate(range(draws.start, draws.stop)):
+            rng = np.random.default_rng([int(self.seed), 0xDE, int(self.years[t]), draw])
+            out[i] = rng.standard_normal(cell_shape, dtype=np.float32)
+        return out
 
 
 @dataclass(frozen=True)
@@ -140,6 +177,9 @@ class KernelInputs:
         Lee-Carter deviation of the period index per draw, year and sex ``(draw, year,
         sex)`` and its age loading ``(sex, age)``: hazards are multiplied by
         ``exp(loading * shift)``.
+    death_noise
+        Binomial noise of survival per cell (:class:`DeathNoise`); ``None`` = survivors
+        are the expected number.
     """
 
     population: np.ndarray
@@ -157,6 +197,7 @@ class KernelInputs:
     birth_noise: np.ndarray | None = None
     mortality_shift: np.ndarray | None = None
     mortality_loading: np.ndarray | None = None
+    death_noise: DeathNoise | None = None
 
     @property
     def n_years(self) -> int:
@@ -326,6 +367,19 @@ def _single_threaded_blas():
         yield
 
 
+def _binomial_survivors(population: np.ndarray, survival: np.ndarray, shocks: np.ndarray) -> None:
+    """Replace ``survival`` (probabilities) by survivors drawn around ``population * p``.
+
+    Normal approximation of the binomial, cut to ``[0, population]`` (see
+    :class:`DeathNoise`).
+    """
+    expected = population * survival
+    spread = np.sqrt(np.maximum(expected * (1.0 - survival), 0.0))
+    np.multiply(spread, shocks, out=survival)
+    survival += expected
+    np.clip(survival, 0.0, population, out=survival)
+
+
 def _row_sum(array: np.ndarray) -> np.ndarray:
     """Sum over the last two axes, returned as float64.
 
@@ -368,6 +422,18 @@ class _State:
         flat = state.reshape(-1, state.shape[2] * state.shape[3])[:, self.fertile]
         return (flat @ self.asfr[t]).astype(np.float64).reshape(state.shape[:2])
 
+    def _survival_probability(self, t, n, mort, shift, *, out: np.ndarray) -> None:
+        """One-year survival ``(draw, municipality, sex, age)`` of step ``t`` into ``out``."""
+        if mort is None and shift is None:
+            np.copyto(out, np.broadcast_to(self.p_national[t], out.shape))
+            return
+        neg_hazard = self.neg_hazard[t] if shift is None else (
+            self.neg_hazard[t] * shift[:, None].astype(self.dtype)
+        )
+        factor = np.ones((n, 1, 1, 1), self.dtype) if mort is None else mort[:, :, None, None]
+        np.multiply(factor, neg_hazard, out=out)
+        np.exp(out, out=out)
+
     def run_chunk(self, draws, migration, result, store, trace) -> None:
         inputs = self.inputs
         n = draws.stop - draws.start
@@ -399,19 +465,24 @@ class _State:
             # Shifting the flat buffers by one element ages every row at once; age 0
             # receives the previous row's oldest survivors, which are discarded below.
             flat_pop, flat_tmp, flat_nxt = pop.reshape(-1), tmp.reshape(-1), nxt.reshape(-1)
-            if mort is None and shift is None:
+            if inputs.death_noise is not None:
+                self._survival_probability(t, n, mort, shift, out=tmp)
+                old = slice(min(inputs.death_noise.first_age, pop.shape[-1] - 1), None)
+                young = slice(0, old.start)
+                np.multiply(pop[..., young], tmp[..., young], out=tmp[..., young])
+                _binomial_survivors(
+                    pop[..., old],
+                    tmp[..., old],
+                    inputs.death_noise.shocks(draws, t, (*pop.shape[1:-1], pop[0, 0, 0, old].size)),
+                )
+                np.copyto(flat_nxt[1:], flat_tmp[:-1])
+                nxt[..., -1] += tmp[..., -1]
+            elif mort is None and shift is None:
                 np.multiply(pop, self.p_national[t], out=tmp)
                 np.copyto(flat_nxt[1:], flat_tmp[:-1])
                 nxt[..., -1] += tmp[..., -1]
             else:
-                neg_hazard = self.neg_hazard[t] if shift is None else (
-                    self.neg_hazard[t] * shift[:, None].astype(self.dtype)
-                )
-                factor = np.ones((n, 1, 1, 1), self.dtype) if mort is None else (
-                    mort[:, :, None, None]
-                )
-                np.multiply(factor, neg_hazard, out=tmp)
-                np.exp(tmp, out=tmp)
+                self._survival_probability(t, n, mort, shift, out=tmp)
                 np.multiply(flat_pop[:-1], flat_tmp[:-1], out=flat_nxt[1:])
                 nxt[..., -1] += pop[..., -1] * tmp[..., -1]
             flat_nxt[0] = 0
@@ -477,7 +548,7 @@ class _State:
             result.net_migration[draws, t] = applied
             result.net_migration_requested[draws, t] = requested
             result.expected_births[draws, t] = mean_births / fert
-            if mort is None:
+            if mort is None and inputs.death_noise is None:
                 result.expected_deaths[draws, t] = deaths
             else:
                 flat = pop.reshape(n * pop.shape[1], -1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterable
 from typing import Literal
 
 import numpy as np
@@ -28,6 +29,7 @@ from vekst.projection.migration import COMPONENTS
 from vekst.projection.migration_inputs import ProjectionInputError, migration_model
 from vekst.projection.scenario import Scenario
 from vekst.projection.schedule import MigrationSchedule, estimate_migration_schedule
+from vekst.projection.sources import check_sources, hold_draws
 from vekst.projection.vital import VitalConfig, vital_inputs
 
 __all__ = [
@@ -63,6 +65,7 @@ def project(
     out_cap: float = OUT_CAP,
     dtype: type = np.float32,
     trace=None,
+    held_sources: Iterable[str] | None = None,
 ) -> xr.Dataset:
     """Posterior-predictive cohort-component projection of every municipality.
 
@@ -111,6 +114,10 @@ def project(
     trace
         Debug hook passed to :func:`~vekst.projection.kernel.run_kernel` (cell-level
         accounting in tests).
+    held_sources
+        Sources of uncertainty held at their mean (:data:`vekst.projection.sources.SOURCES`),
+        for variance attribution (:func:`vekst.uncertainty.uncertainty_by_source`); the
+        other sources keep the random numbers of the same seed.
 
     Notes
     -----
@@ -152,6 +159,9 @@ def project(
     # schedule get their own uncertainty too. Without draws, or with draws that carry no
     # uncertainty (point estimates, e.g. a naive baseline), it stays deterministic.
     stochastic = selected is not None and _has_spread(selected)
+    held = check_sources(held_sources)
+    if held and selected is not None:
+        selected = hold_draws(selected, held)
     vital = vital_inputs(
         panel,
         VitalConfig(
@@ -164,6 +174,7 @@ def project(
             n_municipalities=len(municipalities),
             seed=seed,
             stochastic=stochastic,
+            held=held,
         ),
     )
     death_rate, asfr, tfr_factor = vital.death_rate, vital.asfr, vital.tfr_factor
@@ -191,7 +202,11 @@ def project(
     if age_pattern is not None and selected is not None:
         age_pattern = age_pattern.reindex(municipalities)
         pattern_draws = age_pattern.draws(
-            n_total, len(calendar), seed, year_noise=stochastic, uncertainty=stochastic
+            n_total,
+            len(calendar),
+            seed,
+            year_noise=stochastic and "age_schedule" not in held,
+            uncertainty=stochastic and "age_schedule" not in held,
         )
         assumptions["migration_schedule"] = age_pattern.source
     else:
@@ -235,6 +250,7 @@ def project(
         birth_noise=vital.birth_noise,
         mortality_shift=vital.mortality_shift,
         mortality_loading=vital.mortality_loading,
+        death_noise=vital.death_noise,
     )
     detail = _choose_detail(detail, n_total, len(stock_years), population0.shape)
     storage = _Storage(detail, n_total, len(stock_years), population0.shape, ages)

@@ -23,6 +23,7 @@ from vekst.projection.fertility import (
     long_fertility_history,
     shifted_schedules,
 )
+from vekst.projection.kernel import DeathNoise
 from vekst.projection.mortality import (
     MortalityDataError,
     estimate_mortality_trend,
@@ -49,6 +50,7 @@ class VitalConfig:
     n_municipalities: int = 1
     seed: int = 0
     stochastic: bool = False
+    held: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ class VitalInputs:
     ``death_rate`` ``(year, sex, age)`` (mean path), ``hazard`` / ``newborn_hazard`` (its
     cohort hazards), ``asfr`` ``(year, age)``; per draw (``None`` when deterministic):
     ``tfr_factor`` ``(draw, year)``, ``birth_noise`` ``(draw, year, municipality)``,
-    ``mortality_shift`` ``(draw, year, sex)`` with ``mortality_loading`` ``(sex, age)``.
+    ``mortality_shift`` ``(draw, year, sex)`` with ``mortality_loading`` ``(sex, age)``,
+    ``death_noise`` (binomial survival per cell).
     """
 
     death_rate: np.ndarray
@@ -71,6 +74,7 @@ class VitalInputs:
     birth_noise: np.ndarray | None = None
     mortality_shift: np.ndarray | None = None
     mortality_loading: np.ndarray | None = None
+    death_noise: DeathNoise | None = None
 
 
 def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
@@ -96,15 +100,19 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
     )
     hazard, newborn_hazard = _hazards(death_rate, ages)
     shift = loading = None
-    if c.stochastic and trend.loading is not None:
+    hold_mortality, hold_fertility = "mortality" in c.held, "fertility" in c.held
+    if c.stochastic and trend.loading is not None and not hold_mortality:
         shift = trend.simulate_shift(c.n_draws, calendar - trend.jump_off_year, c.seed)
         loading = _hazard_loading(trend.loading)
         mortality_note["uncertainty"] = (
             "Lee-Carter: drift error and yearly random-walk shocks per draw"
         )
     asfr, fertility_note = _fertility(panel, c.base_year, calendar, c.scenario, ages)
-    tfr_factor = birth_noise = None
+    tfr_factor = birth_noise = death_noise = None
     if c.stochastic:
+        if not hold_mortality:
+            death_noise = DeathNoise(seed=int(c.seed), years=tuple(int(y) for y in calendar))
+            mortality_note["deaths"] = "binomial survival per cell (normal approximation)"
         # One generator per calendar year: a shorter run sees the same shocks.
         birth_noise = np.stack(
             [
@@ -121,6 +129,10 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
                 panel, c.base_year, calendar, c.scenario, ages, c.n_draws, c.seed
             )
             fertility_note.update(process_note)
+        if hold_fertility:
+            birth_noise = None
+            if tfr_factor is not None:
+                tfr_factor = np.broadcast_to(tfr_factor.mean(0), tfr_factor.shape).copy()
     return VitalInputs(
         death_rate=death_rate,
         hazard=hazard,
@@ -132,6 +144,7 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
         birth_noise=birth_noise,
         mortality_shift=shift,
         mortality_loading=loading,
+        death_noise=death_noise,
     )
 
 
