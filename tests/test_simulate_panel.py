@@ -17,6 +17,8 @@ from vekst.features import design_matrix, expected_births
 from vekst.simulate import (
     MigrationTruth,
     SimulationError,
+    SimulationTruth,
+    VitalTruth,
     default_regions,
     migration_age_schedule,
     read_simulated,
@@ -158,6 +160,22 @@ def test_same_seed_same_panel_other_seed_other_panel(base):
     xr.testing.assert_identical(first, again)
     xr.testing.assert_identical(first_truth, again_truth)
     assert not (other["population"].values == first["population"].values).all()
+
+
+def test_a_migration_truth_alone_takes_the_default_vital_and_job_truth(base):
+    # Passing only the migration part is the same simulation as the full default truth;
+    # a vital part given in SimulationTruth reaches the panel (no deviation at sd 0).
+    settings = dict(seed=5, regions=["040"], base=base, years=range(2005, 2007))
+    alone, alone_truth = simulate_panel(MigrationTruth(), **settings)
+    full, full_truth = simulate_panel(SimulationTruth(migration=MigrationTruth()), **settings)
+    xr.testing.assert_identical(alone, full)
+    xr.testing.assert_identical(alone_truth, full_truth)
+    assert float(full_truth["mort_alpha"]) == 80.0
+    flat = VitalTruth(region_sigma=0.0, municipality_sigma=0.0, alpha=None)
+    _, flat_truth = simulate_panel(SimulationTruth(fertility=flat), **settings)
+    assert float(abs(full_truth["fert_dev"]).max()) > 0
+    assert float(abs(flat_truth["fert_dev"]).max()) == 0.0
+    assert np.isnan(float(flat_truth["fert_alpha"]))
 
 
 def test_late_employment_leaves_vra_missing_before(base):

@@ -66,7 +66,7 @@ class SimulationTruth:
 
     migration: MigrationTruth = field(default_factory=MigrationTruth)
     fertility: VitalTruth = field(default_factory=VitalTruth)
-    mortality: VitalTruth = field(default_factory=lambda: default_mortality())
+    mortality: VitalTruth = field(default_factory=default_mortality)
     jobs: JobTruth = field(default_factory=JobTruth)
 
 
