@@ -42,6 +42,7 @@ from vekst.report.html_helpers import (
     FigureStore,
     ReportInputError,
     base_year,
+    coord_map,
     decomposition_array,
     default_municipalities,
     projection_totals,
@@ -56,6 +57,7 @@ from vekst.report.sections_model import (
     sources_section,
 )
 from vekst.report.sections_place import PlaceContext, municipality_section, national_section
+from vekst.report.uncertainty_section import uncertainty_section
 
 __all__ = ["ReportInputError", "ReportOptions", "default_municipalities", "write_report"]
 
@@ -233,6 +235,7 @@ def write_report(
     projection: xr.Dataset,
     decomposition: xr.Dataset | xr.DataArray | None = None,
     options: ReportOptions | None = None,
+    uncertainty: xr.Dataset | None = None,
 ) -> Path:
     """Write the HTML report: ``out_dir/index.html`` plus its figures and tables.
 
@@ -258,6 +261,9 @@ def write_report(
         year), or ``None``.
     options
         What to show and how (:class:`ReportOptions`); default English, no backtest.
+    uncertainty
+        Variance by source (:func:`vekst.uncertainty.uncertainty_by_source`) for the
+        section on where the bands come from, or ``None`` to leave it out.
 
     Returns
     -------
@@ -321,8 +327,14 @@ def write_report(
         ranking=municipality_ranking,
         coverage_note=coverage_note,
         pyramid_group=options.pyramid_group,
+        uncertainty=uncertainty,
     )
     sections.append(national_section(ctx, place))
+    if uncertainty is not None:
+        names = coord_map(projection, "municipality", "name") or coord_map(
+            panel, "municipality", "name"
+        )
+        sections.append(uncertainty_section(uncertainty, names, figures, tables, lang))
     for code in chosen:
         sections.append(municipality_section(code, ctx))
     sections.append(attractiveness)
