@@ -251,3 +251,56 @@ def test_report_tables_are_flat_csv_files(report):
     assert list(table.columns) == ["age_group", "year", "mean", "q10", "q50", "q90"]
     assert table["q50"].dtype.kind == "i"  # whole persons
     assert set(table["year"]) >= {2022, 2030, 2040}
+
+
+def _attribution(codes, years, seed=0):
+    """A variance split with known shares (Dirichlet per municipality and year)."""
+    import xarray as xr
+
+    from vekst.projection.sources import SOURCES
+
+    rng = np.random.default_rng(seed)
+    share = rng.dirichlet(np.ones(len(SOURCES)), size=(len(years), len(codes)))
+    variance = rng.uniform(100, 1000, size=(len(years), len(codes)))
+    dims = ("year", "municipality", "source")
+    coords = {"year": years, "municipality": codes, "source": list(SOURCES)}
+    national_share = rng.dirichlet(np.ones(len(SOURCES)), size=len(years))
+    return xr.Dataset(
+        {
+            "share_total": (dims, share),
+            "contribution_total": (dims, share * variance[..., None]),
+            "variance_total": (("year", "municipality"), variance),
+            "share_national": (("year", "source"), national_share),
+            "variance_national": (("year",), variance.sum(1)),
+        },
+        coords=coords,
+    )
+
+
+def test_report_splits_the_bands_by_source(inputs, tmp_path):
+    import pandas as pd
+
+    from vekst.report.uncertainty_section import SOURCE_LABELS
+
+    codes = [str(c) for c in inputs["projection"]["municipality"].values]
+    years = np.arange(2022, 2041)
+    attribution = _attribution(codes, years)
+    index = write_report(
+        tmp_path, options=ReportOptions(municipalities=["4621"], dpi=40),
+        uncertainty=attribution, **inputs,
+    )
+    html = index.read_text(encoding="utf-8")
+    assert html.index('id="national"') < html.index('id="uncertainty"') < html.index(
+        'id="municipality-0301"'
+    )
+    # The place caption names the largest source of the last year with its share.
+    last = attribution["share_total"].sel(municipality="4621", year=2040).to_pandas()
+    top = last.idxmax()
+    assert f"{100 * last.max():.0f} % {SOURCE_LABELS[top][0]}" in html
+    ranking = pd.read_csv(tmp_path / "tables" / "uncertainty_by_source_ranking.csv",
+                          dtype={"municipality": str})
+    expected = attribution["share_total"].sel(year=2040).to_pandas().idxmax(axis=1)
+    labels = {k: v[0] for k, v in SOURCE_LABELS.items()}
+    found = dict(zip(ranking["municipality"], ranking["dominant"], strict=True))
+    assert found == {code: labels[s] for code, s in expected.items()}
+    assert (tmp_path / "figures" / "uncertainty_4621.png").is_file()

@@ -1,6 +1,6 @@
 """Draw net migration from the migration model itself, with known parameters.
 
-Used by recovery tests and by :mod:`vekst.data.synthetic` (which supplies real
+Used by recovery tests and by :mod:`vekst.simulate.panel` (which supplies real
 covariates); here covariates can also be generated, so the model can be checked
 on its own.
 """
@@ -137,10 +137,8 @@ def _draw_dynamic(truth, x, population, region_index, covariates, rng) -> np.nda
     truth.beta_year = states[:, 2:].T
     truth.attractiveness = _attractiveness(truth, region_index, n_region, n_muni, rng)
     log_population = np.log(population.mean(axis=1))
+    # As vekst.models.dynamics.loading_inputs: centred log mean population only.
     terms = {"log_population": log_population - log_population.mean()}
-    if "centrality" in covariates:
-        # As vekst.models.dynamics.loading_inputs: the covariate's own (centred) values.
-        terms["centrality"] = x[covariates.index("centrality")].mean(axis=1)
     truth.loading = 1.0 + sum(truth.loading_coef[k] * v for k, v in terms.items())
     z = (log_population - log_population.mean()) / log_population.std()
     truth.persistence = 1.0 / (
