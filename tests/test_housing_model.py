@@ -9,8 +9,8 @@ import pytest
 
 from vekst.fit import fit_model
 from vekst.models.ols import fit_ols
-from vekst.models.simulate import MigrationTruth, simulate_migration_data
 from vekst.models.spec import load_spec, spec_from_dict
+from vekst.simulate import MigrationTruth, simulate_migration_data
 
 COVARIATES = ("centrality", "housing_0")
 
