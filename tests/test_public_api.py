@@ -20,6 +20,7 @@ NOTEBOOK_NAMES = (
     "write_report",
     "backtest",
     "simulate_panel",
+    "uncertainty_by_source",
     "plots",
 )
 

@@ -13,6 +13,7 @@ from report_inputs import (
     _idata,
     _migration_data,
     _projection,
+    make_attribution,
     make_inputs,
     make_panel,
 )
@@ -253,30 +254,6 @@ def test_report_tables_are_flat_csv_files(report):
     assert set(table["year"]) >= {2022, 2030, 2040}
 
 
-def _attribution(codes, years, seed=0):
-    """A variance split with known shares (Dirichlet per municipality and year)."""
-    import xarray as xr
-
-    from vekst.projection.sources import SOURCES
-
-    rng = np.random.default_rng(seed)
-    share = rng.dirichlet(np.ones(len(SOURCES)), size=(len(years), len(codes)))
-    variance = rng.uniform(100, 1000, size=(len(years), len(codes)))
-    dims = ("year", "municipality", "source")
-    coords = {"year": years, "municipality": codes, "source": list(SOURCES)}
-    national_share = rng.dirichlet(np.ones(len(SOURCES)), size=len(years))
-    return xr.Dataset(
-        {
-            "share_total": (dims, share),
-            "contribution_total": (dims, share * variance[..., None]),
-            "variance_total": (("year", "municipality"), variance),
-            "share_national": (("year", "source"), national_share),
-            "variance_national": (("year",), variance.sum(1)),
-        },
-        coords=coords,
-    )
-
-
 def test_report_splits_the_bands_by_source(inputs, tmp_path):
     import pandas as pd
 
@@ -284,7 +261,7 @@ def test_report_splits_the_bands_by_source(inputs, tmp_path):
 
     codes = [str(c) for c in inputs["projection"]["municipality"].values]
     years = np.arange(2022, 2041)
-    attribution = _attribution(codes, years)
+    attribution = make_attribution(codes, years)
     index = write_report(
         tmp_path, options=ReportOptions(municipalities=["4621"], dpi=40),
         uncertainty=attribution, **inputs,

@@ -48,6 +48,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "backtest": ("vekst.evaluate.backtest", "backtest"),
     "BacktestConfig": ("vekst.evaluate.backtest", "BacktestConfig"),
     "simulate_panel": ("vekst.simulate.panel", "simulate_panel"),
+    "uncertainty_by_source": ("vekst.uncertainty", "uncertainty_by_source"),
     "plots": ("vekst.report.plots", None),
 }
 

@@ -314,7 +314,7 @@ def write_report(
     coverage_note = ""
     if options.backtest is not None:
         coverage = band_coverage(options.backtest)
-        sections.append(bands_section(coverage, lang))
+        sections.append(bands_section(coverage, lang, backtest=options.backtest))
         horizon, share = coverage_for_script(coverage)["all"]
         coverage_note = t(
             "coverage_measured", lang, measured=f"{100 * share:.0f} %", horizon=horizon
