@@ -29,7 +29,7 @@ def _inputs(simulated: bool):
 
     spec = load_spec()
     if simulated:
-        from vekst.models.simulate import simulate_migration_data
+        from vekst.simulate import simulate_migration_data
 
         data, _ = simulate_migration_data(
             n_regions=160, municipalities_per_region=2, years=range(2005, 2022), seed=1

@@ -86,8 +86,9 @@ def projection_case(args) -> dict:
 
 def fit_case(args) -> dict:
     """Fit the migration model on ``args.units`` simulated units; wall time and memory."""
-    from vekst.fit import fit_model
     from vekst.models.simulate import simulate_migration_data
+
+    from vekst.fit import fit_model
     from vekst.models.spec import load_spec
     from vekst.recovery import migration_only
 

@@ -11,8 +11,8 @@ import hashlib
 import numpy as np
 
 from vekst.fit import fit_model
-from vekst.models.simulate import simulate_migration_data
 from vekst.models.spec import load_spec
+from vekst.simulate import simulate_migration_data
 
 
 def fingerprint() -> str:

@@ -229,3 +229,23 @@ def make_inputs(panel):
     }
 
 
+def make_attribution(codes, years, seed=0):
+    """A variance split with known shares (Dirichlet per municipality and year)."""
+    from vekst.projection.sources import SOURCES
+
+    rng = np.random.default_rng(seed)
+    share = rng.dirichlet(np.ones(len(SOURCES)), size=(len(years), len(codes)))
+    variance = rng.uniform(100, 1000, size=(len(years), len(codes)))
+    dims = ("year", "municipality", "source")
+    coords = {"year": years, "municipality": codes, "source": list(SOURCES)}
+    national_share = rng.dirichlet(np.ones(len(SOURCES)), size=len(years))
+    return xr.Dataset(
+        {
+            "share_total": (dims, share),
+            "contribution_total": (dims, share * variance[..., None]),
+            "variance_total": (("year", "municipality"), variance),
+            "share_national": (("year", "source"), national_share),
+            "variance_national": (("year",), variance.sum(1)),
+        },
+        coords=coords,
+    )

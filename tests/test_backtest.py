@@ -131,7 +131,7 @@ def test_naive_projection_applies_the_rate_to_the_jump_off_population(small_pane
 
 def test_ols_draws_are_one_noiseless_draw_of_the_ols_fit():
     from vekst.models.ols import fit_ols
-    from vekst.models.simulate import simulate_migration_data
+    from vekst.simulate import simulate_migration_data
 
     data, _ = simulate_migration_data(n_regions=3, municipalities_per_region=4, seed=2)
     ols = fit_ols(data)

@@ -16,10 +16,10 @@ METHODS = ("bayes", "naive5", "ccm5", "no_migration")
 @pytest.fixture(scope="module")
 def simulated(default_panel):
     """A small simulated panel (one labour-market region) with known structure."""
-    from vekst.data.synthetic import default_regions, simulate
+    from vekst.simulate import default_regions, simulate_panel
 
     regions = default_regions(default_panel, 1)
-    panel, _ = simulate(seed=4, regions=regions, base=default_panel, years=range(2005, 2014))
+    panel, _ = simulate_panel(seed=4, regions=regions, base=default_panel, years=range(2005, 2014))
     return panel
 
 

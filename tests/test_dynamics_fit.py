@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from vekst.fit import fit_model
-from vekst.models.simulate import MigrationTruth, simulate_migration_data
 from vekst.models.spec import load_spec, spec_from_dict
+from vekst.simulate import MigrationTruth, simulate_migration_data
 
 COVARIATES = ("centrality",)
 TRUE_RHO = {"national_net_migration": 0.8, "year_effect": 0.8, "centrality": 0.7}

@@ -18,14 +18,10 @@ import pytest
 import xarray as xr
 
 from fixtures.ssb.stub import FakeClock, FakeDim, FakeTable, StubTransport
-from vekst.data.fetch import (
-    FetchAssemblyError,
-    fetch_panel,
-    harmonise_counts,
-    write_outputs,
-)
+from vekst.data.fetch import FetchAssemblyError, fetch_panel, write_outputs
 from vekst.data.panel import validate_panel
 from vekst.data.ssb import RateLimiter, SsbClient
+from vekst.data.ssb_frames import harmonise_counts
 from vekst.data.ssb_tables import ALL_TABLES
 
 YEARS = list(range(2019, 2025))

@@ -17,8 +17,8 @@ from vekst.fit import (
     save_fit,
 )
 from vekst.models.ols import fit_ols
-from vekst.models.simulate import simulate_migration_data
 from vekst.models.spec import load_spec, spec_from_dict
+from vekst.simulate import simulate_migration_data
 
 
 @pytest.fixture(scope="module")

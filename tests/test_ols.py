@@ -3,7 +3,7 @@
 import numpy as np
 
 from vekst.models.ols import fit_ols
-from vekst.models.simulate import MigrationTruth, simulate_migration_data
+from vekst.simulate import MigrationTruth, simulate_migration_data
 
 
 def _pooled_truth() -> MigrationTruth:

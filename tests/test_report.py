@@ -13,6 +13,7 @@ from report_inputs import (
     _idata,
     _migration_data,
     _projection,
+    make_attribution,
     make_inputs,
     make_panel,
 )
@@ -251,3 +252,32 @@ def test_report_tables_are_flat_csv_files(report):
     assert list(table.columns) == ["age_group", "year", "mean", "q10", "q50", "q90"]
     assert table["q50"].dtype.kind == "i"  # whole persons
     assert set(table["year"]) >= {2022, 2030, 2040}
+
+
+def test_report_splits_the_bands_by_source(inputs, tmp_path):
+    import pandas as pd
+
+    from vekst.report.uncertainty_section import SOURCE_LABELS
+
+    codes = [str(c) for c in inputs["projection"]["municipality"].values]
+    years = np.arange(2022, 2041)
+    attribution = make_attribution(codes, years)
+    index = write_report(
+        tmp_path, options=ReportOptions(municipalities=["4621"], dpi=40),
+        uncertainty=attribution, **inputs,
+    )
+    html = index.read_text(encoding="utf-8")
+    assert html.index('id="national"') < html.index('id="uncertainty"') < html.index(
+        'id="municipality-0301"'
+    )
+    # The place caption names the largest source of the last year with its share.
+    last = attribution["share_total"].sel(municipality="4621", year=2040).to_pandas()
+    top = last.idxmax()
+    assert f"{100 * last.max():.0f} % {SOURCE_LABELS[top][0]}" in html
+    ranking = pd.read_csv(tmp_path / "tables" / "uncertainty_by_source_ranking.csv",
+                          dtype={"municipality": str})
+    expected = attribution["share_total"].sel(year=2040).to_pandas().idxmax(axis=1)
+    labels = {k: v[0] for k, v in SOURCE_LABELS.items()}
+    found = dict(zip(ranking["municipality"], ranking["dominant"], strict=True))
+    assert found == {code: labels[s] for code, s in expected.items()}
+    assert (tmp_path / "figures" / "uncertainty_4621.png").is_file()

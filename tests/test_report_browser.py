@@ -5,11 +5,12 @@ Skipped with a message where no Chromium is installed (``.ci/run`` installs Debi
 anything wider than the screen, and a unit picker that does not change what is shown.
 """
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from browser import find_browser, probe
-from report_inputs import make_inputs, make_panel
+from report_inputs import make_attribution, make_inputs, make_panel
 from vekst.report.html import ReportOptions, write_report
 
 BROWSER = find_browser()
@@ -36,7 +37,9 @@ def page(tmp_path_factory):
     )
     # Norwegian, so the phone layout is tried with the longer labels.
     options = ReportOptions(dpi=40, lang="nb", official=official)
-    return write_report(out, options=options, **inputs)
+    codes = [str(c) for c in inputs["projection"]["municipality"].values]
+    attribution = make_attribution(codes, np.arange(2022, 2041))
+    return write_report(out, options=options, uncertainty=attribution, **inputs)
 
 
 @pytest.mark.parametrize("width", [1400, 400])
@@ -44,8 +47,9 @@ def test_report_renders_cleanly_and_the_picker_works(page, width):
     result = probe(BROWSER, page, width=width, target="m4621")
     assert result["viewport"] == width
     assert result["errors"] == [] and result["stderr_errors"] == []
-    # 2 national + the 3 largest municipalities x 3 + 2 rankings + coefficients, all decoded.
-    assert result["images"] == 14 and result["broken"] == []
+    # 2 national + the sources of the national band + the 3 largest municipalities x 4
+    # (fan, pyramids, sources, drivers) + 2 rankings + coefficients, all decoded.
+    assert result["images"] == 18 and result["broken"] == []
     assert result["page"] <= width, f"page is {result['page']} px wide at {width} px"
     assert result["wide"] == [], f"wider than the {width} px viewport: {result['wide']}"
     # 1 nation + 12 municipalities + 5 counties + 5 regions.
@@ -53,8 +57,8 @@ def test_report_renders_cleanly_and_the_picker_works(page, width):
     assert result["before"] == "Norge"
     assert result["after"] == "Place 4621 (4621)"
     assert result["fan_changed"]
-    # Fan chart, two pyramids and the drivers.
-    assert result["svgs"] == 4
+    # Fan chart, two pyramids, the drivers and the sources of the band.
+    assert result["svgs"] == 5
     assert "Folketall 1. januar 2022" in result["keys"]
     # Header, 12 age groups and the total.
     assert result["table_rows"] == 14

@@ -118,3 +118,25 @@ def test_births_have_poisson_noise_around_their_expectation():
     dispersion = float(((births - mean) ** 2).mean() / mean.mean())
     assert 0.85 < dispersion < 1.15  # variance equals the mean, as for a Poisson count
     assert abs(float((births - mean).mean())) < 4 * np.sqrt(float(mean.mean()) / births.size)
+
+
+def test_lee_carter_uncertainty_is_not_driven_by_noisy_child_rates():
+    # Adult log rates follow a Lee-Carter random walk (yearly sd 0.5 of the index); child
+    # rates, resting on a few deaths a year, are pure noise. The fitted walk must be the
+    # adults', not the children's noise.
+    rng = np.random.default_rng(11)
+    years, ages = np.arange(2000, 2022), np.arange(101)
+    adult = ages >= 40
+    loading = np.where(adult, 1.0 / adult.sum(), 0.0)
+    kappa = np.cumsum(-1.0 + 0.5 * rng.standard_normal(len(years)))
+    log_m = -9.0 + 0.09 * ages[None, :] + loading[None, :] * kappa[:, None]
+    log_m = log_m + np.where(adult, 0.0, 0.6)[None, :] * rng.standard_normal(log_m.shape)
+    history = xr.DataArray(
+        np.exp(np.stack([log_m, log_m + 0.1], axis=1)),
+        dims=("year", "sex", "age"),
+        coords={"year": years, "sex": ["female", "male"], "age": ages},
+    )
+    trend = estimate_mortality_trend(history)
+    assert np.all(trend.loading[:, ~adult] == 0)
+    true_sd = np.std(np.diff(kappa), ddof=1)  # the realised walk's yearly sd
+    assert np.all((trend.sigma_k > 0.6 * true_sd) & (trend.sigma_k < 1.6 * true_sd))

@@ -38,10 +38,12 @@ class VekstGroup(TyperGroup):
     """
 
     def make_context(self, *args, **kwargs):
+        """Parse the command line; usage errors exit with code 1."""
         with _usage_exit_code():
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx):
+        """Run the command inside the error boundary described above."""
         with _usage_exit_code():
             try:
                 return super().invoke(ctx)

@@ -15,6 +15,8 @@ centrality               beta_centrality x centrality
 own_jobs                 sum over VRA lags of beta x own-municipality part of VRA
 neighbours_jobs          sum over VRA lags of beta x neighbours' part of VRA
 ds                       beta_ds x demographic supply
+housing                  sum over lags of beta x completed dwellings per 1,000
+                         (an association, see :mod:`vekst.features.housing`)
 attractiveness           the municipality's attractiveness
 residual                 net migration not explained by the model (noise; in a
                          projection also migration the cap could not apply)
@@ -62,6 +64,7 @@ COMPONENTS: tuple[str, ...] = (
     "own_jobs",
     "neighbours_jobs",
     "ds",
+    "housing",
     "attractiveness",
     "residual",
 )
@@ -71,6 +74,7 @@ _MIGRATION_PARTS = (
     "own_jobs",
     "neighbours_jobs",
     "ds",
+    "housing",
     "attractiveness",
 )
 
@@ -273,6 +277,8 @@ def decompose_history(
             out[:, index["neighbours_jobs"]] += term - own_part
         elif name in ("centrality", "ds"):
             out[:, index[name]] += term
+        elif name.startswith("housing_"):
+            out[:, index["housing"]] += term
         else:
             raise DecompositionError(f"cannot place covariate '{name}' in a component.")
     explained = out[:, [index[n] for n in _MIGRATION_PARTS]].sum(1)

@@ -546,6 +546,7 @@ def projection_draws(
         "covariates": json.loads(attrs.get("covariates", "[]")),
         "centrality_center": float(attrs.get("centrality_center", 0.0)),
         "ds_center": float(attrs.get("ds_center", 0.0)),
+        "housing_center": float(attrs.get("housing_center", 0.0)),
         "spec_hash": attrs.get("spec_hash", ""),
         **_equation_attrs(attrs),
     }

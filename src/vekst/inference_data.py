@@ -67,8 +67,8 @@ VARIABLE_LABELS: dict[str, tuple[str, str]] = {
 
 def is_raw_variable(name: str) -> bool:
     """Whether ``name`` is a raw sampler copy (``*_z``, nutpie's ``*_log__``, the unit-scale
-    ``rho_unit``, LKJ partial correlations, or total slopes stored in ``beta_year``)."""
-    return name.endswith(("__", "_z", "_unit", "_cpc")) or name.startswith("slope_year_")
+    ``rho_unit`` or LKJ partial correlations)."""
+    return name.endswith(("__", "_z", "_unit", "_cpc"))
 
 
 def tidy_posterior(idata: az.InferenceData) -> az.InferenceData:

@@ -1,7 +1,7 @@
 """Recovery checks: fit the model to Simulated Norway and score it against the truth.
 
 A small simulation-based calibration. Each replicate simulates a panel with
-:func:`vekst.data.synthetic.simulate` (hyperparameters fixed at the published calibration,
+:func:`vekst.simulate.simulate_panel` (hyperparameters fixed at the published calibration,
 everything below them drawn afresh), fits the spec with :func:`vekst.workflow.fit_panel`, and
 records for every parameter whether the central 50, 80 and 94 % posterior intervals
 contain the true value, how wide they are, and how far the posterior mean is from the
@@ -88,7 +88,7 @@ def score_posterior(
     posterior
         ``idata.posterior`` of a fit (dims ``chain``, ``draw`` and the parameter dims).
     truth
-        The truth from :func:`vekst.data.synthetic.simulate`.
+        The truth from :func:`vekst.simulate.simulate_panel`.
     levels
         Central interval probabilities.
 
@@ -152,7 +152,7 @@ def score_ols(ols, truth: xr.Dataset, levels: Sequence[float] = COVERAGE_LEVELS)
     ols
         :class:`vekst.models.ols.OLSResult`.
     truth
-        The truth from :func:`vekst.data.synthetic.simulate`.
+        The truth from :func:`vekst.simulate.simulate_panel`.
     levels
         Central interval probabilities.
 
@@ -307,7 +307,7 @@ def check_recovery(
         blocks when only the migration model is checked.
     regions
         Labour-market regions to simulate: a number ``K`` (the K regions with the most
-        municipalities, :func:`vekst.data.synthetic.default_regions`), a list of codes,
+        municipalities, :func:`vekst.simulate.default_regions`), a list of codes,
         or ``None`` for 6 regions. The same regions are used in every replicate, so the
         compiled model is reused (new data go in through ``pm.Data``).
     draws, tune, chains
@@ -323,7 +323,7 @@ def check_recovery(
         Also report ``beta_mu``, ``beta_sigma`` and ``beta_year`` covariate by covariate
         (rows such as ``beta_mu[centrality]``).
     truth_factory
-        Callable returning a fresh :class:`~vekst.models.simulate.MigrationTruth` per
+        Callable returning a fresh :class:`~vekst.simulate.MigrationTruth` per
         replicate (default: the published calibration).
     progress
         Show sampler progress bars.
@@ -342,11 +342,17 @@ def check_recovery(
         settings and each fit's diagnostics (``attrs["fits"]``).
     """
     from vekst import load_default
-    from vekst.data.synthetic import VitalTruth, _default_mortality, default_regions, simulate
     from vekst.features import estimate_employment_profile
     from vekst.models.ols import fit_ols
-    from vekst.models.simulate import MigrationTruth
     from vekst.models.spec import ModelSpec, load_spec
+    from vekst.simulate import (
+        MigrationTruth,
+        SimulationTruth,
+        VitalTruth,
+        default_mortality,
+        default_regions,
+        simulate_panel,
+    )
     from vekst.workflow import SamplerConfig, fit_panel
 
     if replicates < 1:
@@ -367,10 +373,13 @@ def check_recovery(
     fits = []
     for r in range(replicates):
         start = time.perf_counter()
-        panel, truth = simulate(
-            factory(),
+        known = SimulationTruth(
+            migration=factory(),
             fertility=_vital_truth(spec.fertility, VitalTruth()),
-            mortality=_vital_truth(spec.mortality, _default_mortality()),
+            mortality=_vital_truth(spec.mortality, default_mortality()),
+        )
+        panel, truth = simulate_panel(
+            known,
             seed=seed + r,
             years=years,
             regions=region_codes,

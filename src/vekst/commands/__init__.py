@@ -1,0 +1,1 @@
+"""The ``vekst`` command-line commands: options, printing and files around the library."""

@@ -40,6 +40,8 @@ class DemoSettings:
         Language of the report (``nb`` or ``en``).
     csv_format
         CSV style of the projection files (``nb``: ``;`` and decimal comma).
+    by_source_draws
+        Draws of each run splitting the bands by source (0 = left out).
     """
 
     draws: int = 2500
@@ -52,6 +54,7 @@ class DemoSettings:
     allow_unconverged: bool = False
     lang: str = "en"
     csv_format: str = "en"
+    by_source_draws: int = 100
 
 
 def run_demo(
@@ -122,6 +125,7 @@ def run_demo(
                 allow_unconverged=settings.allow_unconverged,
                 panel_file=panel_file,
                 csv_format=settings.csv_format,
+                by_source_draws=settings.by_source_draws,
             ),
         )
     except NotConvergedError as error:
@@ -173,6 +177,10 @@ def register(app: typer.Typer) -> None:
         csv_format: CsvFormat = typer.Option(
             CsvFormat.en, "--csv", help="CSV style: nb (';' and decimal comma) or en."
         ),
+        by_source: int = typer.Option(
+            100, "--by-source", min=0,
+            help="Draws per run splitting the bands by source (0 = leave it out).",
+        ),
     ) -> None:
         """The main job: fit, project to 2040, decompose and write an HTML report."""
         run_demo(
@@ -188,5 +196,6 @@ def register(app: typer.Typer) -> None:
                 allow_unconverged=allow_unconverged,
                 lang=str(lang),
                 csv_format=str(csv_format),
+                by_source_draws=by_source,
             ),
         )

@@ -94,6 +94,9 @@ class ProjectSettings:
     output_format
         ``netcdf`` (``projection.nc``, in memory) or ``zarr`` (``projection.zarr``,
         written draw chunk by draw chunk: single ages for any number of draws).
+    by_source_draws
+        Draws of the variance-by-source runs (one per source, common random numbers;
+        :func:`vekst.uncertainty.uncertainty_by_source`); 0 leaves them out.
     """
 
     end_year: int = 2040
@@ -107,6 +110,7 @@ class ProjectSettings:
     allow_unconverged: bool = False
     csv_format: str = "en"
     output_format: str = "netcdf"
+    by_source_draws: int = 0
 
 
 def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
@@ -138,6 +142,8 @@ def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
     check_output_folder(out, known=OUTPUT_FILES)
     if settings.draws is not None and settings.draws < 1:
         raise UsageError(f"--draws must be at least 1, not {settings.draws}.")
+    if settings.by_source_draws < 0:
+        raise UsageError(f"--by-source must be 0 (off) or more, not {settings.by_source_draws}.")
     if settings.chunk_size < 1:
         raise UsageError(f"--chunk-size must be at least 1, not {settings.chunk_size}.")
     if settings.detail not in DETAILS:
@@ -190,12 +196,15 @@ def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
     attrs = {"fit_file": str(fit), "converged": "yes" if converged else "no"}
     csv_style = CsvStyle.named(str(settings.csv_format))
     if settings.output_format == "zarr":
-        return _project_zarr(panel, posterior, out, options, attrs, csv_style)
-    with step(f"projecting {posterior.sizes['draw']} draws to {settings.end_year}"):
-        projection = project(panel, posterior, **options)
-    projection.attrs.update(attrs)
-    with step(f"writing {out}"):
-        written = write_projection_files(projection, out, csv_style=csv_style)
+        projection, written = _project_zarr(panel, posterior, out, options, attrs, csv_style)
+    else:
+        with step(f"projecting {posterior.sizes['draw']} draws to {settings.end_year}"):
+            projection = project(panel, posterior, **options)
+        projection.attrs.update(attrs)
+        with step(f"writing {out}"):
+            written = write_projection_files(projection, out, csv_style=csv_style)
+    if settings.by_source_draws > 0:
+        written.update(_write_uncertainty(panel, posterior, scenario, out, settings))
     return projection, written
 
 
@@ -224,6 +233,42 @@ def _project_zarr(panel, posterior, out: Path, options: dict, attrs: dict, csv_s
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return open_projection(written["projection"]), written
+
+
+def _write_uncertainty(panel, posterior, scenario, out: Path, settings: ProjectSettings) -> dict:
+    """Variance by source next to the projection: netCDF (for the report) and CSV."""
+    from vekst.io import atomic_write
+    from vekst.projection.outputs import (
+        UNCERTAINTY_FILE,
+        UNCERTAINTY_TABLE,
+        CsvStyle,
+        frame_to_csv,
+    )
+    from vekst.projection.sources import SOURCES
+    from vekst.uncertainty import uncertainty_by_source, uncertainty_table
+
+    n_draws = min(settings.by_source_draws, posterior.sizes["draw"])
+    with step(f"splitting the bands by source ({len(SOURCES) + 1} runs of {n_draws} draws)"):
+        attribution = uncertainty_by_source(
+            panel,
+            posterior,
+            n_draws=n_draws,
+            seed=settings.seed,
+            scenario=scenario,
+            base_year=settings.base_year,
+            end_year=settings.end_year,
+            chunk_size=settings.chunk_size,
+        )
+    netcdf = atomic_write(
+        out / UNCERTAINTY_FILE, lambda tmp: attribution.to_netcdf(tmp, engine="h5netcdf")
+    )
+    table = uncertainty_table(attribution)
+    csv = frame_to_csv(
+        table.round({"sd": 1, "share": 4, "contribution_sd": 1}),
+        out / UNCERTAINTY_TABLE,
+        CsvStyle.named(str(settings.csv_format)),
+    )
+    return {"uncertainty by source": netcdf, "uncertainty by source (table)": csv}
 
 
 def register(app: typer.Typer) -> None:
@@ -309,6 +354,14 @@ def register(app: typer.Typer) -> None:
                 help="Project from a fit that failed the convergence gate (outputs flagged).",
             ),
         ] = False,
+        by_source: Annotated[
+            int,
+            typer.Option(
+                "--by-source",
+                help="Split each band's variance by source with this many draws per run "
+                "(7 runs; 0 = off). Writes uncertainty_by_source.nc/.csv for the report.",
+            ),
+        ] = 0,
     ) -> None:
         """Project every municipality's population by age and sex with posterior bands."""
         from vekst.fit import NotConvergedError
@@ -326,6 +379,7 @@ def register(app: typer.Typer) -> None:
                 allow_unconverged=allow_unconverged,
                 csv_format=str(csv_format),
                 output_format=str(output_format),
+                by_source_draws=by_source,
             )
             projection, written = run_project(fit, out, settings)
         except NotConvergedError as error:

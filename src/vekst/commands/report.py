@@ -89,6 +89,7 @@ def build_report(
     from vekst.fit import check_fit_panel, load_fit
     from vekst.models.data import MigrationData
     from vekst.models.ols import fit_ols
+    from vekst.projection.outputs import UNCERTAINTY_FILE
     from vekst.report.bands import read_backtest_table
     from vekst.report.html import ReportOptions, write_report
 
@@ -125,6 +126,10 @@ def build_report(
         from vekst.evaluate.official import read_ssb_projection
 
         options.official = read_ssb_projection(official, panel)
+    uncertainty = None
+    uncertainty_file = projection_file.parent / UNCERTAINTY_FILE
+    if uncertainty_file.exists():
+        uncertainty = xr.load_dataset(uncertainty_file, engine="h5netcdf")
     with xr.open_dataset(projection_file, engine="h5netcdf") as dataset:
         return write_report(
             out,
@@ -134,6 +139,7 @@ def build_report(
             projection=dataset,
             decomposition=decomposition,
             options=options,
+            uncertainty=uncertainty,
         )
 
 

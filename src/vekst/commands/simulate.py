@@ -110,12 +110,12 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Simulate a panel on Norway's real municipalities with known truth (Simulated Norway)."""
-        from vekst.data.synthetic import simulate, write_simulated
         from vekst.io import check_output_file
+        from vekst.simulate import simulate_panel, write_simulated
 
         check_output_file(out)
         with console.status("simulating jobs, migration, births and deaths year by year"):
-            panel, truth = simulate(
+            panel, truth = simulate_panel(
                 seed=seed, years=parse_years(years), regions=parse_regions(regions)
             )
             write_simulated(panel, truth, out)

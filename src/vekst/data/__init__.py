@@ -1,0 +1,1 @@
+"""Data: the panel schema and checks, the embedded panel, SSB fetching and code vintages."""

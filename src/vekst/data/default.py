@@ -92,6 +92,12 @@ def default_panel_path() -> Path:
 def _load(path: str, mtime_ns: int) -> xr.Dataset:
     # mtime_ns is part of the cache key so that a rebuilt file is re-read.
     panel = add_derived_components(xr.load_dataset(path, engine="h5netcdf"))
+    # Housing completions ship as a CSV beside the panel (Telemark only, NaN elsewhere).
+    from vekst.data.housing import COMPLETIONS_FILE, attach_completions, read_completions
+
+    housing = Path(path).parent / COMPLETIONS_FILE
+    if housing.is_file():
+        panel = attach_completions(panel, read_completions(housing))
     return validate_panel(panel, code_vintage=2024, source=Path(path).name)
 
 

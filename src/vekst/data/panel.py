@@ -190,7 +190,7 @@ def _check_structure(panel: xr.Dataset, source: str) -> None:
         raise PanelValidationError(
             f"{source}: missing dimension(s) {missing_dims}; a panel needs dims "
             f"{list(REQUIRED_DIMS)}. Build panels with vekst.data.build or "
-            "vekst.data.synthetic.simulate."
+            "vekst.simulate.simulate_panel."
         )
     missing_coords = [c for c in REQUIRED_COORDS if c not in panel.coords]
     if missing_coords:

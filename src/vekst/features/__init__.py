@@ -5,6 +5,7 @@
 * :mod:`~vekst.features.labour` -- demographic employment supply (DS) and the national
   employment-rate profile.
 * :mod:`~vekst.features.vital` -- expected births and deaths (indirect standardisation).
+* :mod:`~vekst.features.housing` -- completed dwellings per 1,000 inhabitants.
 * :mod:`~vekst.features.design` -- the net-migration rate and the design matrix.
 """
 
@@ -15,6 +16,7 @@ from vekst.features.design import (
     design_matrix,
     net_migration_rate,
 )
+from vekst.features.housing import MissingHousingError, housing_rate
 from vekst.features.jobs import (
     CommutingCoverageError,
     EmptyCommutingRowError,
@@ -57,6 +59,7 @@ __all__ = [
     "MissingCentralityError",
     "MissingCommutingError",
     "MissingEmploymentError",
+    "MissingHousingError",
     "MissingRateError",
     "UnknownCovariateError",
     "centrality",
@@ -72,6 +75,7 @@ __all__ = [
     "estimate_employment_profile",
     "expected_births",
     "expected_deaths",
+    "housing_rate",
     "national_job_growth",
     "net_migration_rate",
     "person_years",

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from vekst.features.centrality import centrality as _centrality
+from vekst.features.housing import housing_lag, housing_rate
 from vekst.features.jobs import FeatureError, vra, vra_split
 from vekst.features.labour import demographic_supply
 
@@ -28,6 +29,7 @@ _UNITS = {
     "vra": "percentage points",
     "centrality": "SSB centrality index / 1000, centred",
     "ds": "percent of employment, centred",
+    "housing": "completed dwellings per 1,000 inhabitants, centred",
 }
 
 
@@ -90,7 +92,9 @@ def design_matrix(
         The panel.
     covariates
         Names: ``vra_L`` (VRA lag ``L``), ``vra_own_L`` / ``vra_neighbours_L`` (its two
-        parts), ``centrality`` (time-constant, broadcast over year) and ``ds``.
+        parts), ``centrality`` (time-constant, broadcast over year), ``ds`` and
+        ``housing_L`` (completed dwellings per 1,000 inhabitants of year ``t - L``, see
+        :mod:`vekst.features.housing`).
     employment_rate
         National employment rates for DS (default: estimated, see
         :func:`vekst.features.labour.estimate_employment_profile`).
@@ -123,10 +127,10 @@ def design_matrix(
         match = _VRA.match(name)
         if match:
             parsed[name] = ((match["part"] or "").lstrip("_") or "total", int(match["lag"]))
-        elif name not in ("centrality", "ds"):
+        elif name not in ("centrality", "ds") and housing_lag(name) is None:
             raise UnknownCovariateError(
                 f"unknown covariate {name!r}; use vra_<lag>, vra_own_<lag>, "
-                "vra_neighbours_<lag>, centrality or ds (defaults: "
+                "vra_neighbours_<lag>, centrality, ds or housing_<lag> (defaults: "
                 f"{list(DEFAULT_COVARIATES)})."
             )
     # Carries the municipality labels (name, county, region) onto every layer.
@@ -142,6 +146,8 @@ def design_matrix(
     if any(part != "total" for part, _ in parsed.values()):
         split = vra_split(panel, commuting_year=commuting_year, lags=lags, **vra_options)
     ds = demographic_supply(panel, employment_rate) if "ds" in covariates else None
+    housing_lags = sorted({lag for c in covariates if (lag := housing_lag(c)) is not None})
+    housing = housing_rate(panel, housing_lags) if housing_lags else None
     for name in covariates:
         if name in parsed:
             part, lag = parsed[name]
@@ -151,6 +157,9 @@ def design_matrix(
         elif name == "centrality":
             layer = _centrality(panel) + grid
             units.append(_UNITS["centrality"])
+        elif housing is not None and housing_lag(name) is not None:
+            layer = housing.sel(lag=housing_lag(name), drop=True)
+            units.append(_UNITS["housing"])
         else:
             layer = ds  # type: ignore[assignment]
             units.append(_UNITS["ds"])
@@ -165,6 +174,9 @@ def design_matrix(
     if "centrality" in covariates:
         # A projection must subtract the same constant to reuse fitted coefficients.
         out.attrs["centrality_center"] = float(_centrality(panel).attrs["center"])
+    if housing is not None:
+        # NaN where completions are unknown: the model switches the term off there.
+        out.attrs["housing_center"] = float(housing.attrs["center"])
     if ds is not None:
         # DS is centred per year (no single constant): a projection centres each projected
         # year on its own municipal mean, as here.

@@ -246,9 +246,8 @@ def migration_data(
     if covariates:
         x = design_matrix(panel, covariates=covariates, employment_rate=employment_rate)
         x = x.sel(year=rate["year"]).transpose("covariate", "municipality", "year")
-        centers = {
-            key: float(x.attrs[key]) for key in ("centrality_center", "ds_center") if key in x.attrs
-        }
+        keys = ("centrality_center", "ds_center", "housing_center")
+        centers = {key: float(x.attrs[key]) for key in keys if key in x.attrs}
         x_values = np.asarray(x.values, dtype=float)
     else:
         x_values = np.zeros((0, rate.sizes["municipality"], rate.sizes["year"]))

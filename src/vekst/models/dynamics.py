@@ -175,7 +175,6 @@ def add_state_processes(
     covariates: list[str],
     centred: list[int],
     national: pt.TensorVariable | None = None,
-    slope_shift: dict[str, pt.TensorVariable] | None = None,
 ):
     """Year effects, year coefficients and national net migration as one VAR(1).
 
@@ -192,20 +191,12 @@ def add_state_processes(
         block; the others get exchangeable non-centred year coefficients.
     national
         The national net migration rate ``(year,)`` when it is a driver.
-    slope_shift
-        ``{covariate: (year,)}``: for a centred covariate, the free variable is the
-        year's total slope ``beta_t + shift_t`` (what the data pin down) and the VAR
-        prior is on ``beta_t``. The loading's centrality part times the national rate is
-        such a shift; sampling the total slope removes the ridge between the loading
-        coefficient and every year's centrality coefficient.
 
     Returns
     -------
-    (year_effect, beta_year, slopes)
-        ``(year,)``; ``(covariate, year)`` coefficients (or ``None`` without covariates);
-        the slopes the likelihood uses, ``beta_year`` plus any shift.
+    (year_effect, beta_year)
+        ``(year,)``; ``(covariate, year)`` coefficients (or ``None`` without covariates).
     """
-    slope_shift = slope_shift or {}
     mspec = spec.migration
     priors = mspec.priors
     block_names: list[str] = []
@@ -247,7 +238,7 @@ def add_state_processes(
     block_sd.append(year_effect_sigma)
     block_rho.append(rho_of[YEAR_EFFECT])
 
-    beta_year = slopes = None
+    beta_year = None
     if covariates:
         beta_mu = pm.Normal(
             "beta_mu",
@@ -260,19 +251,8 @@ def add_state_processes(
             sigma=np.array([mspec.beta_sigma_sd[c] for c in covariates]),
             dims="covariate",
         )
-        rows, slope_rows = [], []
+        rows = []
         for k, cov in enumerate(covariates):
-            if k in centred and cov in slope_shift:
-                slope = pm.Flat(f"slope_year_{cov}", dims="year")
-                row = slope - slope_shift[cov]
-                slope_rows.append(slope)
-                block_names.append(cov)
-                block_states.append(row)
-                block_mean.append(beta_mu[k])
-                block_sd.append(beta_sigma[k])
-                block_rho.append(rho_of[cov])
-                rows.append(row)
-                continue
             if k in centred:
                 row = pm.Flat(f"beta_year_{cov}", dims="year")
                 block_names.append(cov)
@@ -284,9 +264,7 @@ def add_state_processes(
                 z = pm.Normal(f"beta_year_{cov}_z", 0.0, 1.0, dims="year")
                 row = beta_mu[k] + beta_sigma[k] * z
             rows.append(row)
-            slope_rows.append(row)
         beta_year = pm.Deterministic("beta_year", pt.stack(rows), dims=("covariate", "year"))
-        slopes = pt.stack(slope_rows)
 
     model = pm.modelcontext(None)
     for dim in ("block_state", "block_state_to"):
@@ -304,7 +282,7 @@ def add_state_processes(
             len(block_names),
         ),
     )
-    return year_effect, beta_year, slopes
+    return year_effect, beta_year
 
 
 def state_coords(spec, covariates: list[str], data: MigrationData) -> dict[str, list[str]]:
@@ -318,19 +296,17 @@ def state_coords(spec, covariates: list[str], data: MigrationData) -> dict[str, 
     return coords
 
 
-def add_loadings(spec, data: MigrationData):
+def add_loadings(spec, data: MigrationData) -> pt.TensorVariable:
     """Settlement loadings ``lambda_m = 1 + theta . z_m`` as a Deterministic ``loading``.
 
     Returns
     -------
-    (loading, theta, terms, z)
-        The loadings ``(municipality,)``, the coefficients, the term names and the
-        inputs ``(term, municipality)``.
+    pytensor.tensor.TensorVariable
+        The loadings ``(municipality,)``.
     """
-    terms, z = loading_inputs(data)
+    _, z = loading_inputs(data)
     theta = pm.Normal("loading_coef", 0.0, spec.migration.priors["loading_sd"], dims="loading_term")
-    loading = pm.Deterministic("loading", 1.0 + pt.dot(theta, z), dims="municipality")
-    return loading, theta, terms, z
+    return pm.Deterministic("loading", 1.0 + pt.dot(theta, z), dims="municipality")
 
 
 def add_local_persistence(spec, data: MigrationData) -> pt.TensorVariable:

@@ -2,7 +2,7 @@
 
 :mod:`vekst.models.migration` and :mod:`vekst.models.dynamics` write the equation for
 PyMC; the projection (:mod:`vekst.projection.migration`) and the simulator
-(:mod:`vekst.models.simulate`) run it forward with these functions, so the three agree on
+(:mod:`vekst.simulate.migration`) run it forward with these functions, so the three agree on
 the noise family, the scale, the state processes and the national constraint.
 """
 

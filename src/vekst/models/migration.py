@@ -123,27 +123,17 @@ def _time_structured_mean(spec, data: MigrationData, covariates, x_data):
         if name not in model.coords:
             model.add_coord(name, values)
     centred = _centred_covariates(spec.migration, covariates, data)
-    national = loading_in_mean = None
-    shift: dict = {}
+    national = loading = None
     if spec.migration.national_immigration:
         national = pm.Data("national_rate", data.national_rate, dims="year")
-        loading, theta, terms, z = dynamics.add_loadings(spec, data)
-        loading_in_mean = loading
-        if "centrality" in terms and covariates.index("centrality") in centred:
-            # theta_c * z_c * I_t is part of each year's centrality slope (z_c is the
-            # covariate itself); the likelihood sees the slope, the VAR prior beta_t.
-            j = terms.index("centrality")
-            shift["centrality"] = theta[j] * national
-            loading_in_mean = loading - theta[j] * z[j]
-    year_effect, _, slopes = dynamics.add_state_processes(
-        spec, data, covariates, centred, national, shift
-    )
+        loading = dynamics.add_loadings(spec, data)
+    year_effect, beta_year = dynamics.add_state_processes(spec, data, covariates, centred, national)
     mu = year_effect[None, :] + _attractiveness(spec, data)
     if national is not None:
-        mu = mu + loading_in_mean[:, None] * national[None, :]
-    if slopes is not None:
+        mu = mu + loading[:, None] * national[None, :]
+    if beta_year is not None:
         for k in range(len(covariates)):
-            mu = mu + slopes[k][None, :] * x_data[k]
+            mu = mu + beta_year[k][None, :] * x_data[k]
     return mu
 
 

@@ -13,6 +13,7 @@ expected net migration, % per year), as in the published barometer.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,7 +83,19 @@ def _ols(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return coef, se, residuals, float(r2)
 
 
-def fit_ols(data: MigrationData, *, min_obs_per_year: int = 10) -> OLSResult:
+def _constant_within(values: np.ndarray, complete: np.ndarray) -> bool:
+    """Whether a (municipality, year) covariate is constant within every municipality."""
+    masked = np.where(complete, values, np.nan)
+    with warnings.catch_warnings():
+        # Municipalities without a complete row give all-NaN slices (spread 0 below).
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spread = np.nanmax(masked, axis=1) - np.nanmin(masked, axis=1)
+    return bool(np.all(np.nan_to_num(spread) < 1e-12))
+
+
+def fit_ols(
+    data: MigrationData, *, min_obs_per_year: int = 10, municipality_effects: bool = False
+) -> OLSResult:
     """Fit the pooled and year-by-year OLS baselines.
 
     Parameters
@@ -91,6 +104,12 @@ def fit_ols(data: MigrationData, *, min_obs_per_year: int = 10) -> OLSResult:
         The arrays the Bayesian model sees (:func:`vekst.models.data.migration_data`).
     min_obs_per_year
         Years with fewer complete observations get NaN year-by-year coefficients.
+    municipality_effects
+        Add a fixed effect per municipality to the pooled model (two-way fixed effects),
+        the OLS counterpart of the Bayesian model's attractiveness: coefficients then come
+        from changes within municipalities only. Covariates constant within every
+        municipality (centrality) are not identified and get NaN; ``attractiveness``
+        stays the mean residual (near 0 here, the levels sit in the fixed effects).
 
     Returns
     -------
@@ -109,13 +128,27 @@ def fit_ols(data: MigrationData, *, min_obs_per_year: int = 10) -> OLSResult:
     year_dummies = (rows_t[:, None] == used_years[None, :]).astype(float)
     x = data.x[:, rows_m, rows_t].T
     # Centrality is constant in time, so it stays identified next to year fixed effects.
-    coef, se, residuals, r2 = _ols(np.column_stack([year_dummies, x]), y)
+    columns = [year_dummies, x]
+    if municipality_effects:
+        # One municipality dropped: the year dummies already hold the intercept.
+        used_munis = np.unique(rows_m)[1:]
+        columns.append((rows_m[:, None] == used_munis[None, :]).astype(float))
+    coef, se, residuals, r2 = _ols(np.column_stack(columns), y)
+    coef, se = coef[: len(used_years) + n_cov], se[: len(used_years) + n_cov]
+    if municipality_effects:
+        constant = np.array(
+            [_constant_within(data.x[k], complete) for k in range(n_cov)], dtype=bool
+        )
+        coef[len(used_years) :][constant] = np.nan
+        se[len(used_years) :][constant] = np.nan
     year_effect = np.full(n_year, np.nan)
     year_effect[used_years] = coef[: len(used_years)]
 
     residual_grid = np.full((n_muni, n_year), np.nan)
     residual_grid[rows_m, rows_t] = residuals
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        # NaN, without a warning, for municipalities with no complete row.
+        warnings.simplefilter("ignore", RuntimeWarning)
         attractiveness = np.nanmean(residual_grid, axis=1)
 
     beta_year = np.full((n_cov, n_year), np.nan)

@@ -34,7 +34,15 @@ __all__ = [
 ]
 
 #: Covariates the feature layer can provide (see vekst.features.design_matrix).
-KNOWN_COVARIATES: tuple[str, ...] = ("vra_0", "vra_1", "vra_2", "centrality", "ds")
+KNOWN_COVARIATES: tuple[str, ...] = (
+    "vra_0",
+    "vra_1",
+    "vra_2",
+    "centrality",
+    "ds",
+    "housing_0",
+    "housing_1",
+)
 LIKELIHOODS_MIGRATION = ("normal", "student_t")
 LIKELIHOODS_VITAL = ("poisson", "negative_binomial")
 YEAR_COEFFICIENTS = ("pooled", "centered", "non_centered", "auto")

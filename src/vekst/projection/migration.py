@@ -23,6 +23,10 @@ the pooled mean and across-year spread, not the last fitted year). Covariates:
   :func:`vekst.features.ds_percent` (through its exact linear weights, so the kernel
   needs one matrix product), centred either on the fit's constant ``ds_center`` or, as
   the features do at fit time, on the mean over municipalities of the year.
+* ``housing_L``: completed dwellings of year ``t - L`` per 1,000 inhabitants of that
+  year (observed before the base year; planned or recent completions over the projected
+  population after it), minus the fit's centre; 0 where unknown
+  (:mod:`vekst.projection.housing_plan`).
 
 Random numbers come from one generator per output draw, keyed by ``(seed, draw)``: the
 same seed gives the same shocks whatever the chunk size or the scenario, so two scenarios
@@ -32,7 +36,8 @@ differ only by their assumptions (common random numbers).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +48,9 @@ from vekst.models.equation import (
     state_innovations,
     var1_path,
 )
+
+if TYPE_CHECKING:
+    from vekst.projection.housing_plan import HousingInputs
 
 __all__ = [
     "COMPONENTS",
@@ -59,6 +67,7 @@ COMPONENTS: tuple[str, ...] = (
     "own_jobs",
     "neighbours_jobs",
     "ds",
+    "housing",
     "attractiveness",
     "noise",
 )
@@ -163,6 +172,7 @@ class _Chunk:
     noise: np.ndarray
     states: np.ndarray | None = None
     deviation: np.ndarray | None = None
+    totals: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 class ModelMigration:
@@ -195,6 +205,8 @@ class ModelMigration:
     record
         Keep the components ``(draw, year, municipality, component)`` in % (float32),
         with one more year than projected (NaN) so they align with the stock years.
+    housing
+        Inputs of the ``housing_<lag>`` covariates, or ``None`` when there are none.
     """
 
     def __init__(
@@ -220,6 +232,7 @@ class ModelMigration:
         dynamics: StateDynamics | None = None,
         noise_family: str = "normal",
         noise_nu: float = 5.0,
+        housing: HousingInputs | None = None,
     ) -> None:
         self.covariates = list(covariates)
         self.beta_mu = np.asarray(beta_mu, dtype=np.float64)
@@ -234,6 +247,7 @@ class ModelMigration:
         self.seed = int(seed)
         self.draw_keys = np.arange(self.n_draws) if draw_keys is None else np.asarray(draw_keys)
         self.centrality = np.asarray(centrality, dtype=np.float64)
+        self.housing = housing
         self.ds_center = ds_center
         self.ds_weights = None if ds_weights is None else np.asarray(ds_weights, dtype=np.float32)
         if self.ds_weights is not None:
@@ -274,10 +288,14 @@ class ModelMigration:
                 terms.append((k, "centrality", None))
             elif name == "ds":
                 terms.append((k, "ds", None))
+            elif name.startswith("housing_") and name.rsplit("_", 1)[1].isdigit():
+                if self.housing is None:
+                    raise ValueError(f"covariate '{name}' needs housing inputs.")
+                terms.append((k, "housing", np.array(int(name.rsplit("_", 1)[1]))))
             else:
                 raise ValueError(
                     f"the projection does not know covariate '{name}'; it handles vra_<lag>, "
-                    "vra_own_<lag>, vra_neighbours_<lag>, centrality and ds."
+                    "vra_own_<lag>, vra_neighbours_<lag>, centrality, ds and housing_<lag>."
                 )
         return terms
 
@@ -357,6 +375,14 @@ class ModelMigration:
             return ds - ds.mean(axis=1, keepdims=True)
         return ds - self.ds_center
 
+    def _housing_value(self, shocks: _Chunk, t: int, lag: int, totals: np.ndarray):
+        """Centred completions per 1,000 of projected year ``t - lag``, ``(draw, mun)``;
+        a projected year's rate uses the population of 1 January of that year."""
+        housing = self.housing
+        year = housing.base_year + t - lag
+        population = shocks.totals[t - lag] if t >= lag else totals
+        return housing.value(year, population)
+
     def __call__(
         self, draws: slice, t: int, population: np.ndarray, totals: np.ndarray
     ) -> np.ndarray:
@@ -374,11 +400,14 @@ class ModelMigration:
             year_effect = states[:, self._state_index["year_effect"]]
             beta = states[:, [self._state_index[c] for c in self.covariates]]
         parts[..., index["national_immigration"]] = year_effect[:, None]
+        shocks.totals[t] = np.array(totals, dtype=np.float64)
         for k, component, x in self._terms:
             if component == "centrality":
                 value = self.centrality[None, :]
             elif component == "ds":
                 value = self.ds_values(t, population)
+            elif component == "housing":
+                value = self._housing_value(shocks, t, int(x), totals)
             else:
                 value = x[t][None, :]
             parts[..., index[component]] += beta[:, k, None] * value

@@ -2,7 +2,8 @@
 
 The fitted equation (:mod:`vekst.models.migration`, :mod:`vekst.models.dynamics`) needs
 covariates for the projected years (VRA from scenario job growth through the last
-commuting shares, centrality, DS weights) and, for ``time_structure = "ar1"`` fits, the
+commuting shares, centrality, DS weights, housing completions per 1,000 from the
+scenario's housing plan) and, for ``time_structure = "ar1"`` fits, the
 state of every process in the last fitted year. Nothing at or after the base year is read
 from the panel.
 """
@@ -80,6 +81,22 @@ def migration_model(
             else "mean over municipalities of each projected year and draw (as at fit time)"
         )
 
+    housing = None
+    housing_lags = sorted(
+        int(c.rsplit("_", 1)[1]) for c in covariates if c.startswith("housing_")
+    )
+    if housing_lags:
+        from vekst.projection.housing_plan import housing_inputs
+
+        housing, note["housing"] = housing_inputs(
+            history,
+            scenario,
+            base_year,
+            calendar,
+            housing_lags,
+            float(draws.attrs.get("housing_center", 0.0)),
+        )
+
     def values(name: str) -> np.ndarray:
         return draws[name].transpose("draw", ...).values.astype(np.float64)
 
@@ -105,6 +122,7 @@ def migration_model(
         dynamics=_state_dynamics(draws, covariates, scenario, base_year, calendar, note),
         noise_family=str(draws.attrs.get("likelihood", "normal")),
         noise_nu=float(draws.attrs.get("student_t_nu", 5.0)),
+        housing=housing,
     )
     note["noise_family"] = model.noise_family
     return model, note

@@ -46,9 +46,15 @@ GROUPINGS = ("region", "county", "nation")
 #: A projection of at least this many municipalities covers Norway (357 in 2024).
 FULL_COUNTRY_MUNICIPALITIES = 350
 #: Files :func:`write_projection_files` may write (an output folder holding only these is replaced).
+#: Variance by source (``vekst project --by-source``), netCDF for the report and CSV.
+UNCERTAINTY_FILE = "uncertainty_by_source.nc"
+UNCERTAINTY_TABLE = "uncertainty_by_source.csv"
+
 OUTPUT_FILES: tuple[str, ...] = (
     "projection.nc",
     "projection.zarr",
+    UNCERTAINTY_FILE,
+    UNCERTAINTY_TABLE,
     "population_summary.csv",
     "age_groups.csv",
     "data_dictionary.csv",

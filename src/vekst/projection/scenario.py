@@ -28,6 +28,11 @@ import numpy as np
 import xarray as xr
 
 from vekst.errors import ScenarioError
+from vekst.projection.housing_plan import (
+    PlannedCompletions,
+    parse_housing_plan,
+    read_housing_plan_csv,
+)
 
 __all__ = [
     "MAX_RELATIVE_JOB_GROWTH",
@@ -136,6 +141,10 @@ class Scenario:
         year, or ``{year: persons}`` covering every projected year (e.g. an official
         national assumption). ``None``: the fitted stochastic process (fits with
         ``national_immigration = true``).
+    housing_plan
+        Planned completed dwellings per municipality and year (see
+        :mod:`vekst.projection.housing_plan`); used by fits with ``housing_<lag>``
+        covariates, ignored by others. Empty: recent completions continue.
     """
 
     name: str = "baseline"
@@ -147,6 +156,7 @@ class Scenario:
     mortality_improvement_multiplier: float = 1.0
     e0_shift: float = 0.0
     national_net_migration: float | dict[int, float] | None = None
+    housing_plan: tuple[PlannedCompletions, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -173,6 +183,9 @@ class Scenario:
                 {int(k): float(v) for k, v in self.national_net_migration.items()},
             )
         object.__setattr__(
+            self, "housing_plan", parse_housing_plan(self.housing_plan, f"scenario '{self.name}'")
+        )
+        object.__setattr__(
             self,
             "job_growth",
             tuple(
@@ -193,6 +206,7 @@ class Scenario:
         """Plain-data form (JSON-serialisable)."""
         data = asdict(self)
         data["job_growth"] = [asdict(row) for row in self.job_growth]
+        data["housing_plan"] = [asdict(row) for row in self.housing_plan]
         return data
 
     def to_json(self) -> str:
@@ -203,11 +217,12 @@ class Scenario:
     def from_dict(cls, data: dict[str, Any], *, source: str = "scenario") -> Scenario:
         """Build from :meth:`to_dict` output (unknown keys are an error)."""
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"job_growth_csv"})
+        files = {"job_growth_csv", "housing_plan_csv"}
+        unknown = sorted(set(data) - known - files)
         if unknown:
             raise ScenarioError(
                 f"{source}: unknown scenario key(s) {unknown}; valid keys are "
-                f"{sorted(known | {'job_growth_csv'})}."
+                f"{sorted(known | files)}."
             )
         data = dict(data)
         rows = []
@@ -236,7 +251,11 @@ class Scenario:
             if not path.is_absolute() and source not in ("scenario", "") and Path(source).exists():
                 path = Path(source).parent / path
             rows.extend(read_job_growth_csv(path))
-        return cls(**data, job_growth=tuple(rows))
+        plan = list(parse_housing_plan(data.pop("housing_plan", []), source))
+        plan_path = data.pop("housing_plan_csv", None)
+        if plan_path is not None:
+            plan.extend(read_housing_plan_csv(_beside(plan_path, source)))
+        return cls(**data, job_growth=tuple(rows), housing_plan=tuple(plan))
 
     @classmethod
     def from_json(cls, text: str) -> Scenario:
@@ -308,6 +327,14 @@ class Scenario:
             else:
                 out[t, regions == code] = row.relative_job_growth
         return out
+
+
+def _beside(path: str | Path, source: str) -> Path:
+    """A file named in a scenario file, relative to that file's folder."""
+    path = Path(path)
+    if not path.is_absolute() and source not in ("scenario", "") and Path(source).exists():
+        return Path(source).parent / path
+    return path
 
 
 def _national_problems(path) -> list[str]:

@@ -15,7 +15,14 @@ import pandas as pd
 
 from vekst.report.i18n import Lang, fmt_number
 
-__all__ = ["SIZE_CLASSES", "band_coverage", "bands_section", "read_backtest_table"]
+__all__ = [
+    "SIZE_CLASSES",
+    "age_group_coverage",
+    "aggregate_coverage",
+    "band_coverage",
+    "bands_section",
+    "read_backtest_table",
+]
 
 #: Size classes of the backtest, smallest first (inhabitants at the forecast origin).
 SIZE_CLASSES: tuple[str, ...] = ("<2k", "2-5k", "5-20k", "20-50k", "50k+")
@@ -70,7 +77,8 @@ def band_coverage(backtest: pd.DataFrame, method: str = "bayes") -> pd.DataFrame
         raise ValueError(
             f"the backtest table lacks columns {missing}; write it with `vekst backtest`."
         )
-    rows = backtest[(backtest["method"] == method) & (backtest["age_group"].astype(str) == "total")]
+    rows = _rows(backtest, method, "municipality")
+    rows = rows[rows["age_group"].astype(str) == "total"]
     if rows.empty:
         raise ValueError(f"the backtest table has no total rows of method {method!r}.")
     table = rows.pivot_table(
@@ -82,6 +90,47 @@ def band_coverage(backtest: pd.DataFrame, method: str = "bayes") -> pd.DataFrame
     return table[order]
 
 
+def _rows(backtest: pd.DataFrame, method: str, level: str) -> pd.DataFrame:
+    """One method's rows of one level (tables without ``level`` are municipal)."""
+    rows = backtest[backtest["method"] == method]
+    if "level" in rows.columns:
+        rows = rows[rows["level"].astype(str) == level]
+    return rows
+
+
+def age_group_coverage(backtest: pd.DataFrame, method: str = "bayes") -> pd.DataFrame | None:
+    """Coverage of the 50/80/95 % bands of municipality x age-group cells, longest horizon.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Index ``age_group`` in the planners' order; columns ``coverage_50/80/95`` and
+        ``median_ape`` (means over forecast origins); ``None`` without age-group rows.
+    """
+    from vekst.agegroups import AGE_GROUPS
+
+    rows = _rows(backtest, method, "municipality")
+    rows = rows[(rows["age_group"].astype(str) != "total") & (rows["size_class"] == "all")]
+    if rows.empty:
+        return None
+    rows = rows[rows["horizon"] == rows["horizon"].max()]
+    columns = [c for c in ("coverage_50", "coverage_80", "coverage_95", "median_ape") if c in rows]
+    table = rows.groupby("age_group")[columns].mean()
+    order = [label for label, *_ in AGE_GROUPS if label in table.index]
+    return table.loc[order + [g for g in table.index if g not in order]]
+
+
+def aggregate_coverage(backtest: pd.DataFrame, method: str = "bayes") -> pd.DataFrame | None:
+    """Coverage of the 80 % band of county and region totals (summed per draw) by horizon."""
+    if "level" not in backtest.columns:
+        return None
+    rows = backtest[(backtest["method"] == method) & (backtest["level"] != "municipality")]
+    rows = rows[rows["age_group"].astype(str) == "total"]
+    if rows.empty:
+        return None
+    return rows.pivot_table(index="horizon", columns="level", values="coverage_80", aggfunc="mean")
+
+
 def coverage_for_script(coverage: pd.DataFrame) -> dict[str, Any]:
     """The longest horizon's coverage, overall and by size class, for the explorer."""
     horizon = int(coverage.index.max())
@@ -91,8 +140,11 @@ def coverage_for_script(coverage: pd.DataFrame) -> dict[str, Any]:
     return {"all": [horizon, overall], "by_size": by_size}
 
 
-def bands_section(coverage: pd.DataFrame, lang: Lang | str) -> dict[str, Any]:
-    """The section block: the coverage table and a sentence on what it means."""
+def bands_section(
+    coverage: pd.DataFrame, lang: Lang | str, backtest: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """The section: coverage tables (totals; with ``backtest`` also counties, regions and
+    age groups) and a sentence on what they mean."""
     from vekst.report.html_helpers import table_block
     from vekst.report.i18n import t
 
@@ -131,9 +183,59 @@ def bands_section(coverage: pd.DataFrame, lang: Lang | str) -> dict[str, Any]:
             "Share of municipalities whose real population fell inside the 80 % band, by "
             "years ahead and municipality size (inhabitants), mean over the forecast origins."
         )
-    return {
-        "id": "bands",
-        "title": t("bands", lang),
-        "intro": intro,
-        "blocks": [table_block(shown, caption)],
-    }
+    blocks = [table_block(shown, caption)]
+    if backtest is not None:
+        blocks.extend(_detail_blocks(backtest, lang))
+    return {"id": "bands", "title": t("bands", lang), "intro": intro, "blocks": blocks}
+
+
+def _percent(frame: pd.DataFrame, lang: Lang) -> pd.DataFrame:
+    return frame.map(lambda v: fmt_number(100 * v, lang, 0) + " %")
+
+
+def _detail_blocks(backtest: pd.DataFrame, lang: Lang) -> list[dict[str, Any]]:
+    """Counties and regions, and age groups, from the same backtests."""
+    from vekst.report.html_helpers import table_block
+
+    blocks = []
+    aggregates = aggregate_coverage(backtest)
+    if aggregates is not None:
+        shown = _percent(aggregates, lang)
+        shown.index = pd.Index(
+            [int(h) for h in shown.index], name="År fram" if lang is Lang.nb else "Years ahead"
+        )
+        labels = {"county": ("Counties", "Fylker"), "region": ("Labour-market regions",
+                                                             "Bo- og arbeidsmarkedsregioner")}
+        shown.columns = [labels.get(c, (c, c))[lang is Lang.nb] for c in shown.columns]
+        blocks.append(table_block(shown, (
+            "Andel fylker og regioner der det faktiske folketallet lå innenfor "
+            "80 %-intervallet. Kommunene er summert per simulert framtid, så intervallet tar "
+            "med at kommuner i samme region svinger sammen."
+            if lang is Lang.nb else
+            "Share of counties and labour-market regions whose real population fell inside "
+            "the 80 % band. Municipalities are summed future by future, so the band counts "
+            "that neighbours move together."
+        )))
+    ages = age_group_coverage(backtest)
+    if ages is not None:
+        horizon = int(backtest["horizon"].max())
+        shown = _percent(ages.drop(columns="median_ape", errors="ignore"), lang)
+        shown.columns = [c.replace("coverage_", "") + " %-" + ("bånd" if lang is Lang.nb
+                                                               else "band") for c in shown.columns]
+        if "median_ape" in ages:
+            shown[("Median feil" if lang is Lang.nb else "Median error")] = ages[
+                "median_ape"
+            ].map(lambda v: fmt_number(v, lang, 1) + " %")
+        shown.index.name = "Alder" if lang is Lang.nb else "Age"
+        blocks.append(table_block(shown, (
+            f"Aldersgrupper, {horizon} år fram: andel av kommune x aldersgruppe der det "
+            "faktiske tallet lå innenfor 50, 80 og 95 %-intervallet, og median absolutt "
+            "prosentfeil. Små grupper (spedbarn, 90+) i små kommuner har store tilfeldige "
+            "svingninger."
+            if lang is Lang.nb else
+            f"Age groups, {horizon} years ahead: share of municipality x age-group cells whose "
+            "real number fell inside the 50, 80 and 95 % bands, and the median absolute "
+            "percentage error. Small groups (infants, 90+) in small municipalities move by "
+            "chance a lot."
+        )))
+    return blocks

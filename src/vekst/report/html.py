@@ -42,6 +42,7 @@ from vekst.report.html_helpers import (
     FigureStore,
     ReportInputError,
     base_year,
+    coord_map,
     decomposition_array,
     default_municipalities,
     projection_totals,
@@ -56,6 +57,7 @@ from vekst.report.sections_model import (
     sources_section,
 )
 from vekst.report.sections_place import PlaceContext, municipality_section, national_section
+from vekst.report.uncertainty_section import explorer_sources, uncertainty_section
 
 __all__ = ["ReportInputError", "ReportOptions", "default_municipalities", "write_report"]
 
@@ -170,10 +172,14 @@ def _gate(diag: dict[str, Any] | None, overridden: bool, lang: Lang) -> dict[str
     }
 
 
-def _explorer_context(panel, projection, decomposition, options, lang) -> dict[str, Any]:
+def _explorer_context(
+    panel, projection, decomposition, options, lang, uncertainty=None
+) -> dict[str, Any]:
     data = explorer_data(
         panel, projection, decomposition=decomposition, official=options.official, lang=lang
     )
+    if uncertainty is not None:
+        data.update(explorer_sources(uncertainty, data["units"], lang))
     data["lang"] = lang.value
     data["strings"] = _script_strings(lang)
     data["sexes"] = [str(s) for s in projection["sex"].values] if "sex" in projection else []
@@ -189,8 +195,10 @@ def _explorer_context(panel, projection, decomposition, options, lang) -> dict[s
         "js": _template_text("explorer.js"),
         "first_name": data["units"][0]["name"],
         **{key: t(key, lang) for key in (
-            "pick", "fan_title", "ages_title", "ages_caption", "drivers_caption", "no_script"
+            "pick", "fan_title", "ages_title", "ages_caption", "drivers_caption", "no_script",
+            "sources_title", "sources_caption",
         )},
+        "has_sources": "source_keys" in data,
         "pyramid_caption": t("pyramid_caption", lang, base=data["base"]),
     }
 
@@ -233,6 +241,7 @@ def write_report(
     projection: xr.Dataset,
     decomposition: xr.Dataset | xr.DataArray | None = None,
     options: ReportOptions | None = None,
+    uncertainty: xr.Dataset | None = None,
 ) -> Path:
     """Write the HTML report: ``out_dir/index.html`` plus its figures and tables.
 
@@ -258,6 +267,9 @@ def write_report(
         year), or ``None``.
     options
         What to show and how (:class:`ReportOptions`); default English, no backtest.
+    uncertainty
+        Variance by source (:func:`vekst.uncertainty.uncertainty_by_source`) for the
+        section on where the bands come from, or ``None`` to leave it out.
 
     Returns
     -------
@@ -295,14 +307,14 @@ def write_report(
     if decomposition is not None:
         decomposition_array(decomposition)  # fail early on a wrong shape
 
-    explorer = _explorer_context(panel, projection, decomposition, options, lang)
+    explorer = _explorer_context(panel, projection, decomposition, options, lang, uncertainty)
     sections: list[dict[str, Any]] = [
         {"id": "explorer", "title": t("explorer", lang), "intro": "", "blocks": []}
     ]
     coverage_note = ""
     if options.backtest is not None:
         coverage = band_coverage(options.backtest)
-        sections.append(bands_section(coverage, lang))
+        sections.append(bands_section(coverage, lang, backtest=options.backtest))
         horizon, share = coverage_for_script(coverage)["all"]
         coverage_note = t(
             "coverage_measured", lang, measured=f"{100 * share:.0f} %", horizon=horizon
@@ -321,8 +333,14 @@ def write_report(
         ranking=municipality_ranking,
         coverage_note=coverage_note,
         pyramid_group=options.pyramid_group,
+        uncertainty=uncertainty,
     )
     sections.append(national_section(ctx, place))
+    if uncertainty is not None:
+        names = coord_map(projection, "municipality", "name") or coord_map(
+            panel, "municipality", "name"
+        )
+        sections.append(uncertainty_section(uncertainty, names, figures, tables, lang))
     for code in chosen:
         sections.append(municipality_section(code, ctx))
     sections.append(attractiveness)

@@ -30,6 +30,8 @@ COVARIATE_LABELS: dict[str, str] = {
     "vra_2": "VRA, two years before",
     "centrality": "Centrality (index / 1000)",
     "ds": "Young people entering work (DS)",
+    "housing_0": "Completed dwellings per 1,000, same year",
+    "housing_1": "Completed dwellings per 1,000, year before",
 }
 
 DPI = 100

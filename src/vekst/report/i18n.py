@@ -129,6 +129,22 @@ STRINGS: dict[str, dict[str, str]] = {
         "unge som går inn i arbeidslivet; oransje: attraktivitet (flytting modellen ikke "
         "forklarer med disse faktorene); grått: tilfeldig variasjon. Streker: 80 %-intervall.",
     },
+    "sources_title": {
+        "en": "Where the band comes from",
+        "nb": "Hva båndet består av",
+    },
+    "sources_caption": {
+        "en": "Share of the variance of the projected population by source, each held at "
+        "its mean in turn with the same random numbers for the rest. Computed for the "
+        "nation and municipalities.",
+        "nb": "Andel av variansen i det framskrevne folketallet etter kilde, der hver kilde "
+        "ble holdt på sitt gjennomsnitt etter tur med de samme tilfeldige tallene for "
+        "resten. Beregnet for landet og kommunene.",
+    },
+    "no_sources": {
+        "en": "The split by source is computed for the nation and municipalities only.",
+        "nb": "Fordelingen etter kilde er bare beregnet for landet og kommunene.",
+    },
     "no_drivers": {
         "en": "No decomposition of growth for this unit.",
         "nb": "Ingen dekomponering av veksten for denne enheten.",
@@ -176,6 +192,7 @@ COMPONENT_NAMES: dict[str, dict[str, str]] = {
     "neighbours_jobs": {"en": "Job growth, neighbours", "nb": "Nye jobber hos naboene"},
     "neighbour_jobs": {"en": "Job growth, neighbours", "nb": "Nye jobber hos naboene"},
     "ds": {"en": "Young people entering work", "nb": "Unge som går inn i arbeidslivet"},
+    "housing": {"en": "Housing completions", "nb": "Ferdigstilte boliger"},
     "attractiveness": {"en": "Attractiveness", "nb": "Attraktivitet"},
     "residual": {"en": "Unexplained (noise)", "nb": "Uforklart (tilfeldig)"},
     "noise": {"en": "Unexplained (noise)", "nb": "Uforklart (tilfeldig)"},

@@ -24,6 +24,7 @@ COMPONENT_LABELS: dict[str, str] = {
     "neighbour_jobs": "Job growth, neighbours",
     "neighbours_jobs": "Job growth, neighbours",
     "ds": "Young people entering work (DS)",
+    "housing": "Housing completions",
     "attractiveness": "Attractiveness",
     "noise": "Unexplained (year-to-year noise)",
     "residual": "Unexplained (year-to-year noise)",

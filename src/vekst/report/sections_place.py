@@ -28,6 +28,7 @@ from vekst.report.html_helpers import (
     write_csv,
 )
 from vekst.report.i18n import COMPONENT_NAMES, Lang, fmt_int, fmt_signed, t, tr
+from vekst.report.uncertainty_section import place_uncertainty_block
 
 # --------------------------------------------------------------------------- sections
 
@@ -56,6 +57,8 @@ class PlaceContext:
         The sentence on how often the bands held the truth in backtests.
     pyramid_group
         Years of age per pyramid bar (5, or 1 for single years).
+    uncertainty
+        Variance by source (:func:`vekst.uncertainty.uncertainty_by_source`), or ``None``.
     """
 
     panel: xr.Dataset
@@ -68,6 +71,7 @@ class PlaceContext:
     ranking: pd.DataFrame | None = None
     coverage_note: str = ""
     pyramid_group: int = 5
+    uncertainty: xr.Dataset | None = None
 
 
 def national_section(ctx: PlaceContext, place: str) -> dict[str, Any]:
@@ -252,6 +256,10 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
             + ctx.coverage_note,
         )
     )
+    if ctx.uncertainty is not None:
+        block = place_uncertainty_block(ctx.uncertainty, code, name, figures, lang)
+        if block is not None:
+            blocks.append(block)
 
     if "population" in projection:
         population = projection["population"].sel(municipality=code)

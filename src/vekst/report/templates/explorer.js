@@ -244,6 +244,41 @@
     });
   }
 
+  function drawSources(node, unit) {
+    if (!node) { return; }
+    clear(node);
+    var rows = D.sources && D.sources[unit.id];
+    if (!rows) { node.textContent = T.no_sources; return; }
+    var w = width(node), label = 44, bar = 24, m = { t: 4, b: 8, r: 8 };
+    var keys = D.source_keys, names = D.source_names, colours = D.source_colours;
+    var perRow = w < 500 ? 1 : 3, legendRows = Math.ceil(keys.length / perRow);
+    var h = m.t + rows.length * bar + m.b + legendRows * 16;
+    var x = scale(0, 100, label, w - m.r);
+    var root = svg("svg", { width: w, height: h, viewBox: "0 0 " + w + " " + h, role: "img",
+                            "aria-label": T.sources_title }, node);
+    rows.forEach(function (row, i) {
+      var top = m.t + i * bar, left = 0;
+      text(root, label - 6, top + bar / 2 + 4, String(D.source_years[i]), { "text-anchor": "end" });
+      row.forEach(function (value, k) {
+        if (value <= 0) { return; }
+        svg("rect", { x: x(left), y: top + 3, width: x(left + value) - x(left), height: bar - 6,
+                      fill: colours[k] }, root);
+        if (value >= 10) {
+          text(root, (x(left) + x(left + value)) / 2, top + bar / 2 + 4, value + " %",
+               { "text-anchor": "middle", fill: "#fff" });
+        }
+        left += value;
+      });
+    });
+    var cellWidth = (w - label) / perRow;
+    keys.forEach(function (key, k) {
+      var lx = label + (k % perRow) * cellWidth;
+      var ly = m.t + rows.length * bar + m.b + Math.floor(k / perRow) * 16;
+      svg("rect", { x: lx, y: ly - 9, width: 10, height: 10, fill: colours[k] }, root);
+      text(root, lx + 14, ly, names[k], {});
+    });
+  }
+
   function keyNumbers(node, entry) {
     var years = D.years, last = years.length - 1;
     var now = entry.history[entry.history.length - 1] || entry.fan[3][0];
@@ -289,6 +324,7 @@
     drawTable(document.getElementById("age-table"), entry);
     drawPyramids(document.getElementById("pyramids"), entry);
     drawDrivers(document.getElementById("drivers"), entry);
+    drawSources(document.getElementById("sources"), unit);
     var period = D.drivers_period;
     document.getElementById("drivers-title").textContent = period
       ? fill(T.drivers_title, { first: period[0], last: period[1] }) : "";

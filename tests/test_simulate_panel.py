@@ -13,16 +13,18 @@ from vekst.data.components import (
     survive,
 )
 from vekst.data.panel import validate_panel
-from vekst.data.synthetic import (
+from vekst.features import design_matrix, expected_births
+from vekst.simulate import (
+    MigrationTruth,
     SimulationError,
+    SimulationTruth,
+    VitalTruth,
     default_regions,
     migration_age_schedule,
     read_simulated,
-    simulate,
+    simulate_panel,
     write_simulated,
 )
-from vekst.features import design_matrix, expected_births
-from vekst.models.simulate import MigrationTruth
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def regions(base):
 
 @pytest.fixture(scope="module")
 def simulated(base, regions):
-    return simulate(seed=5, regions=regions, base=base)
+    return simulate_panel(seed=5, regions=regions, base=base)
 
 
 def _identity_rhs(panel: xr.Dataset) -> np.ndarray:
@@ -142,7 +144,9 @@ def test_net_migration_by_age_peaks_in_the_twenties(simulated):
 
 def test_extreme_out_migration_is_capped_and_recorded(base):
     truth = MigrationTruth(sigma_pop=40.0, year_effect_mu=-5.0)
-    panel, record = simulate(truth, seed=2, years=range(2005, 2009), regions=["040"], base=base)
+    panel, record = simulate_panel(
+        truth, seed=2, years=range(2005, 2009), regions=["040"], base=base
+    )
     assert (panel["population"].values >= 0).all()
     assert float(record["migration_capped"].sum()) > 0
     following = panel["population"].isel(year=slice(1, None)).values.astype(float)
@@ -150,16 +154,32 @@ def test_extreme_out_migration_is_capped_and_recorded(base):
 
 
 def test_same_seed_same_panel_other_seed_other_panel(base):
-    first, first_truth = simulate(seed=5, regions=["040"], base=base, years=range(2005, 2008))
-    again, again_truth = simulate(seed=5, regions=["040"], base=base, years=range(2005, 2008))
-    other, _ = simulate(seed=6, regions=["040"], base=base, years=range(2005, 2008))
+    first, first_truth = simulate_panel(seed=5, regions=["040"], base=base, years=range(2005, 2008))
+    again, again_truth = simulate_panel(seed=5, regions=["040"], base=base, years=range(2005, 2008))
+    other, _ = simulate_panel(seed=6, regions=["040"], base=base, years=range(2005, 2008))
     xr.testing.assert_identical(first, again)
     xr.testing.assert_identical(first_truth, again_truth)
     assert not (other["population"].values == first["population"].values).all()
 
 
+def test_a_migration_truth_alone_takes_the_default_vital_and_job_truth(base):
+    # Passing only the migration part is the same simulation as the full default truth;
+    # a vital part given in SimulationTruth reaches the panel (no deviation at sd 0).
+    settings = dict(seed=5, regions=["040"], base=base, years=range(2005, 2007))
+    alone, alone_truth = simulate_panel(MigrationTruth(), **settings)
+    full, full_truth = simulate_panel(SimulationTruth(migration=MigrationTruth()), **settings)
+    xr.testing.assert_identical(alone, full)
+    xr.testing.assert_identical(alone_truth, full_truth)
+    assert float(full_truth["mort_alpha"]) == 80.0
+    flat = VitalTruth(region_sigma=0.0, municipality_sigma=0.0, alpha=None)
+    _, flat_truth = simulate_panel(SimulationTruth(fertility=flat), **settings)
+    assert float(abs(full_truth["fert_dev"]).max()) > 0
+    assert float(abs(flat_truth["fert_dev"]).max()) == 0.0
+    assert np.isnan(float(flat_truth["fert_alpha"]))
+
+
 def test_late_employment_leaves_vra_missing_before(base):
-    panel, truth = simulate(
+    panel, truth = simulate_panel(
         seed=1, years=range(2005, 2012), regions=["049"], base=base, employment_from=2008
     )
     validate_panel(panel)
@@ -171,7 +191,7 @@ def test_late_employment_leaves_vra_missing_before(base):
 
 def test_unknown_region_is_named(base):
     with pytest.raises(SimulationError, match="'999'"):
-        simulate(regions=["999"], base=base)
+        simulate_panel(regions=["999"], base=base)
 
 
 def test_write_read_round_trip_is_atomic(simulated, tmp_path):

@@ -1,6 +1,6 @@
 """Draw net migration from the migration model itself, with known parameters.
 
-Used by recovery tests and by :mod:`vekst.data.synthetic` (which supplies real
+Used by recovery tests and by :mod:`vekst.simulate.panel` (which supplies real
 covariates); here covariates can also be generated, so the model can be checked
 on its own.
 """
@@ -137,10 +137,8 @@ def _draw_dynamic(truth, x, population, region_index, covariates, rng) -> np.nda
     truth.beta_year = states[:, 2:].T
     truth.attractiveness = _attractiveness(truth, region_index, n_region, n_muni, rng)
     log_population = np.log(population.mean(axis=1))
+    # As vekst.models.dynamics.loading_inputs: centred log mean population only.
     terms = {"log_population": log_population - log_population.mean()}
-    if "centrality" in covariates:
-        # As vekst.models.dynamics.loading_inputs: the covariate's own (centred) values.
-        terms["centrality"] = x[covariates.index("centrality")].mean(axis=1)
     truth.loading = 1.0 + sum(truth.loading_coef[k] * v for k, v in terms.items())
     z = (log_population - log_population.mean()) / log_population.std()
     truth.persistence = 1.0 / (
@@ -171,11 +169,14 @@ def simulate_migration_data(
     job_years_from: int | None = None,
     truth: MigrationTruth | None = None,
     seed: int = 1,
+    housing_share: float = 1.0,
 ) -> tuple[MigrationData, MigrationTruth]:
     """A self-contained simulated data set for the migration model.
 
     Covariates are generated with realistic spreads (VRA sd 1.5 pp, autocorrelated over
-    years; centrality -0.3..0.3; DS sd 0.5 pp) and populations from a log-normal.
+    years; centrality -0.3..0.3; DS sd 0.5 pp; ``housing_L``: completed dwellings per
+    1,000 inhabitants, a municipal level of about 4 with yearly swings, centred on the
+    mean of the observed cells) and populations from a log-normal.
 
     Parameters
     ----------
@@ -186,9 +187,13 @@ def simulate_migration_data(
     job_years_from
         If given, VRA covariates are missing before this year (as on the embedded data).
     truth
-        Hyperparameters; defaults follow the published figures.
+        Hyperparameters; defaults follow the published figures (give ``beta_mu`` and
+        ``beta_sigma`` for ``housing_L``, which has no published value).
     seed
         Seed.
+    housing_share
+        Share of municipalities (the first ones) whose housing covariates are observed;
+        the others are missing in every year, as outside Telemark on the real data.
 
     Returns
     -------
@@ -206,6 +211,9 @@ def simulate_migration_data(
     x = np.zeros((len(covariates), n_muni, n_year))
     relative_growth = rng.normal(0, 1.5, (n_muni, n_year + 2))
     centrality = rng.uniform(-0.3, 0.3, n_muni)
+    # A generator of its own, so that panels without housing keep their random stream.
+    housing = _simulated_housing(np.random.default_rng([seed, 18]), n_muni, n_year)
+    with_housing = np.arange(n_muni) < round(housing_share * n_muni)
     for k, name in enumerate(covariates):
         if name.startswith("vra_"):
             lag = int(name[-1])
@@ -215,7 +223,15 @@ def simulate_migration_data(
         elif name == "ds":
             x[k] = rng.normal(0, 0.5, n_muni)[:, None] + rng.normal(0, 0.2, (n_muni, n_year))
             x[k] -= x[k].mean(axis=0, keepdims=True)
+        elif name.startswith("housing_"):
+            lag = int(name.rsplit("_", 1)[1])
+            x[k] = housing[:, 2 - lag : 2 - lag + n_year]
     available = np.ones_like(x, dtype=bool)
+    for k, name in enumerate(covariates):
+        if name.startswith("housing_"):
+            available[k][~with_housing] = False
+            # Centred on the observed cells, as vekst.features.housing does.
+            x[k] -= x[k][with_housing].mean() if with_housing.any() else 0.0
     if job_years_from is not None:
         for k, name in enumerate(covariates):
             if name.startswith("vra_"):
@@ -238,3 +254,11 @@ def simulate_migration_data(
         national=truth.national,
     )
     return data, truth
+
+
+def _simulated_housing(rng: np.random.Generator, n_muni: int, n_year: int) -> np.ndarray:
+    """Completed dwellings per 1,000 inhabitants, (municipality, year + 2 lead years):
+    a log-normal municipal level (median 4) times log-normal yearly swings (sd 0.5), the
+    lumpy profile of the Telemark completions."""
+    level = np.exp(rng.normal(np.log(4.0), 0.4, n_muni))
+    return level[:, None] * np.exp(rng.normal(-0.125, 0.5, (n_muni, n_year + 2)))
