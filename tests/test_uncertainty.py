@@ -51,6 +51,26 @@ def test_local_shock_contribution_matches_its_analytic_variance(panel):
     assert list(ranked.index.sort_values()) == sorted(panel["municipality"].values.astype(str))
 
 
+@pytest.mark.parametrize("random", ["local_shocks", "fertility", "age_schedule"])
+def test_a_single_random_source_gets_the_whole_band(panel, random):
+    draws = make_test_draws(panel, 30, seed=5)
+    others = [source for source in SOURCES if source != random]
+    attribution = uncertainty_by_source(
+        panel, draws, fixed=others, n_draws=60, seed=6, base_year=BASE, end_year=END
+    )
+    share = attribution["share_total"].sel(year=END)
+    np.testing.assert_allclose(share.sel(source=random).values, 1.0)
+    # Holding an already-fixed source changes nothing, to the last bit.
+    assert float(np.abs(attribution["contribution_total"].sel(source=others)).max()) == 0
+    # Holding the only random source removes the whole variance: no interaction is left.
+    variance = attribution["variance_total"].sel(year=END)
+    assert float(variance.min()) > 0
+    np.testing.assert_allclose(
+        attribution["interaction_total"].sel(year=END).values, 0.0,
+        atol=1e-6 * float(variance.max()),
+    )
+
+
 def test_unknown_source_names_the_known_ones(panel):
     draws = make_test_draws(panel, 5, seed=1)
     with pytest.raises(UnknownSourceError, match="common_shocks"):

@@ -53,6 +53,7 @@ def uncertainty_by_source(
     draws: xr.Dataset,
     *,
     sources: Sequence[str] = SOURCES,
+    fixed: Sequence[str] = (),
     n_draws: int | None = 200,
     seed: int = 0,
     **options,
@@ -66,6 +67,9 @@ def uncertainty_by_source(
         :func:`vekst.fit.projection_draws`).
     sources
         Sources to attribute (default all of :data:`SOURCES`).
+    fixed
+        Sources held at their mean in every run, the full one included (what-if: the
+        band if these were known); their contributions are zero.
     n_draws
         Draws per projection (one full run plus one per source, same seed).
     seed
@@ -85,15 +89,21 @@ def uncertainty_by_source(
     """
     from vekst.projection import project
 
+    held_always = check_sources(fixed)
     chosen = list(sources)
     check_sources(chosen)
     options = {**options, "detail": "age_groups", "record_components": False}
-    full = _outputs(project(panel, draws, n_draws=n_draws, seed=seed, **options))
+    full = _outputs(
+        project(panel, draws, n_draws=n_draws, seed=seed, held_sources=held_always, **options)
+    )
     variance = {name: value.var("draw") for name, value in full.items()}
     held_variance: dict[str, list[xr.DataArray]] = {name: [] for name in full}
     for source in chosen:
         held = _outputs(
-            project(panel, draws, n_draws=n_draws, seed=seed, held_sources=[source], **options)
+            project(
+                panel, draws, n_draws=n_draws, seed=seed,
+                held_sources=held_always | {source}, **options,
+            )
         )
         for name, value in held.items():
             held_variance[name].append(value.var("draw"))
@@ -111,6 +121,7 @@ def uncertainty_by_source(
     result.attrs.update(
         method="one source held at its mean at a time, common random numbers "
         "(see vekst.uncertainty)",
+        fixed=", ".join(sorted(held_always)),
         seed=int(seed),
         n_draws=int(full["total"].sizes["draw"]),
     )
