@@ -259,3 +259,17 @@ def test_death_noise_does_not_depend_on_chunking():
     np.testing.assert_array_equal(small.deaths, large.deaths)
     other = run_kernel(_old_age_inputs(DeathNoise(seed=5, years=(2023,), first_age=2)), 30)
     assert not np.array_equal(other.deaths, large.deaths)
+
+
+def test_options_object_and_keywords_are_the_same_projection(panel, draws):
+    from vekst.projection import ProjectionOptions
+
+    options = ProjectionOptions(base_year=BASE, end_year=END, seed=4, detail="totals")
+    by_object = project(panel, draws, options)
+    by_keywords = project(panel, draws, base_year=BASE, end_year=END, seed=4, detail="totals")
+    np.testing.assert_array_equal(by_object["population_total"], by_keywords["population_total"])
+    # A keyword overrides the object's field.
+    other = project(panel, draws, options, seed=5)
+    assert not np.array_equal(other["population_total"], by_object["population_total"])
+    with pytest.raises(TypeError, match="end_yaer"):
+        project(panel, draws, end_yaer=2030)

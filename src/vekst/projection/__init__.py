@@ -13,6 +13,7 @@
 
 from vekst.projection.kernel import KernelInputs, KernelResult, run_kernel
 from vekst.projection.mortality import estimate_mortality_trend, life_expectancy
+from vekst.projection.options import ProjectionOptions
 from vekst.projection.outputs import (
     CsvStyle,
     age_group_summary,
@@ -32,6 +33,7 @@ __all__ = [
     "KernelResult",
     "MigrationSchedule",
     "ProjectionInputError",
+    "ProjectionOptions",
     "Scenario",
     "ScenarioError",
     "age_group_summary",

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterable
-from typing import Literal
 
 import numpy as np
 import xarray as xr
@@ -24,11 +22,12 @@ from vekst.data.panel import SEXES
 from vekst.models.equation import REQUIRED_VARIABLES
 from vekst.projection.agepattern import AgePattern, AgePatternDataError, estimate_age_pattern
 from vekst.projection.fertility import sex_ratio_at_birth
-from vekst.projection.kernel import OUT_CAP, KernelInputs, run_kernel
+from vekst.projection.kernel import KernelInputs, run_kernel
 from vekst.projection.migration import COMPONENTS
 from vekst.projection.migration_inputs import ProjectionInputError, migration_model
+from vekst.projection.options import ProjectionOptions
 from vekst.projection.scenario import Scenario
-from vekst.projection.schedule import MigrationSchedule, estimate_migration_schedule
+from vekst.projection.schedule import estimate_migration_schedule
 from vekst.projection.sources import check_sources, hold_draws
 from vekst.projection.vital import VitalConfig, vital_inputs
 
@@ -50,24 +49,8 @@ _REQUIRED_DRAWS = REQUIRED_VARIABLES
 def project(
     panel: xr.Dataset,
     draws: xr.Dataset | None,
-    *,
-    scenario: Scenario | None = None,
-    base_year: int | None = None,
-    end_year: int = 2040,
-    n_draws: int | None = None,
-    seed: int = 0,
-    chunk_size: int = 10,
-    schedule: MigrationSchedule | None = None,
-    employment_rate: xr.DataArray | None = None,
-    mortality_window: int = 20,
-    mortality_method: str = "loglinear",
-    detail: Literal["auto", "full", "age_groups", "totals"] = "auto",
-    record_components: bool = True,
-    out_cap: float = OUT_CAP,
-    dtype: type = np.float32,
-    trace=None,
-    held_sources: Iterable[str] | None = None,
-    sink=None,
+    options: ProjectionOptions | None = None,
+    **overrides,
 ) -> xr.Dataset:
     """Posterior-predictive cohort-component projection of every municipality.
 
@@ -80,59 +63,21 @@ def project(
         :func:`vekst.fit.projection_draws`); ``None`` projects without migration and
         without vital deviations (a deterministic cohort-component run repeated over
         ``n_draws`` (default 1) identical draws).
-    scenario
-        Job growth and fertility/mortality alternatives; default the baseline.
-    base_year
-        Year of the starting stock (1 January); default the panel's last year.
-    end_year
-        Last 1 January stock projected.
-    n_draws
-        Draws to project; default all. Fewer are a random subset (by ``seed``), more
-        reuse posterior draws with fresh shocks.
-    seed
-        Seed of the draw subset and of every random shock.
-    chunk_size
-        Draws per kernel chunk. Small chunks keep the working set in the CPU cache: at
-        national size 10 draws per chunk ran ~30 % faster than 100 (``benchmarks/projection.py``).
-    schedule
-        Migration age schedule: an :class:`~vekst.projection.agepattern.AgePattern`
-        (signed schedules) or a :class:`~vekst.projection.schedule.MigrationSchedule`
-        (gains/losses); default the signed schedules estimated from the panel (net
-        migration derived by the residual method when the panel lacks it).
-    employment_rate
-        National employment rates ``(age, sex)`` for DS; default estimated from the panel.
-    mortality_window, mortality_method
-        Trend estimation, see :func:`~vekst.projection.mortality.estimate_mortality_trend`.
-    detail
-        ``"full"``: ``population`` by single age and sex; ``"age_groups"``:
-        ``population_age_group`` only; ``"totals"``: totals only; ``"auto"``: full while
-        the array stays below 2 GiB, else age groups.
-    record_components
-        Keep the migration-rate components (for :func:`vekst.decompose.decompose_projection`).
-    out_cap
-        Largest share of a cell that may move out in a year.
-    dtype
-        Cell precision of the kernel.
-    trace
-        Debug hook passed to :func:`~vekst.projection.kernel.run_kernel` (cell-level
-        accounting in tests).
-    held_sources
-        Sources of uncertainty held at their mean (:data:`vekst.projection.sources.SOURCES`),
-        for variance attribution (:func:`vekst.uncertainty.uncertainty_by_source`); the
-        other sources keep the random numbers of the same seed.
-    sink
-        Where the single-age stocks go instead of memory, e.g. a
-        :class:`~vekst.projection.zarr_store.ZarrSink` (use
-        :func:`~vekst.projection.zarr_store.project_to_zarr`): ``sink.start(n_draws,
-        coords, attrs)`` returns the kernel's ``store`` callback. The returned Dataset
-        then lacks ``population`` (it is in the sink) and ``detail`` is ``"full"``.
+    options
+        What to project and how (:class:`~vekst.projection.options.ProjectionOptions`:
+        scenario, years, draws, seed, detail, ...); default the baseline to 2040.
+    **overrides
+        Fields of :class:`~vekst.projection.options.ProjectionOptions` by name, e.g.
+        ``project(panel, draws, end_year=2030, seed=1)``; an unknown name is a
+        ``TypeError`` naming it.
 
     Notes
     -----
     Draws with spread make every component stochastic: per-draw migration age schedules
     with yearly residual patterns, an AR(1) national TFR path with a shifting schedule,
-    Poisson-like noise on births and Lee-Carter mortality shocks. Without draws, or with
-    point estimates (every sd zero, all draws equal), the run is deterministic.
+    Poisson-like noise on births, Lee-Carter mortality shocks and chance deaths. Without
+    draws, or with point estimates (every sd zero, all draws equal), the run is
+    deterministic.
 
     Returns
     -------
@@ -145,6 +90,19 @@ def project(
         ``migration_components`` (draw, year, municipality, component; % of population);
         attrs ``scenario`` (JSON), ``assumptions`` (JSON) and the run settings.
     """
+    o = (options or ProjectionOptions()).with_overrides(**overrides)
+    scenario, base_year, end_year, n_draws, seed = (
+        o.scenario, o.base_year, o.end_year, o.n_draws, o.seed
+    )
+    chunk_size, schedule, employment_rate, detail = (
+        o.chunk_size, o.schedule, o.employment_rate, o.detail
+    )
+    mortality_window, mortality_method, record_components = (
+        o.mortality_window, o.mortality_method, o.record_components
+    )
+    out_cap, dtype, trace, held_sources, sink = (
+        o.out_cap, o.dtype, o.trace, o.held_sources, o.sink
+    )
     scenario = scenario or Scenario()
     years = np.asarray(panel["year"].values, dtype=np.int64)
     base_year = int(years[-1]) if base_year is None else int(base_year)
@@ -430,7 +388,7 @@ class _Storage:
             self.age_groups[draws, t] = grouped.reshape(*population.shape[:2], -1)
 
 
-def _assemble(panel, municipalities, stock_years, ages, result, storage, migration, draws, attrs):
+def _assemble(panel, municipalities, stock_years, ages, result, storage, migration, draws, attrs):  # noqa: PLR0913
     n_draws = result.population_total.shape[0]
     coords = {
         "draw": np.arange(n_draws),
