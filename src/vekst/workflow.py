@@ -7,7 +7,7 @@ Commands keep only options, printing and files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import xarray as xr
 
@@ -48,6 +48,22 @@ class SamplerConfig:
     def with_seed(self, seed: int) -> SamplerConfig:
         """The same settings with another seed."""
         return replace(self, seed=int(seed))
+
+    def with_overrides(self, **overrides) -> SamplerConfig:
+        """These settings with some fields replaced by name.
+
+        Raises
+        ------
+        TypeError
+            Naming an unknown setting and listing the known ones.
+        """
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(
+                f"unknown sampler setting(s) {unknown}; the settings are {sorted(known)}."
+            )
+        return replace(self, **overrides) if overrides else self
 
 
 def model_inputs(
