@@ -13,15 +13,20 @@ as files created by ``open()`` would; ``tempfile`` alone would leave them privat
 from __future__ import annotations
 
 import contextlib
+import csv
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
-from vekst.errors import OutputError
+from vekst.errors import InputError, OutputError
+
+T = TypeVar("T")
 
 __all__ = [
     "MANIFEST",
@@ -31,6 +36,8 @@ __all__ = [
     "atomic_write_text",
     "check_output_file",
     "check_output_folder",
+    "csv_records",
+    "with_fields",
 ]
 
 #: File written last into every output folder; its presence marks a complete folder.
@@ -264,3 +271,60 @@ def _swap_in(staging: Path, path: Path) -> None:
         os.replace(retired, path)
         raise
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def csv_records(
+    path: str | Path, columns: Sequence[str], what: str, error: type[Exception] = InputError
+) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a UTF-8 CSV (BOM allowed) that must have ``columns`` in its header.
+
+    Parameters
+    ----------
+    path
+        The file.
+    columns
+        Required header names.
+    what
+        What the file is, for messages ("job growth", "housing plan").
+    error
+        The exception raised (the caller's input error type).
+
+    Returns
+    -------
+    list of (int, dict)
+        ``(line number, record)`` pairs, the header being line 1.
+
+    Raises
+    ------
+    error
+        When the file is missing or a required column is absent (naming both).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} file {path} not found.")
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise error(
+                f"{path}: missing column(s) {missing}; the header must be {','.join(columns)}."
+            )
+        return list(enumerate(reader, start=2))
+
+
+def with_fields(settings: T, overrides: dict[str, Any], what: str) -> T:
+    """A frozen dataclass ``settings`` with fields replaced by name.
+
+    Raises
+    ------
+    TypeError
+        Naming the unknown field(s) and listing the known ones, with ``what`` (the
+        function or settings they were given to).
+    """
+    known = {f.name for f in dataclasses.fields(settings)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(
+            f"{what} got unknown option(s) {unknown}; the options are {sorted(known)}."
+        )
+    return dataclasses.replace(settings, **overrides) if overrides else settings

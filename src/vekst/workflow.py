@@ -7,7 +7,7 @@ Commands keep only options, printing and files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import xarray as xr
 
@@ -57,13 +57,9 @@ class SamplerConfig:
         TypeError
             Naming an unknown setting and listing the known ones.
         """
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise TypeError(
-                f"unknown sampler setting(s) {unknown}; the settings are {sorted(known)}."
-            )
-        return replace(self, **overrides) if overrides else self
+        from vekst.io import with_fields
+
+        return with_fields(self, overrides, "the sampler settings")
 
 
 def model_inputs(

@@ -36,7 +36,6 @@ adjustment).
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +44,7 @@ import numpy as np
 import xarray as xr
 
 from vekst.errors import ScenarioError
+from vekst.io import csv_records
 
 if TYPE_CHECKING:
     from vekst.projection.scenario import Scenario
@@ -127,19 +127,10 @@ def read_housing_plan_csv(path: str | Path) -> tuple[PlannedCompletions, ...]:
         On a missing file or column, or an unreadable value (naming file and line).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(f"housing plan file {path} not found.")
-    rows = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in HOUSING_PLAN_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ScenarioError(
-                f"{path}: missing column(s) {missing}; the header must be "
-                f"{','.join(HOUSING_PLAN_COLUMNS)}."
-            )
-        for line, record in enumerate(reader, start=2):
-            rows.append(_row(record, f"{path}, line {line}"))
+    rows = [
+        _row(record, f"{path}, line {line}")
+        for line, record in csv_records(path, HOUSING_PLAN_COLUMNS, "housing plan", ScenarioError)
+    ]
     return parse_housing_plan(rows, str(path))
 
 

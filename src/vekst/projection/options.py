@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
 
+from vekst.io import with_fields
 from vekst.projection.kernel import OUT_CAP
 from vekst.projection.scenario import Scenario
 
@@ -98,11 +99,6 @@ class ProjectionOptions:
         TypeError
             Naming an unknown option and listing the known ones.
         """
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise TypeError(
-                f"project() got unknown option(s) {unknown}; the options are "
-                f"{sorted(known)} (see vekst.projection.options.ProjectionOptions)."
-            )
-        return replace(self, **overrides) if overrides else self
+        return with_fields(
+            self, overrides, "project() (see vekst.projection.options.ProjectionOptions)"
+        )

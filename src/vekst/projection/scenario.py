@@ -17,7 +17,6 @@ and :mod:`vekst.projection.mortality`.
 
 from __future__ import annotations
 
-import csv
 import json
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
@@ -28,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from vekst.errors import ScenarioError
+from vekst.io import csv_records
 from vekst.projection.housing_plan import (
     PlannedCompletions,
     parse_housing_plan,
@@ -379,37 +379,27 @@ def read_job_growth_csv(path: str | Path) -> list[JobGrowth]:
         On missing columns or unreadable values (naming the file and line).
     """
     path = Path(path)
-    if not path.exists():
-        raise ScenarioError(f"job growth file {path} not found.")
     rows = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in JOB_GROWTH_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
+    for line, record in csv_records(path, JOB_GROWTH_COLUMNS, "job growth", ScenarioError):
+        if None in record:
+            # csv.DictReader puts surplus fields under None: an unquoted 2,5 is two fields.
             raise ScenarioError(
-                f"{path}: missing column(s) {missing}; the header must be "
-                f"{','.join(JOB_GROWTH_COLUMNS)}."
+                f"{path}, line {line}: more fields than the header ({record[None]!r} left "
+                "over); a decimal comma? Write 2.5 or quote it as \"2,5\"."
             )
-        for line, record in enumerate(reader, start=2):
-            if None in record:
-                # csv.DictReader puts surplus fields under None: an unquoted 2,5 is two fields.
-                raise ScenarioError(
-                    f"{path}, line {line}: more fields than the header ({record[None]!r} left "
-                    "over); a decimal comma? Write 2.5 or quote it as \"2,5\"."
-                )
-            if any(record[c] is None or not str(record[c]).strip() for c in JOB_GROWTH_COLUMNS):
-                raise ScenarioError(
-                    f"{path}, line {line}: a value is missing in {dict(record)}; every row "
-                    f"needs {','.join(JOB_GROWTH_COLUMNS)}."
-                )
-            where = f"{path}, line {line}"
-            rows.append(
-                JobGrowth(
-                    unit=str(record["municipality_or_region"]).strip(),
-                    year=parse_year(record["year"], where),
-                    relative_job_growth=parse_number(record["relative_job_growth"], where),
-                )
+        if any(record[c] is None or not str(record[c]).strip() for c in JOB_GROWTH_COLUMNS):
+            raise ScenarioError(
+                f"{path}, line {line}: a value is missing in {dict(record)}; every row "
+                f"needs {','.join(JOB_GROWTH_COLUMNS)}."
             )
+        where = f"{path}, line {line}"
+        rows.append(
+            JobGrowth(
+                unit=str(record["municipality_or_region"]).strip(),
+                year=parse_year(record["year"], where),
+                relative_job_growth=parse_number(record["relative_job_growth"], where),
+            )
+        )
     return rows
 
 
