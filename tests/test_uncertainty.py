@@ -75,3 +75,10 @@ def test_unknown_source_names_the_known_ones(panel):
     draws = make_test_draws(panel, 5, seed=1)
     with pytest.raises(UnknownSourceError, match="common_shocks"):
         project(panel, draws, base_year=BASE, end_year=END, held_sources=["weather"])
+
+
+def test_csv_years_are_the_planners_years():
+    from vekst.uncertainty import shown_years
+
+    assert shown_years(2022, 2040) == [2023, 2025, 2026, 2030, 2032, 2035, 2040]
+    assert shown_years(2018, 2020) == [2019, 2020]

@@ -42,6 +42,7 @@ from vekst.projection.sources import SOURCES, check_sources
 __all__ = [
     "SOURCES",
     "dominant_sources",
+    "shown_years",
     "uncertainty_by_source",
     "uncertainty_table",
     "write_uncertainty_table",
@@ -190,6 +191,12 @@ def uncertainty_table(attribution: xr.Dataset, years: Sequence[int] | None = Non
     columns = ["municipality", "year", "output", "sd", "source", "share", "contribution_sd"]
     table = pd.concat(frames, ignore_index=True)[columns]
     return table[table["year"] > table["year"].min()].reset_index(drop=True)  # not the base
+
+
+def shown_years(base: int, end: int) -> list[int]:
+    """Years a planner reads: 1, 4 and 10 years ahead, every fifth year and the last."""
+    years = {base + 1, base + 4, base + 10, end} | set(range(base - base % 5 + 5, end, 5))
+    return sorted(y for y in years if base < y <= end)
 
 
 def _signed_sd(variance: xr.DataArray) -> xr.DataArray:

@@ -245,7 +245,7 @@ def _write_uncertainty(panel, posterior, scenario, out: Path, settings: ProjectS
         frame_to_csv,
     )
     from vekst.projection.sources import SOURCES
-    from vekst.uncertainty import uncertainty_by_source, uncertainty_table
+    from vekst.uncertainty import shown_years, uncertainty_by_source, uncertainty_table
 
     n_draws = min(settings.by_source_draws, posterior.sizes["draw"])
     with step(f"splitting the bands by source ({len(SOURCES) + 1} runs of {n_draws} draws)"):
@@ -262,7 +262,10 @@ def _write_uncertainty(panel, posterior, scenario, out: Path, settings: ProjectS
     netcdf = atomic_write(
         out / UNCERTAINTY_FILE, lambda tmp: attribution.to_netcdf(tmp, engine="h5netcdf")
     )
-    table = uncertainty_table(attribution)
+    # The CSV keeps the planners' years (all years are in the netCDF): every year would
+    # be 585,000 rows nationally, near Excel's limit.
+    years = [int(y) for y in attribution["year"].values]
+    table = uncertainty_table(attribution, years=shown_years(years[0], years[-1]))
     csv = frame_to_csv(
         table.round({"sd": 1, "share": 4, "contribution_sd": 1}),
         out / UNCERTAINTY_TABLE,
@@ -358,8 +361,8 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option(
                 "--by-source",
-                help="Split each band's variance by source with this many draws per run "
-                "(7 runs; 0 = off). Writes uncertainty_by_source.nc/.csv for the report.",
+                help="Split each band's variance by source, this many draws per run (7 "
+                "runs; 0 = off).",
             ),
         ] = 0,
     ) -> None:
