@@ -77,8 +77,15 @@ def test_unknown_source_names_the_known_ones(panel):
         project(panel, draws, base_year=BASE, end_year=END, held_sources=["weather"])
 
 
-def test_csv_years_are_the_planners_years():
+def test_csv_years_are_the_planners_years(panel):
     from vekst.uncertainty import shown_years
 
     assert shown_years(2022, 2040) == [2023, 2025, 2026, 2030, 2032, 2035, 2040]
     assert shown_years(2018, 2020) == [2019, 2020]
+    draws = make_test_draws(panel, 10, seed=2)
+    attribution = uncertainty_by_source(
+        panel, draws, sources=["local_shocks"], n_draws=10, seed=1, base_year=BASE,
+        end_year=END,
+    )
+    table = uncertainty_table(attribution, years=shown_years(BASE, END))
+    assert sorted(set(table["year"])) == shown_years(BASE, END)  # the first one kept

@@ -190,7 +190,8 @@ def uncertainty_table(attribution: xr.Dataset, years: Sequence[int] | None = Non
         frames.append(table)
     columns = ["municipality", "year", "output", "sd", "source", "share", "contribution_sd"]
     table = pd.concat(frames, ignore_index=True)[columns]
-    return table[table["year"] > table["year"].min()].reset_index(drop=True)  # not the base
+    base = int(attribution["year"].min())  # the base year has no variance
+    return table[table["year"] > base].reset_index(drop=True)
 
 
 def shown_years(base: int, end: int) -> list[int]:
