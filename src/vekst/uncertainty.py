@@ -31,7 +31,6 @@ The sources are defined in :mod:`vekst.projection.sources`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,7 +44,6 @@ __all__ = [
     "shown_years",
     "uncertainty_by_source",
     "uncertainty_table",
-    "write_uncertainty_table",
 ]
 
 #: Outputs attributed: municipal totals and planners' age groups.
@@ -223,11 +221,3 @@ def dominant_sources(attribution: xr.Dataset, year: int) -> pd.DataFrame:
         }
     ).join(table)
     return out.sort_values(["dominant", "share"], ascending=[True, False])
-
-
-def write_uncertainty_table(attribution: xr.Dataset, path: Path, **csv_options) -> Path:
-    """Write :func:`uncertainty_table` atomically to ``path`` (CSV)."""
-    from vekst.io import atomic_write
-
-    table = uncertainty_table(attribution)
-    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, **csv_options))

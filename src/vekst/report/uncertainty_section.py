@@ -165,11 +165,9 @@ def uncertainty_section(
     )
     end = years[-1]
     ranking = dominant_sources(attribution, end)
-    totals = attribution["variance_total"].sel(year=end)
     ranking["municipality"] = ranking.index.astype(str)
     ranking["name"] = [names.get(code, code) for code in ranking["municipality"]]
     ranking["dominant"] = [_label(s, lang) for s in ranking["dominant"]]
-    ranking["sd"] = np.sqrt(totals.sel(municipality=ranking.index.to_numpy()).values)
     csv_path = write_csv(
         tables / "uncertainty_by_source_ranking.csv",
         ranking.reset_index(drop=True),
