@@ -59,6 +59,7 @@ __all__ = [
     "housing_plan_effect",
     "parse_housing_plan",
     "read_housing_plan_csv",
+    "recent_completions",
 ]
 
 HOUSING_PLAN_COLUMNS = ("municipality", "year", "completions")
@@ -134,6 +135,40 @@ def read_housing_plan_csv(path: str | Path) -> tuple[PlannedCompletions, ...]:
     return parse_housing_plan(rows, str(path))
 
 
+def recent_completions(panel: xr.Dataset, base_year: int) -> xr.DataArray:
+    """Mean completed dwellings of each municipality over its last observed years.
+
+    The no-plan path of a projection ("building goes on as lately"): the mean of the last
+    :data:`BASELINE_YEARS` years with known completions before ``base_year``.
+
+    Parameters
+    ----------
+    panel
+        Panel with ``dwellings_completed`` (municipality, year; NaN where unknown).
+    base_year
+        First projected year; later observations are not used.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dim ``municipality``; NaN where no completions are known.
+    """
+    observed = panel["dwellings_completed"].transpose("municipality", "year")
+    values = observed.sel(year=observed["year"] < base_year).values.astype(float)
+    out = np.full(values.shape[0], np.nan)
+    for m, row in enumerate(values):
+        known = row[np.isfinite(row)]
+        if known.size:
+            out[m] = known[-BASELINE_YEARS:].mean()
+    return xr.DataArray(
+        out,
+        dims="municipality",
+        coords={"municipality": observed["municipality"].values},
+        name="recent_completions",
+        attrs={"units": "dwellings per year", "years": BASELINE_YEARS},
+    )
+
+
 @dataclass(frozen=True)
 class HousingInputs:
     """Housing covariate inputs of a projection, on the years ``first .. last projected``.
@@ -204,11 +239,7 @@ def housing_inputs(
         for j, year in enumerate(years):
             if year < base_year and year in rate["year"].values:
                 past_rate[j] = rate.sel(year=year).values
-        values = observed.values.astype(float)
-        for m in range(len(municipalities)):
-            known = values[m][np.isfinite(values[m])]
-            if known.size:
-                baseline[m] = known[-BASELINE_YEARS:].mean()
+        baseline = recent_completions(history, base_year).values
         note["no_plan"] = f"mean completions of the last {BASELINE_YEARS} observed years"
     future = years >= base_year
     completions[future] = baseline[None, :]
@@ -312,8 +343,14 @@ def housing_plan_effect(
         raise ValueError(f"band must lie strictly between 0 and 1, not {run.band}.")
     baseline = baseline or dataclasses.replace(plan, name=f"{plan.name} without plan",
                                                housing_plan=())
+    # Totals only: the effect needs no ages, and single ages of every municipality would
+    # cost gigabytes for a few hundred draws.
     settings = dict(
-        base_year=run.base_year, end_year=run.end_year, n_draws=run.n_draws, seed=run.seed
+        base_year=run.base_year,
+        end_year=run.end_year,
+        n_draws=run.n_draws,
+        seed=run.seed,
+        detail="totals",
     )
     with_plan = project(panel, draws, scenario=plan, **settings)
     without = project(panel, draws, scenario=baseline, **settings)

@@ -14,6 +14,8 @@ Sections and their ids (stable, so links and tests can rely on them):
 * ``municipality-<code>`` -- printable detail of the largest and the chosen municipalities;
 * ``attractiveness`` -- the barometer with intervals and top-10 probabilities;
 * ``coefficients`` -- coefficients by year, pooled model vs year-by-year OLS;
+* ``housing`` -- "Housing plans", when the fit has ``housing_<lag>`` covariates: the
+  coefficients beside OLS and, when given, a housing plan's effect per municipality;
 * ``diagnostics`` -- convergence checks (a red banner ``gate-warning`` when the gate failed);
 * ``sources`` -- data sources with attribution, and the model description.
 
@@ -37,6 +39,7 @@ import xarray as xr
 from vekst.io import atomic_write_bytes
 from vekst.report.bands import band_coverage, bands_section, coverage_for_script
 from vekst.report.explorer import explorer_data
+from vekst.report.housing_section import explorer_housing, housing_section
 from vekst.report.html_helpers import (
     DPI,
     FigureStore,
@@ -94,6 +97,10 @@ class ReportOptions:
         drawn beside the fan chart of the municipalities they cover.
     pyramid_group
         Years of age per bar in the printable pyramids: 5 (default) or 1 for single years.
+    housing_plan
+        A housing plan's effect (:func:`vekst.projection.housing_uplift.uplift_plan_effect`)
+        for the section "Housing plans" and the explorer; the section's coefficients are
+        shown whenever the fit has ``housing_<lag>`` covariates.
     """
 
     municipalities: Sequence[str] | None = None
@@ -107,6 +114,7 @@ class ReportOptions:
     backtest: pd.DataFrame | None = None
     official: pd.DataFrame | None = None
     pyramid_group: int = 5
+    housing_plan: xr.Dataset | None = None
 
 
 def _template_text(name: str) -> str:
@@ -180,6 +188,8 @@ def _explorer_context(
     )
     if uncertainty is not None:
         data.update(explorer_sources(uncertainty, data["units"], lang))
+    if options.housing_plan is not None:
+        data.update(explorer_housing(options.housing_plan, data["units"]))
     data["lang"] = lang.value
     data["strings"] = _script_strings(lang)
     data["sexes"] = [str(s) for s in projection["sex"].values] if "sex" in projection else []
@@ -196,9 +206,10 @@ def _explorer_context(
         "first_name": data["units"][0]["name"],
         **{key: t(key, lang) for key in (
             "pick", "fan_title", "ages_title", "ages_caption", "drivers_caption", "no_script",
-            "sources_title", "sources_caption",
+            "sources_title", "sources_caption", "housing_title",
         )},
         "has_sources": "source_keys" in data,
+        "has_housing": bool(data.get("housing")),
         "pyramid_caption": t("pyramid_caption", lang, base=data["base"]),
     }
 
@@ -345,6 +356,15 @@ def write_report(
         sections.append(municipality_section(code, ctx))
     sections.append(attractiveness)
     sections.append(coefficients_section(idata, ols, figures, lang))
+    housing = housing_section(
+        idata,
+        ols,
+        options.housing_plan,
+        coord_map(projection, "municipality", "name") or coord_map(panel, "municipality", "name"),
+        lang,
+    )
+    if housing is not None:
+        sections.append(housing)
     diag = read_diagnostics(idata, options.diagnostics)
     overridden = options.gate_overridden
     if overridden is None:

@@ -168,6 +168,20 @@ STRINGS: dict[str, dict[str, str]] = {
     "diagnostics": {"en": "Can the results be trusted?", "nb": "Kan resultatene stoles på?"},
     "sources": {"en": "Sources and method", "nb": "Kilder og metode"},
     "open_full": {"en": "Open full size", "nb": "Åpne i full størrelse"},
+    "housing_title": {
+        "en": "Effect of the demo housing plan on the population",
+        "nb": "Effekten av eksempelplanen for boliger på folketallet",
+    },
+    "housing_caption": {
+        "en": "The plan: {extra} more dwellings a year in {first}–{last} ({share} % above the mean "
+        "of the last 5 observed years). Line: the median effect on the population on "
+        "1 January (persons); shaded: the 90 % band; {draws} draws with common random "
+        "numbers. An association given the other drivers, not a causal promise.",
+        "nb": "Planen: {extra} flere boliger per år i {first}–{last} ({share} % over snittet for "
+        "de siste 5 observerte årene). Linjen: median effekt på folketallet 1. januar "
+        "(personer); skyggen: 90 %-båndet; {draws} trekk med felles tilfeldige tall. En "
+        "sammenheng gitt de andre drivkreftene, ikke et kausalt løfte.",
+    },
     "no_script": {
         "en": "The interactive part needs JavaScript; the figures below work without it.",
         "nb": "Den interaktive delen trenger JavaScript; figurene under virker uten.",
@@ -221,6 +235,8 @@ FIGURE_LABELS_NB: dict[str, str] = {
     "VRA, two years before": "VRA, to år før",
     "Centrality (index / 1000)": "Sentralitet (indeks / 1000)",
     "Young people entering work (DS)": "Unge som går inn i arbeidslivet (DS)",
+    "Completed dwellings per 1,000, same year": "Ferdigstilte boliger per 1 000, samme år",
+    "Completed dwellings per 1,000, year before": "Ferdigstilte boliger per 1 000, året før",
     "Persons (1 January)": "Personer (1. januar)",
 }
 

@@ -279,6 +279,43 @@
     });
   }
 
+  // A housing plan's effect: shown for the municipalities with a plan, hidden elsewhere.
+  function drawHousing(unit) {
+    var box = document.getElementById("housing-box");
+    if (!box) { return; }
+    var node = document.getElementById("housing");
+    var entry = D.housing && D.housing[unit.id];
+    clear(node);
+    box.hidden = !entry;
+    if (!entry) { return; }
+    var years = D.housing_years, band = entry.band;
+    var w = width(node), h = Math.round(Math.min(300, Math.max(190, w * 0.35)));
+    var m = { l: 56, r: 16, t: 10, b: 26 };
+    var lo = Math.min(0, Math.min.apply(null, band[0])), hi = Math.max(0, Math.max.apply(null, band[2]));
+    var pad = (hi - lo) * 0.05 || 1;
+    var x = scale(years[0], years[years.length - 1], m.l, w - m.r);
+    var y = scale(lo - pad, hi + pad, h - m.b, m.t);
+    var root = svg("svg", { width: w, height: h, viewBox: "0 0 " + w + " " + h, role: "img",
+                            "aria-label": T.housing_title + ": " + unit.name }, node);
+    ticks(lo - pad, hi + pad, 4).forEach(function (v) {
+      svg("line", { x1: m.l, x2: w - m.r, y1: y(v), y2: y(v), stroke: v === 0 ? "#777" : "#e5e5e5" },
+          root);
+      text(root, m.l - 6, y(v) + 4, short(v), { "text-anchor": "end" });
+    });
+    var step = w < 500 ? 10 : 5;
+    for (var yr = Math.ceil(years[0] / step) * step; yr <= years[years.length - 1]; yr += step) {
+      text(root, x(yr), h - 8, String(yr), { "text-anchor": "middle" });
+    }
+    var pts = years.map(function (yr, i) { return x(yr) + "," + y(band[0][i]); });
+    for (var i = years.length - 1; i >= 0; i--) { pts.push(x(years[i]) + "," + y(band[2][i])); }
+    svg("polygon", { points: pts.join(" "), fill: COLOURS.band80, stroke: "none" }, root);
+    svg("polyline", { points: years.map(function (yr, i) { return x(yr) + "," + y(band[1][i]); })
+                      .join(" "), fill: "none", stroke: COLOURS.median, "stroke-width": 2 }, root);
+    document.getElementById("housing-caption").textContent = fill(T.housing_caption, {
+      extra: fmt(entry.extra), first: D.housing_plan[0], last: D.housing_plan[1],
+      share: D.housing_share, draws: D.housing_draws });
+  }
+
   function keyNumbers(node, entry) {
     var years = D.years, last = years.length - 1;
     var now = entry.history[entry.history.length - 1] || entry.fan[3][0];
@@ -325,6 +362,7 @@
     drawPyramids(document.getElementById("pyramids"), entry);
     drawDrivers(document.getElementById("drivers"), entry);
     drawSources(document.getElementById("sources"), unit);
+    drawHousing(unit);
     var period = D.drivers_period;
     document.getElementById("drivers-title").textContent = period
       ? fill(T.drivers_title, { first: period[0], last: period[1] }) : "";
