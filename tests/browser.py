@@ -53,9 +53,12 @@ _PROBE = """<script>
         var fan = document.getElementById("fan");
         r.before = name.textContent;
         var fanBefore = fan.innerHTML;
+        var housing = document.getElementById("housing-box");
+        r.housing_before = housing ? !housing.hidden : null;
         picker.value = "__TARGET__";
         picker.dispatchEvent(new Event("change"));
         r.after = name.textContent;
+        r.housing_after = housing ? !housing.hidden : null;
         r.fan_changed = fan.innerHTML !== fanBefore;
         r.svgs = document.querySelectorAll("#explorer svg").length;
         r.keys = document.getElementById("key-numbers").textContent;
@@ -142,7 +145,9 @@ def probe(browser: str, page: Path, *, width: int, target: str, height: int = 90
     -------
     dict
         ``viewport, page, images, broken, wide, options, before, after, fan_changed,
-        svgs, keys, table_rows, official_points, official_right, fan_width, errors``
+        svgs, keys, table_rows, official_points, official_right, fan_width, errors``,
+        ``housing_before``/``housing_after`` (whether the housing plan's box is shown before
+        and after choosing ``target``; ``None`` without one)
         and ``stderr_errors`` (uncaught errors that Chromium logged).
     """
     html = page.read_text(encoding="utf-8")

@@ -249,3 +249,46 @@ def make_attribution(codes, years, seed=0):
         },
         coords=coords,
     )
+
+
+def with_housing(inputs):
+    """The inputs with the fit's third covariate (DS) renamed to ``housing_0``."""
+    import dataclasses
+
+    renamed = ["vra_0", "centrality", "housing_0"]
+    idata = inputs["idata"].copy()
+    idata.posterior = idata.posterior.assign_coords(covariate=renamed)
+    ols = inputs["ols"]
+    ols = dataclasses.replace(
+        ols,
+        beta=ols.beta.assign_coords(covariate=renamed),
+        beta_se=ols.beta_se.assign_coords(covariate=renamed),
+        beta_year=ols.beta_year.assign_coords(covariate=renamed),
+        beta_year_se=ols.beta_year_se.assign_coords(covariate=renamed),
+    )
+    return {**inputs, "idata": idata, "ols": ols}
+
+
+def make_housing_effect(codes, planned, seed=0):
+    """A plan effect as :func:`vekst.projection.housing_uplift.uplift_plan_effect` returns
+    it: gains that grow over the plan years in ``planned``, nothing elsewhere."""
+    rng = np.random.default_rng(seed)
+    n_draw, years = 50, PROJ_YEARS
+    extra = np.array([20.0 + 10 * i if c in planned else np.nan for i, c in enumerate(codes)])
+    per_year = np.nan_to_num(extra)[None, :] * rng.uniform(0.1, 0.4, (n_draw, 1))
+    in_plan = ((years >= 2023) & (years <= 2030)).astype(float)
+    migration = in_plan[None, :, None] * per_year[:, None, :]
+    population = np.concatenate(
+        [np.zeros((n_draw, 1, len(codes))), np.cumsum(migration, axis=1)[:, :-1]], axis=1
+    )
+    migration[:, -1] = np.nan
+    dims = ("draw", "year", "municipality")
+    return xr.Dataset(
+        {
+            "population_effect": (dims, population),
+            "net_migration_effect": (dims, migration),
+            "extra_completions": (("municipality",), extra),
+        },
+        coords={"draw": np.arange(n_draw), "year": years, "municipality": codes},
+        attrs={"band": 0.9, "plan_first_year": 2023, "plan_last_year": 2030, "plan_share": 0.5},
+    )

@@ -70,6 +70,8 @@ def test_report_has_every_section(report):
     } | {f"municipality-{c}" for c in [*LARGEST, "4621"]}
     assert expected <= _ids(html)
     assert "municipality-1103" not in _ids(html)
+    # A fit without housing terms has no housing section and no housing box.
+    assert not {"housing", "housing-box"} & _ids(html)
     # Sections appear in the documented order.
     order = [
         html.index(f'id="{i}"')

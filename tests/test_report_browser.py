@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from browser import find_browser, probe
-from report_inputs import make_attribution, make_inputs, make_panel
+from report_inputs import (
+    make_attribution,
+    make_housing_effect,
+    make_inputs,
+    make_panel,
+    with_housing,
+)
 from vekst.report.html import ReportOptions, write_report
 
 BROWSER = find_browser()
@@ -24,7 +30,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     out = tmp_path_factory.mktemp("browser")
-    inputs = make_inputs(make_panel())
+    # A fit with housing terms and a plan for two municipalities, the target among them.
+    inputs = with_housing(make_inputs(make_panel()))
     # An official projection for one municipality that runs past the projection's end.
     official = pd.DataFrame(
         {
@@ -35,9 +42,14 @@ def page(tmp_path_factory):
             "population": [1000.0, 1050.0, 1100.0, 1150.0],
         }
     )
-    # Norwegian, so the phone layout is tried with the longer labels.
-    options = ReportOptions(dpi=40, lang="nb", official=official)
     codes = [str(c) for c in inputs["projection"]["municipality"].values]
+    # Norwegian, so the phone layout is tried with the longer labels.
+    options = ReportOptions(
+        dpi=40,
+        lang="nb",
+        official=official,
+        housing_plan=make_housing_effect(codes, ["4621", "3203"]),
+    )
     attribution = make_attribution(codes, np.arange(2022, 2041))
     return write_report(out, options=options, uncertainty=attribution, **inputs)
 
@@ -57,8 +69,10 @@ def test_report_renders_cleanly_and_the_picker_works(page, width):
     assert result["before"] == "Norge"
     assert result["after"] == "Place 4621 (4621)"
     assert result["fan_changed"]
-    # Fan chart, two pyramids, the drivers and the sources of the band.
-    assert result["svgs"] == 5
+    # Fan chart, two pyramids, the drivers, the sources of the band and the housing plan.
+    assert result["svgs"] == 6
+    # The plan's box: hidden for the nation (no plan), shown for the planning place.
+    assert result["housing_before"] is False and result["housing_after"] is True
     assert "Folketall 1. januar 2022" in result["keys"]
     # Header, 12 age groups and the total.
     assert result["table_rows"] == 14

@@ -39,7 +39,11 @@ import xarray as xr
 from vekst.io import atomic_write_bytes
 from vekst.report.bands import band_coverage, bands_section, coverage_for_script
 from vekst.report.explorer import explorer_data
-from vekst.report.housing_section import explorer_housing, housing_section
+from vekst.report.housing_section import (
+    explorer_housing,
+    housing_covariates,
+    housing_section,
+)
 from vekst.report.html_helpers import (
     DPI,
     FigureStore,
@@ -181,15 +185,15 @@ def _gate(diag: dict[str, Any] | None, overridden: bool, lang: Lang) -> dict[str
 
 
 def _explorer_context(
-    panel, projection, decomposition, options, lang, uncertainty=None
+    panel, projection, decomposition, options, lang, uncertainty=None, housing_plan=None
 ) -> dict[str, Any]:
     data = explorer_data(
         panel, projection, decomposition=decomposition, official=options.official, lang=lang
     )
     if uncertainty is not None:
         data.update(explorer_sources(uncertainty, data["units"], lang))
-    if options.housing_plan is not None:
-        data.update(explorer_housing(options.housing_plan, data["units"]))
+    if housing_plan is not None:
+        data.update(explorer_housing(housing_plan, data["units"]))
     data["lang"] = lang.value
     data["strings"] = _script_strings(lang)
     data["sexes"] = [str(s) for s in projection["sex"].values] if "sex" in projection else []
@@ -318,7 +322,11 @@ def write_report(
     if decomposition is not None:
         decomposition_array(decomposition)  # fail early on a wrong shape
 
-    explorer = _explorer_context(panel, projection, decomposition, options, lang, uncertainty)
+    # A plan's effect is shown only beside the fit it came from (one with housing terms).
+    housing_plan = options.housing_plan if housing_covariates(idata) else None
+    explorer = _explorer_context(
+        panel, projection, decomposition, options, lang, uncertainty, housing_plan
+    )
     sections: list[dict[str, Any]] = [
         {"id": "explorer", "title": t("explorer", lang), "intro": "", "blocks": []}
     ]
@@ -359,7 +367,7 @@ def write_report(
     housing = housing_section(
         idata,
         ols,
-        options.housing_plan,
+        housing_plan,
         coord_map(projection, "municipality", "name") or coord_map(panel, "municipality", "name"),
         lang,
     )
