@@ -154,3 +154,28 @@ def test_history_with_fit_features_uses_their_years_and_values(panel, draws):
         )
     total = twice["contribution"].sum("component")
     np.testing.assert_allclose(total, twice["growth"], atol=1e-6)
+
+
+def test_housing_is_booked_as_its_own_driver(panel):
+    from vekst.features.housing import housing_rate
+
+    with_housing = panel.copy()
+    rng = np.random.default_rng(5)
+    completions = rng.poisson(10.0, (panel.sizes["municipality"], panel.sizes["year"]))
+    values = completions.astype(float)
+    values[-1] = np.nan  # no data: the term is off, so nothing is booked
+    with_housing["dwellings_completed"] = (("municipality", "year"), values)
+    draws = make_test_draws(
+        with_housing, 6, seed=1, covariates=["centrality", "housing_0", "housing_1"],
+        beta_mu=[[2.7, 0.08, 0.05]], beta_sigma=[[1.0, 0.0, 0.0]],
+    )
+    parts = decompose_history(with_housing, draws)
+    years = parts["year"].values
+    population = with_housing["population"].sum(("age", "sex")).sel(year=years)
+    rate = housing_rate(with_housing, lags=[0, 1]).fillna(0.0).sel(year=years)
+    expected = (0.08 * rate.sel(lag=0) + 0.05 * rate.sel(lag=1)) * population / 100
+    housing = parts["contribution"].sel(component="housing").isel(draw=0)
+    np.testing.assert_allclose(
+        housing.values, expected.transpose("municipality", "year").values, rtol=1e-9
+    )
+    assert float(np.abs(housing.isel(municipality=-1)).max()) == 0.0
