@@ -125,3 +125,33 @@ def test_a_panel_without_completions_has_no_plan(panel, draws):
         uplift_plan_effect(empty, draws, run=PlanEffectRun(base_year=BASE, end_year=END))
     with pytest.raises(ValueError, match="ends"):
         UpliftPlan(first_year=2030, last_year=2023)
+
+
+def test_demo_step_writes_the_effect_as_a_norwegian_csv(panel, draws, tmp_path):
+    import json
+
+    import arviz as az
+    import pandas as pd
+
+    from vekst.commands.demo import DemoSettings, demo_housing_plan
+
+    idata = az.InferenceData(posterior=draws.expand_dims(chain=[0]))
+    idata.attrs = {"covariates": json.dumps(["centrality", "housing_0"]), "housing_center": 3.0}
+    settings = DemoSettings(end_year=END, housing_plan_draws=8, csv_format="nb", seed=2)
+    effect = demo_housing_plan(idata, tmp_path, settings, panel)
+    # The plan runs 2023-2030, clipped to the projected calendar years (to END - 1).
+    assert (effect.attrs["plan_first_year"], effect.attrs["plan_last_year"]) == (2023, END - 1)
+    assert effect.sizes["draw"] == 8
+    raw = (tmp_path / effect.attrs["csv_file"]).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8
+    frame = pd.read_csv(tmp_path / "housing_plan_effect.csv", sep=";", decimal=",",
+                        encoding="utf-8-sig", dtype={"municipality": str})
+    planned = _expected_extra(panel)
+    assert set(frame["municipality"]) == set(planned)
+    rows = frame.set_index(["municipality", "year"])
+    for code, extra in planned.items():
+        assert rows.loc[(code, 2023), "extra_completions"] == pytest.approx(extra, abs=1e-6)
+        assert rows.loc[(code, END), "extra_completions"] == 0.0
+    # Without housing terms the demo has no plan to show.
+    plain = az.InferenceData(posterior=draws.sel(covariate=["centrality"]).expand_dims(chain=[0]))
+    assert demo_housing_plan(plain, tmp_path, settings, panel) is None

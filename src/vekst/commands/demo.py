@@ -61,21 +61,40 @@ class DemoSettings:
     housing_plan_draws: int = 100
 
 
-def _housing_plan(fit_file: Path, out: Path, settings: DemoSettings, panel=None):
+def demo_housing_plan(idata, out: Path, settings: DemoSettings, panel=None):
     """The demo housing plan's effect (and its CSV), or ``None`` without a housing fit.
 
     Every municipality with completions data builds 50 % more than its mean of the last 5
     observed years in 2023-2030 (clipped to the projected years); the effect is the
     difference of two projections with common random numbers
     (:func:`vekst.projection.housing_uplift.uplift_plan_effect`).
+
+    Parameters
+    ----------
+    idata
+        The fit (``arviz.InferenceData``).
+    out
+        Folder of ``housing_plan_effect.csv`` (columns
+        :data:`vekst.projection.housing_uplift.PLAN_EFFECT_COLUMNS`, in the style
+        ``settings.csv_format``).
+    settings
+        ``housing_plan_draws``, ``seed``, ``end_year`` and ``csv_format`` are used.
+    panel
+        The panel; default the embedded data.
+
+    Returns
+    -------
+    xarray.Dataset or None
+        :func:`vekst.projection.housing_uplift.uplift_plan_effect`'s result with
+        ``attrs["csv_file"]``; ``None`` when the fit has no housing term, the panel no
+        completions or no plan year is projected, or ``housing_plan_draws`` is 0.
     """
-    from vekst.fit import load_fit, projection_draws
+    from vekst.fit import projection_draws
     from vekst.projection.housing_plan import PlanEffectRun
     from vekst.projection.housing_uplift import UpliftPlan, plan_effect_frame, uplift_plan_effect
     from vekst.projection.outputs import CsvStyle, frame_to_csv
     from vekst.report.housing_section import housing_covariates
 
-    idata = load_fit(fit_file).idata
     if settings.housing_plan_draws < 1 or not housing_covariates(idata):
         return None
     if panel is None:
@@ -126,7 +145,7 @@ def run_demo(
     from vekst.commands.fit import run_fit
     from vekst.commands.project import ProjectSettings, run_project
     from vekst.commands.report import build_report
-    from vekst.fit import NotConvergedError, check_sampler_settings
+    from vekst.fit import NotConvergedError, check_sampler_settings, load_fit
     from vekst.io import check_output_file, check_output_folder
     from vekst.projection.outputs import OUTPUT_FILES
     from vekst.report.html import ReportOptions
@@ -179,7 +198,7 @@ def run_demo(
     timings["projection"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    housing = _housing_plan(out / "fit.nc", out, settings, panel)
+    housing = demo_housing_plan(load_fit(out / "fit.nc").idata, out, settings, panel)
     if housing is not None:
         timings["housing plan"] = time.perf_counter() - start
 
