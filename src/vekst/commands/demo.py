@@ -17,6 +17,10 @@ from vekst.commands.ui import DEFAULT_PROJECTION_DRAWS, console, err_console
 from vekst.errors import UsageError
 from vekst.report.i18n import Lang
 
+#: The demo's model spec (in ``models/``): the default spec plus housing completions, so
+#: the report shows housing as a driver and the effect of a housing plan.
+DEMO_SPEC = "housing"
+
 
 @dataclass
 class DemoSettings:
@@ -140,7 +144,9 @@ def run_demo(
     panel
         A panel instead of the embedded data (tests use a small one).
     spec
-        Model spec; default ``models/vareide2022.toml``.
+        Model spec; default ``models/housing.toml`` (:data:`DEMO_SPEC`: the default
+        spec plus housing completions), or ``models/vareide2022.toml`` for a ``panel``
+        without completions.
     """
     from vekst.commands.fit import run_fit
     from vekst.commands.project import ProjectSettings, run_project
@@ -155,6 +161,7 @@ def run_demo(
     out = Path(out)
     # A bad --out or setting is found now, not after a two-minute fit.
     check_output_file(out / "fit.nc", what="--out")
+    check_output_file(out / "housing_plan_effect.csv", what="--out")
     check_output_folder(out / "projection", known=OUTPUT_FILES, what="--out")
     check_sampler_settings(draws=settings.draws, tune=settings.tune, chains=settings.chains)
     if settings.projection_draws < 1:
@@ -168,6 +175,11 @@ def run_demo(
     config = SamplerConfig(
         draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=settings.seed
     )
+    if spec is None:
+        from vekst.models.spec import default_spec_path
+
+        plain = panel is not None and "dwellings_completed" not in panel
+        spec = default_spec_path("vareide2022" if plain else DEMO_SPEC)
     run_fit(spec, out / "fit.nc", config, panel=panel)
     timings["fit"] = time.perf_counter() - start
 
@@ -248,6 +260,9 @@ def register(app: typer.Typer) -> None:
         csv_format: CsvFormat = typer.Option(
             CsvFormat.en, "--csv", help="CSV style: nb (';' and decimal comma) or en."
         ),
+        spec: Path = typer.Option(
+            None, help="Model spec (.toml); default models/housing.toml (with housing)."
+        ),
         by_source: int = typer.Option(
             100, "--by-source", min=0,
             help="Draws per run splitting the bands by source (0 = leave it out).",
@@ -274,4 +289,5 @@ def register(app: typer.Typer) -> None:
                 by_source_draws=by_source,
                 housing_plan_draws=housing_plan_draws,
             ),
+            spec=spec,
         )
