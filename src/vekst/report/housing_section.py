@@ -46,10 +46,10 @@ def housing_covariates(idata: Any) -> list[str]:
 def _term(name: str, lang: Lang) -> str:
     lag = housing_lag(name)
     if lag == 0:
-        return tr(lang, "Completions, same year", "Ferdigstilte boliger, samme år")
+        return tr(lang, "Completions same year", "Boliger samme år")
     if lag == 1:
-        return tr(lang, "Completions, year before", "Ferdigstilte boliger, året før")
-    return tr(lang, f"Completions, {lag} years before", f"Ferdigstilte boliger, {lag} år før")
+        return tr(lang, "Completions year before", "Boliger året før")
+    return tr(lang, f"Completions {lag} years before", f"Boliger {lag} år før")
 
 
 def coefficient_frame(idata: Any, ols: Any) -> pd.DataFrame:
@@ -95,26 +95,29 @@ def _estimate(value: float, low: float, high: float, lang: Lang, digits: int) ->
 
 
 def _coefficient_table(frame: pd.DataFrame, lang: Lang) -> pd.DataFrame:
-    rows = []
+    """Rows: the estimates; columns: the terms (narrow enough for a phone)."""
+    per = PER_DWELLING
+    columns = {}
     for name, row in frame.iterrows():
-        per = PER_DWELLING
-        rows.append(
-            {
-                tr(lang, "Term", "Ledd"): _term(str(name), lang),
-                tr(lang, "Bayesian: mean [90 % interval]",
-                   "Bayesiansk: snitt [90 %-intervall]"): _estimate(
-                    row["mean"], row["low"], row["high"], lang, 3),
-                tr(lang, "Net migrants per dwelling", "Nettoinnflyttere per bolig"): _estimate(
-                    per * row["mean"], per * row["low"], per * row["high"], lang, 2),
-                tr(lang, "OLS ± se", "OLS ± sf"): (
-                    f"{fmt_number(row['ols'], lang, 3)} ± {fmt_number(row['ols_se'], lang, 3)}"
-                    if np.isfinite(row["ols"]) else "–"
-                ),
-                tr(lang, "OLS per dwelling", "OLS per bolig"): fmt_number(
-                    per * row["ols"], lang, 2),
-            }
-        )
-    return pd.DataFrame(rows).set_index(tr(lang, "Term", "Ledd"))
+        ols = np.isfinite(row["ols"])
+        columns[_term(str(name), lang)] = [
+            _estimate(row["mean"], row["low"], row["high"], lang, 3),
+            _estimate(per * row["mean"], per * row["low"], per * row["high"], lang, 2),
+            f"{fmt_number(row['ols'], lang, 3)} ± {fmt_number(row['ols_se'], lang, 3)}"
+            if ols else "–",
+            f"{fmt_number(per * row['ols'], lang, 2)} ± {fmt_number(per * row['ols_se'], lang, 2)}"
+            if ols else "–",
+        ]
+    index = pd.Index(
+        [
+            tr(lang, "Bayesian: mean [90 % interval]", "Bayesiansk: snitt [90 %-intervall]"),
+            tr(lang, "… in net migrants per dwelling", "… i nettoinnflyttere per bolig"),
+            tr(lang, "OLS ± standard error", "OLS ± standardfeil"),
+            tr(lang, "… in net migrants per dwelling", "… i nettoinnflyttere per bolig"),
+        ],
+        name=tr(lang, "Estimate", "Anslag"),
+    )
+    return pd.DataFrame(columns, index=index)
 
 
 def plan_table(effect: xr.Dataset, years: tuple[int, ...] = (2030, 2040)) -> pd.DataFrame:
@@ -194,14 +197,14 @@ def _plan_blocks(effect: xr.Dataset, names: dict[str, str], lang: Lang) -> list[
         f"dwellings than its mean of the last 5 observed years, in every year {first}–{last}. "
         f"Effect = projection with the plan minus the same projection without it, both with "
         f"the same {draws} posterior draws and random numbers (common random numbers), so "
-        f"the difference is the plan's alone. Median and ({band:.0f} % band) in persons: net "
-        f"migration in {first}, population on 1 January.",
+        f"the difference is the plan's alone. Persons: the median, with the {band:.0f} % band "
+        f"in brackets; net migration in {first}, population on 1 January.",
         f"Planen: hver kommune med tall for ferdigstilte boliger bygger {share:.0f} % flere "
         f"boliger enn snittet for de siste 5 observerte årene, hvert år {first}–{last}. "
         f"Effekt = framskriving med planen minus den samme framskrivingen uten, begge med de "
         f"samme {draws} trekkene og tilfeldige tallene (felles tilfeldige tall), så "
-        f"forskjellen skyldes bare planen. Median og ({band:.0f} %-bånd) i personer: "
-        f"nettoflytting i {first}, folketall 1. januar.",
+        f"forskjellen skyldes bare planen. Personer: medianen, med {band:.0f} %-båndet i "
+        f"parentes; nettoflytting i {first}, folketall 1. januar.",
     )
     blocks = [table_block(_plan_display(table, names, first, lang), caption)]
     if effect.attrs.get("csv_file"):

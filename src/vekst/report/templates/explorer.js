@@ -298,6 +298,7 @@
     var root = svg("svg", { width: w, height: h, viewBox: "0 0 " + w + " " + h, role: "img",
                             "aria-label": T.housing_title + ": " + unit.name }, node);
     ticks(lo - pad, hi + pad, 4).forEach(function (v) {
+      if (Math.abs(v) < 1e-9) { v = 0; }  // no "−0" from rounding
       svg("line", { x1: m.l, x2: w - m.r, y1: y(v), y2: y(v), stroke: v === 0 ? "#777" : "#e5e5e5" },
           root);
       text(root, m.l - 6, y(v) + 4, short(v), { "text-anchor": "end" });
