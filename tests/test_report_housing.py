@@ -126,3 +126,14 @@ def test_section_in_norwegian(inputs, effect):
     tables = "".join(b.get("html", "") + b.get("caption", "") for b in section["blocks"])
     assert fmt_number(float(draws.mean()), "nb", 3) in tables
     assert "komplette observasjoner" in tables
+
+
+def test_drivers_leave_out_housing_when_the_fit_has_none(inputs):
+    from vekst.report.explorer import estimated_components
+
+    contribution = inputs["decomposition"]["contribution"]
+    names = [str(c) for c in contribution["component"].values]
+    assert "housing" in estimated_components(inputs["panel"], names, contribution)
+    without = contribution.where(contribution["component"] != "housing", 0.0)
+    shown = estimated_components(inputs["panel"], names, without)
+    assert "housing" not in shown and "centrality" in shown

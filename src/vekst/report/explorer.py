@@ -155,7 +155,9 @@ def _age_detail(projection, panel, member, base, years) -> dict[str, Any]:
     return out
 
 
-def estimated_components(panel: xr.Dataset, components: Sequence[str]) -> list[str]:
+def estimated_components(
+    panel: xr.Dataset, components: Sequence[str], contribution: xr.DataArray | None = None
+) -> list[str]:
     """The components that were estimated: a vital deviation needs its observed events.
 
     Parameters
@@ -164,6 +166,9 @@ def estimated_components(panel: xr.Dataset, components: Sequence[str]) -> list[s
         The panel (``births``/``deaths`` data variables where observed).
     components
         Component names of :mod:`vekst.decompose`.
+    contribution
+        The decomposition's contributions (with a ``component`` dimension); when given,
+        ``housing`` is left out where it is zero throughout (a fit without housing terms).
 
     Returns
     -------
@@ -176,6 +181,9 @@ def estimated_components(panel: xr.Dataset, components: Sequence[str]) -> list[s
         dropped.add("mortality_deviation")
     if "births" not in panel.data_vars:
         dropped.add("fertility_deviation")
+    if contribution is not None and "housing" in contribution["component"].values:
+        if not np.any(contribution.sel(component="housing").values):
+            dropped.add("housing")
     return [c for c in components if c not in dropped]
 
 
@@ -190,7 +198,9 @@ def _drivers(decomposition, panel, member, codes) -> dict[str, Any] | None:
         return None
     array = decomposition.reindex(municipality=list(codes)).fillna(0.0)
     array = array.mean("year").transpose("draw", "component", "municipality")
-    components = estimated_components(panel, [str(c) for c in array["component"].values])
+    components = estimated_components(
+        panel, [str(c) for c in array["component"].values], decomposition
+    )
     values = _by_unit(member, array.sel(component=components).values, axis=2)
     total = values.sum(axis=1, keepdims=True)  # per draw: the total's own band
     values = np.concatenate([values, total], axis=1)  # (draw, component, unit)

@@ -361,9 +361,8 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
         if code in set(contribution["municipality"].values.astype(str)):
             summary = decomposition_frame(decomposition, code)
             # Show only what was estimated (no deaths bar where deaths are not observed).
-            summary = summary.loc[
-                [c for c in summary.index if c in estimated_components(panel, summary.index)]
-            ]
+            shown = estimated_components(panel, summary.index, contribution)
+            summary = summary.loc[[c for c in summary.index if c in shown]]
             place_years = contribution["year"].values
             first, last = int(place_years.min()), int(place_years.max())
             period = "observed years" if last < base else "projected years"
