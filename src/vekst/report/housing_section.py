@@ -160,11 +160,15 @@ def plan_table(effect: xr.Dataset, years: tuple[int, ...] = (2030, 2040)) -> pd.
 
 
 def _plan_display(table: pd.DataFrame, names: dict[str, str], first: int, lang: Lang):
+    def whole(value: float) -> str:
+        # Round first, so that -0.3 shows as 0, not as a negative zero.
+        return fmt_int(np.round(value) + 0.0, lang)
+
     def cell(prefix: str, code: str) -> str:
         return (
-            f"{fmt_int(table.at[code, prefix + '_median'], lang)} "
-            f"({fmt_int(table.at[code, prefix + '_low'], lang)} – "
-            f"{fmt_int(table.at[code, prefix + '_high'], lang)})"
+            f"{whole(table.at[code, prefix + '_median'])} "
+            f"({whole(table.at[code, prefix + '_low'])} – "
+            f"{whole(table.at[code, prefix + '_high'])})"
         )
 
     years = [c.split("_")[1] for c in table.columns if c.endswith("_median")
