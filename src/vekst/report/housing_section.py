@@ -159,7 +159,9 @@ def plan_table(effect: xr.Dataset, years: tuple[int, ...] = (2030, 2040)) -> pd.
     return out
 
 
-def _plan_display(table: pd.DataFrame, names: dict[str, str], first: int, lang: Lang):
+def _plan_display(
+    table: pd.DataFrame, names: dict[str, str], first: int, lang: Lang
+) -> pd.DataFrame:
     def whole(value: float) -> str:
         # Round first, so that -0.3 shows as 0, not as a negative zero.
         return fmt_int(np.round(value) + 0.0, lang)
