@@ -452,6 +452,9 @@ class ModelMigration:
     def __call__(
         self, draws: slice, t: int, population: np.ndarray, totals: np.ndarray
     ) -> np.ndarray:
+        """Net migration rate (%) of the chunk ``draws`` in projected year ``t``, ``(draw,
+        municipality)``, from the 1 January ``population`` and its ``totals`` (see
+        :class:`~vekst.projection.kernel.MigrationRate`); records the components."""
         shocks = self._shocks(draws)
         n = draws.stop - draws.start
         parts = np.zeros((n, self.n_mun, len(COMPONENTS)))
