@@ -18,17 +18,21 @@ is a frequentist coverage over replicates (noisy with few replicates).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.stats import norm
 
+from vekst.io import settings_from
+
 __all__ = [
     "COVERAGE_LEVELS",
     "PARAMETER_GROUPS",
+    "RecoveryConfig",
     "check_recovery",
     "migration_only",
     "score_ols",
@@ -274,37 +278,12 @@ def migration_only(spec):
     return spec_from_dict(raw, source=f"{spec.name} (vital blocks off)")
 
 
-def check_recovery(
-    replicates: int = 20,
-    spec=None,
-    regions: int | Sequence[str] | None = None,
-    *,
-    draws: int = 500,
-    tune: int = 500,
-    chains: int = 2,
-    seed: int = 0,
-    years: range = range(2005, 2022),
-    levels: Sequence[float] = COVERAGE_LEVELS,
-    by_covariate: bool = False,
-    truth_factory=None,
-    progress: bool = False,
-    on_replicate=None,
-) -> pd.DataFrame:
-    """Simulate, fit and score ``replicates`` panels; coverage per parameter group.
+@dataclass(frozen=True)
+class RecoveryConfig:
+    """Settings of :func:`check_recovery` (every field has a default).
 
-    Births and deaths are simulated with the likelihood the spec fits (Poisson events
-    where the spec says Poisson), so the check tests the model on its own assumptions.
-    DS is computed with the employment profile the panel was simulated with.
-
-    Parameters
+    Attributes
     ----------
-    replicates
-        Number of simulated panels.
-    spec
-        A :class:`~vekst.models.spec.ModelSpec`, a spec path or name (see
-        :func:`vekst.models.spec.load_spec`); default ``models/vareide2022.toml``. The
-        panels are simulated with its covariates; :func:`migration_only` drops the vital
-        blocks when only the migration model is checked.
     regions
         Labour-market regions to simulate: a number ``K`` (the K regions with the most
         municipalities, :func:`vekst.simulate.default_regions`), a list of codes,
@@ -330,6 +309,48 @@ def check_recovery(
     on_replicate
         Optional callback ``f(r, fit_result, seconds)`` after each replicate (for
         progress reporting).
+    """
+
+    regions: int | Sequence[str] | None = None
+    draws: int = 500
+    tune: int = 500
+    chains: int = 2
+    seed: int = 0
+    years: range = range(2005, 2022)
+    levels: Sequence[float] = COVERAGE_LEVELS
+    by_covariate: bool = False
+    truth_factory: Callable[[], Any] | None = None
+    progress: bool = False
+    on_replicate: Callable[[int, Any, float], None] | None = None
+
+
+def check_recovery(
+    replicates: int = 20,
+    spec=None,
+    config: RecoveryConfig | None = None,
+    **overrides: Any,
+) -> pd.DataFrame:
+    """Simulate, fit and score ``replicates`` panels; coverage per parameter group.
+
+    Births and deaths are simulated with the likelihood the spec fits (Poisson events
+    where the spec says Poisson), so the check tests the model on its own assumptions.
+    DS is computed with the employment profile the panel was simulated with.
+
+    Parameters
+    ----------
+    replicates
+        Number of simulated panels.
+    spec
+        A :class:`~vekst.models.spec.ModelSpec`, a spec path or name (see
+        :func:`vekst.models.spec.load_spec`); default ``models/vareide2022.toml``. The
+        panels are simulated with its covariates; :func:`migration_only` drops the vital
+        blocks when only the migration model is checked.
+    config
+        Regions, sampler settings, seed, years, levels and hooks
+        (:class:`RecoveryConfig`); default its defaults.
+    **overrides
+        Fields of :class:`RecoveryConfig` by name, e.g. ``check_recovery(1, regions=3,
+        draws=300)``; an unknown name is a ``TypeError`` naming it.
 
     Returns
     -------
@@ -355,20 +376,20 @@ def check_recovery(
     )
     from vekst.workflow import SamplerConfig, fit_panel
 
+    c = settings_from(RecoveryConfig, config, overrides, "check_recovery()")
     if replicates < 1:
         raise ValueError(f"replicates must be at least 1, got {replicates}.")
     if not isinstance(spec, ModelSpec):
         spec = load_spec(spec)
     base = load_default()
-    if regions is None:
-        regions = 6
+    regions = 6 if c.regions is None else c.regions
     region_codes = (
         default_regions(base, int(regions))
         if isinstance(regions, int | np.integer)
         else [str(r) for r in regions]
     )
     employment_rate = estimate_employment_profile(base)
-    factory = truth_factory or MigrationTruth
+    factory = c.truth_factory or MigrationTruth
     scores: list[tuple[str, dict[str, _Scores]]] = []
     fits = []
     for r in range(replicates):
@@ -380,8 +401,8 @@ def check_recovery(
         )
         panel, truth = simulate_panel(
             known,
-            seed=seed + r,
-            years=years,
+            seed=c.seed + r,
+            years=c.years,
             regions=region_codes,
             covariates=spec.migration.covariates,
             base=base,
@@ -389,13 +410,17 @@ def check_recovery(
         )
         # The truth's employment profile, so DS is exactly the covariate that was simulated.
         config = SamplerConfig(
-            draws=draws, tune=tune, chains=chains, seed=seed + 100_000 + r, progress=progress
+            draws=c.draws,
+            tune=c.tune,
+            chains=c.chains,
+            seed=c.seed + 100_000 + r,
+            progress=c.progress,
         )
         result = fit_panel(panel, spec, config, employment_rate=truth["employment_rate"])
         migration = result.migration
-        scores.append(("bayes", score_posterior(result.idata.posterior, truth, levels)))
+        scores.append(("bayes", score_posterior(result.idata.posterior, truth, c.levels)))
         if migration.covariates:
-            scores.append(("ols", score_ols(fit_ols(migration), truth, levels)))
+            scores.append(("ols", score_ols(fit_ols(migration), truth, c.levels)))
         seconds = time.perf_counter() - start
         fits.append(
             {
@@ -408,19 +433,19 @@ def check_recovery(
                 },
             }
         )
-        if on_replicate is not None:
-            on_replicate(r, result, seconds)
-    table = _summarise(scores, levels, by_covariate)
+        if c.on_replicate is not None:
+            c.on_replicate(r, result, seconds)
+    table = _summarise(scores, c.levels, c.by_covariate)
     table.attrs = {
         "replicates": replicates,
         "spec": spec.name,
         "regions": region_codes,
         "municipalities": int(panel.sizes["municipality"]),
-        "years": [int(years[0]), int(years[-1])],
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "seed": seed,
+        "years": [int(c.years[0]), int(c.years[-1])],
+        "draws": c.draws,
+        "tune": c.tune,
+        "chains": c.chains,
+        "seed": c.seed,
         "fits": fits,
     }
     return table

@@ -18,12 +18,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
 from vekst.evaluate.backtest import BacktestConfig, combine, observed_groups, run_origin
 from vekst.evaluate.result import BacktestResult
 from vekst.evaluate.truncation import BacktestError
+
+if TYPE_CHECKING:
+    from vekst.evaluate.store import OriginStore
 
 __all__ = ["ClusterConfig", "backtest_distributed"]
 
@@ -51,6 +55,37 @@ class ClusterConfig:
     workers: int = 2
     threads_per_worker: int = 1
     processes: bool = True
+    retries: int = 1
+
+
+@dataclass(frozen=True)
+class OriginTasks:
+    """The origins a distributed backtest submits, and what each task needs.
+
+    Attributes
+    ----------
+    panel, observed
+        The panel the origins are fitted on and the one they are scored against (the
+        same object when scored on the panel itself).
+    config
+        The backtest's settings.
+    todo
+        Origins to run (those not already in the store).
+    saved
+        The :class:`~vekst.evaluate.store.OriginStore` each finished origin is written
+        to, or ``None``.
+    say
+        Progress and failure messages.
+    retries
+        Times a task is retried when it fails.
+    """
+
+    panel: xr.Dataset
+    observed: xr.Dataset
+    config: BacktestConfig
+    todo: tuple[int, ...]
+    saved: OriginStore | None
+    say: Callable[[str], None]
     retries: int = 1
 
 
@@ -129,7 +164,16 @@ def backtest_distributed(
         if own:
             client, local = _client(cluster or ClusterConfig())
         try:
-            failures = _run(client, panel, observed, config, todo, saved, results, say, cluster)
+            tasks = OriginTasks(
+                panel=panel,
+                observed=observed,
+                config=config,
+                todo=tuple(todo),
+                retries=(cluster or ClusterConfig()).retries,
+                saved=saved,
+                say=say,
+            )
+            failures = _run(client, tasks, results)
         finally:
             if own:
                 client.close()
@@ -145,26 +189,30 @@ def backtest_distributed(
     return result
 
 
-def _run(client, panel, observed, config, todo, saved, results, say, cluster) -> dict[int, str]:
-    """Submit one task per origin, collect them as they finish; failures by origin."""
+def _run(client, tasks: OriginTasks, results: list) -> dict[int, str]:
+    """Submit one task per origin, collect them as they finish (appended to ``results``,
+    saved when there is a store); failures by origin."""
     from distributed import as_completed
 
-    retries = (cluster or ClusterConfig()).retries
-    panel_ref = client.scatter(panel, broadcast=True)
-    observed_ref = panel_ref if observed is panel else client.scatter(observed, broadcast=True)
-    token = abs(hash((config.seed, tuple(todo), id(panel)))) % 10**8
+    panel_ref = client.scatter(tasks.panel, broadcast=True)
+    observed_ref = (
+        panel_ref
+        if tasks.observed is tasks.panel
+        else client.scatter(tasks.observed, broadcast=True)
+    )
+    token = abs(hash((tasks.config.seed, tuple(tasks.todo), id(tasks.panel)))) % 10**8
     futures = {
         client.submit(
             run_origin,
             panel_ref,
             origin,
-            config,
+            tasks.config,
             observed=observed_ref,
             key=f"vekst-backtest-{origin}-{token}",
-            retries=retries,
+            retries=tasks.retries,
             pure=False,
         ): origin
-        for origin in todo
+        for origin in tasks.todo
     }
     failures: dict[int, str] = {}
     done = 0
@@ -175,10 +223,12 @@ def _run(client, panel, observed, config, todo, saved, results, say, cluster) ->
             outcome = future.result()
         except Exception as error:  # reported per task; the others go on
             failures[origin] = f"{type(error).__name__}: {error}"
-            say(f"origin {origin}: task FAILED: {failures[origin]} ({done}/{len(todo)})")
+            tasks.say(
+                f"origin {origin}: task FAILED: {failures[origin]} ({done}/{len(tasks.todo)})"
+            )
             continue
-        if saved is not None:
-            saved.save(outcome)
+        if tasks.saved is not None:
+            tasks.saved.save(outcome)
         results.append(outcome)
-        say(f"origin {origin} done ({done}/{len(todo)} origins)")
+        tasks.say(f"origin {origin} done ({done}/{len(tasks.todo)} origins)")
     return failures
