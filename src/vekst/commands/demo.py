@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,6 +19,10 @@ from vekst.commands.project import CsvFormat
 from vekst.commands.ui import DEFAULT_PROJECTION_DRAWS, console, err_console
 from vekst.errors import UsageError
 from vekst.report.i18n import Lang
+
+if TYPE_CHECKING:
+    import arviz as az
+    import xarray as xr
 
 #: The demo's model spec (in ``models/``): the default spec plus housing completions, so
 #: the report shows housing as a driver and the effect of a housing plan.
@@ -67,7 +72,12 @@ class DemoSettings:
     housing_plan_draws: int = 100
 
 
-def demo_housing_plan(idata, out: Path, settings: DemoSettings, panel=None):
+def demo_housing_plan(
+    idata: az.InferenceData,
+    out: Path,
+    settings: DemoSettings,
+    panel: xr.Dataset | None = None,
+) -> xr.Dataset | None:
     """The demo housing plan's effect (and its CSV), or ``None`` without a housing fit.
 
     Every municipality with completions data builds 50 % more than its mean of the last 5
