@@ -126,6 +126,10 @@ def test_section_in_norwegian(inputs, effect):
     tables = "".join(b.get("html", "") + b.get("caption", "") for b in section["blocks"])
     assert fmt_number(float(draws.mean()), "nb", 3) in tables
     assert "komplette observasjoner" in tables
+    # Without a plan: the coefficients and a pointer to where a plan comes from.
+    alone = housing_section(housing["idata"], housing["ols"], None, {}, Lang.en)
+    assert [b["kind"] for b in alone["blocks"]] == ["table", "note"]
+    assert "vekst demo" in alone["blocks"][1]["text"] and "below" not in alone["intro"]
 
 
 def test_drivers_leave_out_housing_when_the_fit_has_none(inputs):

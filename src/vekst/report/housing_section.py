@@ -284,6 +284,18 @@ def housing_section(
     blocks: list[dict[str, Any]] = [table_block(_coefficient_table(frame, lang), caption)]
     if effect is not None and "extra_completions" in effect:
         blocks.extend(_plan_blocks(effect, names, lang))
+    else:
+        blocks.append(
+            note(
+                tr(
+                    lang,
+                    "`vekst demo` adds the effect of a housing plan here; a scenario's "
+                    "housing_plan gives your own (see docs/results/housing.md).",
+                    "`vekst demo` legger til effekten av en boligplan her; en egen plan gis "
+                    "som housing_plan i et scenario (se docs/results/housing.md).",
+                )
+            )
+        )
     intro = tr(
         lang,
         "Does building more bring more people? Builders complete dwellings where they expect "
@@ -291,16 +303,20 @@ def housing_section(
         "housing coefficient is therefore an association of net migration with completions, "
         "given the other drivers (jobs, centrality, young people entering work, the place's "
         "attractiveness and the year): how migration has moved with building in the past. "
-        "It is not the causal effect of building one more dwelling, and a plan's effect below "
-        "is what that past co-movement implies.",
+        "It is not the causal effect of building one more dwelling.",
         "Gir mer bygging flere innbyggere? Utbyggere ferdigstiller boliger der de venter "
         "kjøpere, så boligbyggingen følger forventet etterspørsel like mye som den skaper "
         "den. Modellens boligkoeffisient er derfor en sammenheng mellom nettoflytting og "
         "ferdigstilte boliger, gitt de andre drivkreftene (jobber, sentralitet, unge som går "
         "inn i arbeidslivet, stedets attraktivitet og året): hvordan flyttingen har fulgt "
-        "byggingen før. Den er ikke den kausale effekten av å bygge én bolig til, og en plans "
-        "effekt under er det denne samvariasjonen tilsier.",
+        "byggingen før. Den er ikke den kausale effekten av å bygge én bolig til.",
     )
+    if effect is not None and "extra_completions" in effect:
+        intro += tr(
+            lang,
+            " The plan's effect below is what that past co-movement implies.",
+            " Planens effekt under er det denne samvariasjonen tilsier.",
+        )
     return {
         "id": "housing",
         "title": tr(lang, "Housing plans", "Boligplaner"),
