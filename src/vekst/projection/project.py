@@ -273,6 +273,7 @@ def project(
 # --- inputs --------------------------------------------------------------------------------
 def _history(panel: xr.Dataset, base_year: int) -> xr.Dataset:
     """The panel up to the base year, with flows of the base year and later removed."""
+    from vekst.data.commuting_flows import drop_commuting_from
     from vekst.data.panel import FLOW_VARIABLES
 
     keep = np.asarray(panel["year"].values) <= base_year
@@ -286,6 +287,8 @@ def _history(panel: xr.Dataset, base_year: int) -> xr.Dataset:
             # Masking years that are already missing would only copy the variable.
             if bool(late.notnull().any()):
                 history[name] = history[name].where(history["year"] < base_year)
+    # The sparse commuting layout has no year dimension to mask: drop the late entries.
+    history = drop_commuting_from(history, base_year)
     return history
 
 
