@@ -115,3 +115,45 @@ def test_recovery_replicates_on_dask_equal_the_serial_run(client, monkeypatch):
         assert table.attrs["failed_replicates"] == {1: "RuntimeError: sampler crashed"}
         assert [fit["replicate"] for fit in table.attrs["fits"]] == [0]
     assert seen == [0]
+
+
+def test_scenario_ensemble_on_dask_equals_each_scenario_projected_alone(client):
+    from vekst.projection import (
+        JobGrowth,
+        ProjectionOptions,
+        Scenario,
+        make_test_draws,
+        project,
+        project_scenarios,
+    )
+    from vekst.projection.testing import toy_panel
+
+    panel = toy_panel(5)
+    draws = make_test_draws(panel, 4, seed=2)
+    options = ProjectionOptions(end_year=2028, seed=3)
+    scenarios = [
+        None,
+        Scenario(name="more births", asfr_multiplier=1.3),
+        # Job growth of a place the panel lacks: this task raises.
+        Scenario(name="elsewhere", job_growth=(JobGrowth("9999", 2025, 1.0),)),
+    ]
+    serial = project_scenarios(panel, draws, scenarios, options)
+    spread = project_scenarios(panel, draws, scenarios, options, runner=TaskRunner(client=client))
+    assert list(serial.projections) == list(spread.projections) == ["baseline", "more births"]
+    assert set(serial.failures) == set(spread.failures) == {"elsewhere"}
+    assert "9999" in spread.failures["elsewhere"]
+    for name, scenario in zip(["baseline", "more births"], scenarios, strict=False):
+        alone = project(panel, draws, options, scenario=scenario)
+        for result in (serial, spread):
+            np.testing.assert_array_equal(
+                result.projections[name]["population"].values, alone["population"].values
+            )
+    # Common random numbers: the same shocks, so more births give more newborns in
+    # every draw (not just on average).
+    newborn = {
+        name: p["population"].sel(age=0).isel(year=-1).sum(("municipality", "sex"))
+        for name, p in spread.projections.items()
+    }
+    assert bool((newborn["more births"] > newborn["baseline"]).all())
+    with pytest.raises(ValueError, match="named 'baseline'"):
+        project_scenarios(panel, draws, [None, Scenario()], options)
