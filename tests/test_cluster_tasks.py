@@ -157,3 +157,43 @@ def test_scenario_ensemble_on_dask_equals_each_scenario_projected_alone(client):
     assert bool((newborn["more births"] > newborn["baseline"]).all())
     with pytest.raises(ValueError, match="named 'baseline'"):
         project_scenarios(panel, draws, [None, Scenario()], options)
+
+
+def test_project_command_writes_one_folder_per_scenario(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import vekst.commands.project as command
+    from vekst.cli import app
+    from vekst.projection import make_test_draws
+    from vekst.projection.testing import toy_panel
+
+    panel = toy_panel(4)
+    draws = make_test_draws(panel, 3, seed=1)
+    # A stand-in for reading a fit: the toy panel and test draws, converged.
+    monkeypatch.setattr(command, "_load_inputs", lambda fit, settings: (panel, draws, True))
+    (tmp_path / "low.json").write_text('{"asfr_multiplier": 0.8}')
+    (tmp_path / "high.json").write_text('{"asfr_multiplier": 1.2}')
+    fit = tmp_path / "fit.nc"
+    fit.write_text("stand-in")
+    common = ["project", "--fit", str(fit), "--end-year", "2026", "--draws", "3"]
+    runner = CliRunner()
+    both = runner.invoke(
+        app,
+        [*common, "--out", str(tmp_path / "ens"), "--scenario", str(tmp_path / "low.json"),
+         "--scenario", str(tmp_path / "high.json")],
+    )
+    assert both.exit_code == 0, both.output
+    alone = runner.invoke(
+        app, [*common, "--out", str(tmp_path / "one"), "--scenario", str(tmp_path / "high.json")]
+    )
+    assert alone.exit_code == 0, alone.output
+    low = xr.load_dataset(tmp_path / "ens" / "low" / "projection.nc")
+    high = xr.load_dataset(tmp_path / "ens" / "high" / "projection.nc")
+    single = xr.load_dataset(tmp_path / "one" / "projection.nc")
+    np.testing.assert_array_equal(high["population"].values, single["population"].values)
+    assert float(low["population"].sel(age=0).sum()) < float(high["population"].sel(age=0).sum())
+    refused = runner.invoke(
+        app, [*common, "--out", str(tmp_path / "x"), "--workers", "2",
+              "--scenario", str(tmp_path / "low.json")],
+    )
+    assert refused.exit_code == 1 and "two or more" in refused.output

@@ -384,7 +384,10 @@ class _Storage:
 
     def store(self, draws: slice, t: int, population: np.ndarray) -> None:
         if self.population is not None:
-            self.population[draws, t] = population.transpose(0, 1, 3, 2)
+            # Sex by sex: a plain transposing copy of (sex, age) to (age, sex) runs about
+            # ten times slower (its inner loop is two elements long).
+            for k in range(population.shape[2]):
+                self.population[draws, t, :, :, k] = population[:, :, k, :]
         else:
             flat = population.reshape(-1, self.matrix.shape[0])
             grouped = flat @ self.matrix.astype(population.dtype)
