@@ -433,4 +433,8 @@ def open_projection(path: str | Path, chunks: Any = None) -> xr.Dataset:
             "--format zarr` or vekst.projection.zarr_store.project_to_zarr."
         )
     kwargs = {} if chunks is None else {"chunks": chunks}
-    return xr.open_zarr(path, zarr_format=ZARR_FORMAT, **kwargs)
+    dataset = xr.open_zarr(path, zarr_format=ZARR_FORMAT, **kwargs)
+    # Labels on municipality or draw (name, county, region, posterior_draw) are small and
+    # are grouped by, which xarray refuses to do lazily: read them now.
+    labels = [str(n) for n in dataset.coords if n not in dataset.dims]
+    return dataset.assign_coords({name: dataset[name].load() for name in labels})
