@@ -179,3 +179,13 @@ def test_sparse_panel_without_coordinates_is_rejected():
     panel = panel.drop_vars(WORK)
     with pytest.raises(PanelValidationError, match="commuting_work"):
         validate_panel(panel, code_vintage=None)
+
+
+def test_sparse_panel_round_trips_through_netcdf(tmp_path):
+    from vekst.data.panel import load_panel
+
+    panel = toy_panel(5, sparse_commuting=True)
+    panel.to_netcdf(tmp_path / "panel.nc", engine="h5netcdf")
+    loaded = load_panel(tmp_path / "panel.nc", code_vintage=None)
+    assert is_sparse_commuting(loaded)
+    xr.testing.assert_allclose(vra(loaded), vra(panel), rtol=0, atol=0)

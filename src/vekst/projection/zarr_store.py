@@ -10,10 +10,12 @@ rewritten); memory stays at one chunk of draws, whatever the number of draws.
 Layout: Zarr format 2 (strings and consolidated metadata are stable there and every Zarr
 reader opens it); every variable with ``draw`` and ``municipality`` dims is chunked by
 both (all years, ages and sexes of a chunk together: a municipality's pyramid over time
-is one read), compressed with Blosc LZ4 and byte shuffle. Projected counts are float32
-with busy mantissas, so stronger codecs gain little: on chunks of the national projection
-LZ4 kept 80 % of the bytes at 460 MB/s, zstd level 1 79 % at 136 MB/s, plain zstd 89 %
-(``docs/results/scaling.md``).
+is one read), compressed with Blosc LZ4 and byte shuffle (:class:`ZarrLayout` ``compressor``).
+Projected counts are float32 with busy mantissas, so stronger codecs gain little: on
+chunks of the national projection LZ4 kept 80 % of the bytes at 430-570 MB/s, zstd level
+1 78 % at 138 MB/s, LZ4 without shuffle 97 % (``docs/results/scaling.md``). The store
+also holds ``population_age_group``, grouped from each chunk as it passes, so the
+summaries never read the single ages back.
 
 Variable names, dims, coordinates, attributes and dtypes are those of the in-memory
 projection Dataset, so :func:`open_projection` gives a dask-backed Dataset that the
@@ -86,17 +88,20 @@ class ZarrLayout:
         Draws per chunk of the ``(draw, year, municipality)`` variables (small; fewer,
         larger chunks).
     compressor
-        Codec of the single-age ``population``: ``"none"`` (default), ``"lz4"`` (Blosc
-        LZ4, byte shuffle) or ``"zstd"`` (Blosc zstd level 1). Projected float32 counts
-        have busy mantissas: LZ4 keeps 80 % of the bytes at about 430 MB/s on one core,
-        so it costs more time (12 s of CPU per 1000 draws of the country) than the 20 %
-        of disk it saves. The other variables are small and always LZ4-compressed.
+        Codec of the single-age ``population``: ``"lz4"`` (default: Blosc LZ4, byte
+        shuffle), ``"zstd"`` (Blosc zstd level 1) or ``"none"``. Projected float32 counts
+        have busy mantissas: LZ4 keeps 80 % of the bytes at about 430-570 MB/s on one
+        core (12 s of CPU per 1000 draws of the country), zstd 78 % at 140 MB/s. Where
+        the disk writes slower than that (a shared disk: the store is written faster
+        with LZ4 than without, ``docs/results/scaling.md``) LZ4 wins; on a fast local
+        disk ``"none"`` saves the CPU. The other variables are small and always
+        LZ4-compressed.
     """
 
     draw_chunk: int | None = None
     municipality_chunk: int = 50
     flow_draw_chunk: int = 250
-    compressor: str = "none"
+    compressor: str = "lz4"
 
     def __post_init__(self) -> None:
         for name in ("draw_chunk", "municipality_chunk", "flow_draw_chunk"):
