@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vekst.projection import make_test_draws, project
-from vekst.projection.agepattern import estimate_age_pattern
+from vekst.projection.agepattern import estimate_age_pattern, t_predictive_factor
 from vekst.projection.spread import apply_cell_migration, spread_signed_schedule
 from vekst.projection.testing import toy_panel
 
@@ -196,9 +196,34 @@ def test_whittaker_smoothing_keeps_sums_and_lines():
 
 def test_spread_is_calibrated_on_the_last_years_of_the_window(known):
     steady = estimate_age_pattern(known[0], before_year=BASE)
-    assert 1.0 <= steady.noise_scale < 1.3  # the model's own noise: little to add
+    # The model's own noise: the t-predictive already gives it, each band near 1.
+    assert np.all((steady.noise_scale >= 0.75) & (steady.noise_scale < 1.3))
     noisier, _, _ = known_panel(late_noise=2.0)
     widened = estimate_age_pattern(noisier, before_year=BASE)
-    assert 1.5 < widened.noise_scale < 2.6  # later years twice as noisy
+    assert 1.5 < np.median(widened.noise_scale) < 2.6  # later years twice as noisy
     none = estimate_age_pattern(noisier, before_year=BASE, calibrate_years=0)
     assert none.noise_scale == 1.0
+
+
+@pytest.mark.parametrize("n_years", [4, 6, 10, 16])
+def test_t_predictive_factor_gives_80_percent_bands_for_a_new_year(n_years):
+    # A municipality's residuals come from a regression on (1, r_t) over n years; the
+    # band +-z90 * factor * rms(residuals) must cover a new year's error 80 % of the time
+    # (plus the estimation error of the fit, as the draws add it: sqrt(1 + 1/n)).
+    rng = np.random.default_rng(n_years)
+    reps = 40_000
+    rate = rng.standard_normal((reps, n_years))
+    y = 0.3 + 0.5 * rate + rng.standard_normal((reps, n_years))
+    x = rate - rate.mean(1, keepdims=True)
+    slope = (x * (y - y.mean(1, keepdims=True))).sum(1) / (x**2).sum(1)
+    resid = y - y.mean(1, keepdims=True) - slope[:, None] * x
+    rms = np.sqrt((resid**2).mean(1))
+    new_error = rng.standard_normal(reps) * np.sqrt(1 + 1 / n_years)
+    half = 1.2815515655446004 * t_predictive_factor(np.array([n_years]))[0] * rms
+    half *= np.sqrt(1 + 1 / n_years)
+    coverage = np.mean(np.abs(new_error) < half)
+    assert coverage == pytest.approx(0.80, abs=0.015)
+    # Without the factor the bands of short series are far too narrow.
+    raw = np.mean(np.abs(new_error) < half / t_predictive_factor(np.array([n_years]))[0])
+    if n_years <= 6:
+        assert raw < 0.72

@@ -171,3 +171,21 @@ def test_score_ensemble_and_summary_carry_the_interval_score():
     frame = pd.DataFrame({k: np.asarray(v).ravel() for k, v in out.items()}).assign(g="a")
     summary = summarise_scores(frame, by=["g"], levels=(0.8,))
     assert summary["interval_score_80"].iloc[0] == pytest.approx(out["is_80"][0])
+
+
+def test_aggregate_bias_is_free_of_the_small_cell_chance_that_lifts_the_mean_error():
+    # An unbiased forecast of Poisson cells: the summed forecast equals the summed
+    # expectation, but the mean percentage error is positive (1/observed is convex).
+    rng = np.random.default_rng(3)
+    expected = np.full(20_000, 8.0)
+    observed = rng.poisson(expected).astype(float)
+    keep = observed > 0
+    pe = 100 * (expected[keep] - observed[keep]) / observed[keep]
+    scores = pd.DataFrame({
+        "method": "m", "ape": np.abs(pe), "pe": pe, "crps": 1.0, "crps_pct": 1.0,
+        "point": expected[keep], "observed": observed[keep],
+    })
+    out = summarise_scores(scores, by=["method"]).set_index("method")
+    assert out.loc["m", "bias"] > 8.0  # about 100 * E[8 / X - 1], X ~ Poisson(8) > 0
+    # The sum over cells: only the dropped zero cells move it (exp(-8) of them).
+    assert abs(out.loc["m", "aggregate_bias"]) < 1.0

@@ -27,7 +27,10 @@ def test_holding_every_source_leaves_no_variance(panel):
                    detail="age_groups")
     spread = held["population_total"].std("draw").max()
     assert float(spread) < 1e-3 * float(free["population_total"].std("draw").max())
-    assert float(held["population_age_group"].std("draw").max()) < 1e-2
+    # Up to float32 rounding (a few units in the last place of a 23,000-person group).
+    groups = held["population_age_group"].astype("float64")
+    relative = groups.std("draw") / groups.mean("draw").where(groups.mean("draw") > 0)
+    assert float(relative.max()) < 1e-6
 
 
 def test_local_shock_contribution_matches_its_analytic_variance(panel):

@@ -40,7 +40,7 @@ def ar1_series(n, mu, phi, sigma, start, seed):
 def test_tfr_process_recovers_a_known_ar1():
     mu, phi, sigma = np.log(1.8), 0.85, 0.03
     history = asfr_history(ar1_series(2000, mu, phi, sigma, np.log(1.5), seed=1), 1000)
-    process = fit_tfr_process(history, first_year=None)
+    process = fit_tfr_process(history, first_year=None, kind="ar1")
     assert process.phi == pytest.approx(phi, abs=0.06)
     assert process.level == pytest.approx(1.8, rel=0.04)
     assert np.sqrt(process.sigma2) == pytest.approx(sigma, rel=0.1)
@@ -48,7 +48,7 @@ def test_tfr_process_recovers_a_known_ar1():
 
 def test_tfr_paths_have_the_analytic_ar1_moments_by_horizon():
     history = asfr_history(ar1_series(60, np.log(1.75), 0.8, 0.04, np.log(1.9), seed=3))
-    process = fit_tfr_process(history, first_year=None)
+    process = fit_tfr_process(history, first_year=None, kind="ar1")
     horizons = np.array([1, 2, 5, 10, 20])
     paths = np.log(process.simulate(20_000, 20, seed=5, parameter_uncertainty=False))
     mean, variance = process.log_moments(horizons)
@@ -60,6 +60,67 @@ def test_tfr_paths_have_the_analytic_ar1_moments_by_horizon():
     # Parameter uncertainty widens the bands, most at long horizons.
     wide = np.log(process.simulate(20_000, 20, seed=5)).var(0)
     assert wide[19] > 1.1 * variance[-1]
+
+
+def damped_trend_series(n, psi, sigma, start, seed):
+    rng = np.random.default_rng(seed)
+    change = np.zeros(n)
+    for t in range(1, n):
+        change[t] = psi * change[t - 1] + sigma * rng.standard_normal()
+    return np.exp(start + np.cumsum(change))
+
+
+def test_tfr_damped_trend_recovers_a_known_process():
+    psi, sigma = 0.5, 0.02
+    history = asfr_history(damped_trend_series(3000, psi, sigma, np.log(1.7), seed=4), 1000)
+    process = fit_tfr_process(history, first_year=None)
+    assert process.kind == "damped_trend"
+    assert process.phi == pytest.approx(psi, abs=0.05)
+    assert np.sqrt(process.sigma2) == pytest.approx(sigma, rel=0.08)
+
+
+def test_tfr_damped_trend_paths_have_the_analytic_moments_by_horizon():
+    history = asfr_history(damped_trend_series(60, 0.4, 0.03, np.log(1.8), seed=6))
+    process = fit_tfr_process(history, first_year=None)
+    horizons = np.array([1, 2, 5, 10, 20])
+    paths = np.log(process.simulate(20_000, 20, seed=7, parameter_uncertainty=False))
+    mean, variance = process.log_moments(horizons)
+    simulated = paths[:, horizons - 1]
+    se_mean = np.sqrt(variance / 20_000)
+    np.testing.assert_array_less(np.abs(simulated.mean(0) - mean), 4 * se_mean)
+    np.testing.assert_allclose(simulated.var(0), variance, rtol=4 * np.sqrt(2 / 20_000))
+    # An integrated process: the variance keeps growing, faster than linearly at first.
+    assert variance[-1] > 3 * variance[2] > 3 * variance[0]
+
+
+def _rolling_tfr_coverage(history: xr.DataArray, kind: str, horizons=(1, 2, 3, 4)):
+    """80 % band coverage of the observed TFR, forecast from every year 1990-2020."""
+    tfr = history.sum("age")
+    years = tfr["year"].values
+    hits = {h: [] for h in horizons}
+    for last in range(1990, 2021):
+        process = fit_tfr_process(history.sel(year=slice(None, last)), kind=kind)
+        paths = process.simulate(4000, max(horizons), seed=last)
+        for h in horizons:
+            if last + h in years:
+                low, high = np.quantile(paths[:, h - 1], [0.1, 0.9])
+                hits[h].append(low < float(tfr.sel(year=last + h)) < high)
+    return {h: float(np.mean(v)) for h, v in hits.items()}
+
+
+def test_damped_trend_bands_cover_norways_tfr_better_than_the_ar1():
+    """Rolling-origin check on the embedded national series (HFD, 1975-2021)."""
+    import vekst
+    from vekst.projection.fertility import long_fertility_history
+
+    history = long_fertility_history(vekst.load_default())
+    damped = _rolling_tfr_coverage(history, "damped_trend")
+    ar1 = _rolling_tfr_coverage(history, "ar1")
+    # About 30 origins per horizon: 80 % bands should cover 0.65-0.92 of them.
+    for h in (2, 3, 4):
+        assert 0.65 <= damped[h] <= 0.92, (h, damped)
+    assert np.mean([ar1[h] for h in (3, 4)]) < 0.65, ar1
+    assert np.mean(list(damped.values())) > np.mean(list(ar1.values()))
 
 
 def test_schedule_moves_with_the_mean_age_at_birth():

@@ -135,14 +135,25 @@ def headline_markdown(
         lines.append("")
         cover = ages[ages["method"] == method].set_index("age_group")
         has_cover = not cover.empty
+        has_bias = has_cover and "aggregate_bias" in cover.columns
+        extra = [f"{method} 80 % coverage"] if has_cover else []
+        extra += [f"{method} aggregate bias"] if has_bias else []
         lines += _table(
-            ["age group", *methods] + ([f"{method} 80 % coverage"] if has_cover else []),
+            ["age group", *methods, *extra],
             [
                 [g, *[_num(table.loc[g, m]) for m in methods]]
                 + ([_pct(cover.loc[g, "coverage_80"])] if has_cover else [])
+                + ([_num(cover.loc[g, "aggregate_bias"])] if has_bias else [])
                 for g in order
             ],
         )
+        if has_bias:
+            lines.append(
+                "Aggregate bias: the summed forecast of all municipalities' cells against the "
+                "summed observation (%). The mean percentage error of small cells (age 0, "
+                "90+) is pushed up by chance alone, so it is not shown."
+            )
+            lines.append("")
     if growth is not None and not growth.empty:
         pooled_growth = growth[(growth["origin"] == "pooled") & (growth["method"] == method)]
         if not pooled_growth.empty:
@@ -192,6 +203,39 @@ def _targets(pooled: pd.DataFrame, method: str, last: int) -> list[str]:
             for other in ("naive10", "ols")
         )
         checks.append((f"MAPE and CRPS at h = {last} below naive10's and OLS's", better))
+    checks += _age_targets(pooled, method, last)
     lines = ["**Targets**", ""]
     lines += [f"- [{'x' if bool(ok) else ' '}] {text}" for text, ok in checks]
     return [*lines, ""]
+
+
+def _age_targets(pooled: pd.DataFrame, method: str, last: int) -> list[tuple[str, bool]]:
+    """The age-detail targets: median APE below every baseline, 80 % cell coverage."""
+    ages = pooled[
+        (pooled["level"] == "municipality")
+        & (pooled["size_class"] == "all")
+        & (pooled["age_group"] != TOTAL)
+        & (pooled["horizon"] == last)
+    ]
+    mine = ages[ages["method"] == method].set_index("age_group")
+    if mine.empty:
+        return []
+    others = ages[ages["method"] != method].pivot(
+        index="age_group", columns="method", values="median_ape"
+    )
+    best_other = others.min(axis=1).reindex(mine.index)
+    worse = [g for g in mine.index if not mine.loc[g, "median_ape"] < best_other.loc[g]]
+    cover = mine["coverage_80"]
+    outside = [f"{g} {100 * c:.0f}" for g, c in cover.items() if not 0.75 <= c <= 0.85]
+    return [
+        (
+            f"median APE at h = {last} below every baseline in every age group"
+            + (f" (not in: {', '.join(worse)})" if worse else ""),
+            not worse,
+        ),
+        (
+            f"80 % bands of municipality x age-group cells cover 75-85 % at h = {last}"
+            + (f" (outside: {', '.join(outside)})" if outside else ""),
+            not outside,
+        ),
+    ]

@@ -289,7 +289,10 @@ def summarise_scores(
     -------
     pandas.DataFrame
         Per group: ``n`` (rows with an APE), ``median_ape``, ``mean_ape``, ``bias`` (mean
-        signed percentage error), ``crps`` (mean, persons), ``crps_pct`` (mean, % of
+        signed percentage error), ``aggregate_bias`` (the summed forecast against the
+        summed observation, %, when ``point`` and ``observed`` are given: the mean
+        percentage error of small cells is pushed up by their chance, because a cell that
+        happens to be small weighs more), ``crps`` (mean, persons), ``crps_pct`` (mean, % of
         observed), ``coverage_L`` (share of observations inside the interval; NaN for point
         forecasts).
     """
@@ -308,6 +311,12 @@ def summarise_scores(
             "crps_pct": grouped["crps_pct"].mean(),
         }
     )
+    if {"point", "observed"} <= set(scores.columns):
+        valid = scores["ape"].notna()
+        sums = scores[valid].groupby(by, sort=False, observed=True, dropna=False)[
+            ["point", "observed"]
+        ].sum()
+        out["aggregate_bias"] = 100.0 * (sums["point"] - sums["observed"]) / sums["observed"]
     for level in levels:
         name = _level_name(level)
         column = f"cover_{name}"

@@ -189,7 +189,7 @@ def _hazard_loading(loading: np.ndarray) -> np.ndarray:
 
 
 def _stochastic_fertility(panel, base_year, calendar, scenario, ages, n_draws, seed):
-    """Schedules moving to later ages and per-draw TFR paths from the AR(1) process."""
+    """Schedules moving to later ages and per-draw TFR paths from the TFR process."""
     history = long_fertility_history(panel, before_year=base_year)
     if not np.array_equal(history["age"].values, ages):
         history = history.reindex(age=ages, fill_value=0.0)
@@ -202,14 +202,9 @@ def _stochastic_fertility(panel, base_year, calendar, scenario, ages, n_draws, s
     paths = process.simulate(n_draws, horizon, seed)[:, index]
     tfr_last = float(np.exp(process.log_tfr[-1]))
     note = {
-        "rule": "AR(1) on log TFR toward a long-run level (parameter uncertainty), "
+        "rule": f"{process.kind.replace('_', ' ')} on log TFR (parameter uncertainty), "
         "schedule moved along the trend of the mean age at birth",
-        "tfr_process": {
-            "years": [int(process.years[0]), int(process.years[-1])],
-            "phi": round(process.phi, 4),
-            "long_run_tfr": round(process.level, 4),
-            "sigma": round(float(np.sqrt(process.sigma2)), 4),
-        },
+        "tfr_process": process.describe(),
         "mean_age_shift": {
             int(y): round(float(shifts[i]), 3) for y, i in zip(calendar, index, strict=True)
         },
