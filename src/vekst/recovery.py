@@ -20,12 +20,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.stats import norm
+
+if TYPE_CHECKING:
+    from vekst.cluster import TaskRunner
 
 __all__ = [
     "COVERAGE_LEVELS",
@@ -293,7 +296,7 @@ def check_recovery(
     truth_factory=None,
     progress: bool = False,
     on_replicate=None,
-    runner=None,
+    runner: TaskRunner | None = None,
 ) -> pd.DataFrame:
     """Simulate, fit and score ``replicates`` panels; coverage per parameter group.
 
