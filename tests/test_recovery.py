@@ -1,6 +1,7 @@
 """Recovery of known truth from Simulated Norway: a quick fit, scoring, and coverage (slow)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from rich.console import Console
@@ -9,6 +10,7 @@ from vekst.commands.simulate import YearRangeError, coverage_table, parse_region
 from vekst.models.spec import load_spec
 from vekst.recovery import (
     COVERAGE_LEVELS,
+    RecoveryConfig,
     check_recovery,
     migration_only,
     score_ols,
@@ -126,6 +128,20 @@ def test_quick_fit_recovers_pooled_coefficients_and_attractiveness(quick):
         assert ((values >= 0) & (values <= 1)).all()
     assert (quick["cover_50"].dropna() <= quick["cover_94"].dropna() + 1e-12).all()
     assert quick.attrs["fits"][0]["divergences"] >= 0
+
+
+def test_recovery_config_object_and_keyword_forms_agree(quick):
+    # After ``quick`` the compiled model (same regions and seed) is reused: only sampling.
+    spec = migration_only(load_spec())
+    settings = {"regions": 3, "draws": 60, "tune": 60, "chains": 1, "seed": 12}
+    by_object = check_recovery(1, spec, RecoveryConfig(**settings, by_covariate=True))
+    by_name = check_recovery(1, spec=spec, by_covariate=True, **settings)
+    pd.testing.assert_frame_equal(by_object, by_name)
+    assert by_object.attrs["draws"] == 60 and "beta_mu[ds]" in set(by_object["group"])
+    # Fewer draws than ``quick``: other numbers, so the settings reached the fit.
+    assert not np.allclose(by_object["rmse"], quick["rmse"], equal_nan=True)
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['regoins'\]"):
+        check_recovery(1, spec, regoins=3)
 
 
 def test_coverage_table_renders(quick):

@@ -10,8 +10,10 @@ import json
 import math
 import urllib.request
 from collections import Counter
+from dataclasses import replace
 from itertools import product
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +23,7 @@ from vekst.data.jsonstat import parse_metadata
 from vekst.data.ssb import (
     PUBLISHED_CELL_LIMIT,
     PUBLISHED_RATE_LIMIT,
+    ClientSettings,
     DiskCache,
     RateLimiter,
     Response,
@@ -167,6 +170,32 @@ def test_client_requests_respect_the_cell_limit(tmp_path):
     assert all(math.prod(len(v) for v in s.values()) <= 10 for s in transport.data_selections)
     with pytest.raises(ValueError, match="exceeds SSB's limit"):
         SsbClient(transport=transport, max_cells=PUBLISHED_CELL_LIMIT + 1)
+
+
+def test_client_settings_object_and_keywords_fetch_the_same(tmp_path):
+    clock = FakeClock()
+    transport = StubTransport({"99999": toy_table()}, clock=clock, cell_limit=10)
+    limiter = RateLimiter(max_requests=1000, period=60.0, min_interval=0.0, clock=clock)
+    settings = ClientSettings(
+        transport=transport, clock=clock, rate_limiter=limiter, max_cells=10, lang="en"
+    )
+    by_object = SsbClient(settings, cache_dir=tmp_path / "a")
+    by_name = SsbClient(
+        transport=transport,
+        clock=clock,
+        rate_limiter=limiter,
+        max_cells=10,
+        lang="en",
+        cache_dir=tmp_path / "b",
+    )
+    results = [c.fetch_table(SPEC, first_year=2010) for c in (by_object, by_name)]
+    # max_cells reached the client: 96 cells in chunks of at most 10.
+    assert results[0].chunks == results[1].chunks >= 10
+    pd.testing.assert_frame_equal(results[0].frame, results[1].frame)
+    assert by_object.lang == by_name.lang == "en"
+    assert by_object.settings == replace(by_name.settings, cache_dir=tmp_path / "a")
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['max_cell'\]"):
+        SsbClient(settings, max_cell=5)
 
 
 # --------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ __all__ = [
     "check_output_file",
     "check_output_folder",
     "csv_records",
+    "settings_from",
     "with_fields",
 ]
 
@@ -328,3 +329,46 @@ def with_fields(settings: T, overrides: dict[str, Any], what: str) -> T:
             f"{what} got unknown option(s) {unknown}; the options are {sorted(known)}."
         )
     return dataclasses.replace(settings, **overrides) if overrides else settings
+
+
+def settings_from(kind: type[T], settings: T | None, overrides: dict[str, Any], what: str) -> T:
+    """Settings of dataclass ``kind``: ``settings`` with fields replaced by name, or, when
+    ``settings`` is ``None``, ``kind`` built from the named fields alone.
+
+    Parameters
+    ----------
+    kind
+        The frozen dataclass.
+    settings
+        A base instance, or ``None`` for ``kind``'s defaults.
+    overrides
+        Field values by name.
+    what
+        The function or settings they were given to (for the error message).
+
+    Raises
+    ------
+    TypeError
+        Naming the unknown field(s), or the required fields missing when ``settings`` is
+        ``None``.
+    """
+    if settings is not None:
+        return with_fields(settings, overrides, what)
+    fields = dataclasses.fields(kind)
+    known = {f.name for f in fields}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(
+            f"{what} got unknown option(s) {unknown}; the options are {sorted(known)}."
+        )
+    required = [
+        f.name
+        for f in fields
+        if f.init
+        and f.name not in overrides
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if required:
+        raise TypeError(f"{what} needs {required} (as a {kind.__name__} or by name).")
+    return kind(**overrides)

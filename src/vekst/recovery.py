@@ -18,7 +18,7 @@ is a frequentist coverage over replicates (noisy with few replicates).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +27,15 @@ import pandas as pd
 import xarray as xr
 from scipy.stats import norm
 
+from vekst.io import settings_from
+
 if TYPE_CHECKING:
     from vekst.cluster import TaskRunner
 
 __all__ = [
     "COVERAGE_LEVELS",
     "PARAMETER_GROUPS",
+    "RecoveryConfig",
     "ReplicateOutcome",
     "ReplicateSettings",
     "check_recovery",
@@ -281,38 +284,12 @@ def migration_only(spec):
     return spec_from_dict(raw, source=f"{spec.name} (vital blocks off)")
 
 
-def check_recovery(
-    replicates: int = 20,
-    spec=None,
-    regions: int | Sequence[str] | None = None,
-    *,
-    draws: int = 500,
-    tune: int = 500,
-    chains: int = 2,
-    seed: int = 0,
-    years: range = range(2005, 2022),
-    levels: Sequence[float] = COVERAGE_LEVELS,
-    by_covariate: bool = False,
-    truth_factory=None,
-    progress: bool = False,
-    on_replicate=None,
-    runner: TaskRunner | None = None,
-) -> pd.DataFrame:
-    """Simulate, fit and score ``replicates`` panels; coverage per parameter group.
+@dataclass(frozen=True)
+class RecoveryConfig:
+    """Settings of :func:`check_recovery` (every field has a default).
 
-    Births and deaths are simulated with the likelihood the spec fits (Poisson events
-    where the spec says Poisson), so the check tests the model on its own assumptions.
-    DS is computed with the employment profile the panel was simulated with.
-
-    Parameters
+    Attributes
     ----------
-    replicates
-        Number of simulated panels.
-    spec
-        A :class:`~vekst.models.spec.ModelSpec`, a spec path or name (see
-        :func:`vekst.models.spec.load_spec`); default ``models/vareide2022.toml``. The
-        panels are simulated with its covariates; :func:`migration_only` drops the vital
-        blocks when only the migration model is checked.
     regions
         Labour-market regions to simulate: a number ``K`` (the K regions with the most
         municipalities, :func:`vekst.simulate.default_regions`), a list of codes,
@@ -344,6 +321,49 @@ def check_recovery(
         task per replicate, seeded by its number, so the numbers equal the serial
         run's). ``None`` runs them one after another here. A replicate that raises is
         left out of the table and named in ``attrs["failed_replicates"]``.
+    """
+
+    regions: int | Sequence[str] | None = None
+    draws: int = 500
+    tune: int = 500
+    chains: int = 2
+    seed: int = 0
+    years: range = range(2005, 2022)
+    levels: Sequence[float] = COVERAGE_LEVELS
+    by_covariate: bool = False
+    truth_factory: Callable[[], Any] | None = None
+    progress: bool = False
+    on_replicate: Callable[[int, Any, float], None] | None = None
+    runner: TaskRunner | None = None
+
+
+def check_recovery(
+    replicates: int = 20,
+    spec=None,
+    config: RecoveryConfig | None = None,
+    **overrides: Any,
+) -> pd.DataFrame:
+    """Simulate, fit and score ``replicates`` panels; coverage per parameter group.
+
+    Births and deaths are simulated with the likelihood the spec fits (Poisson events
+    where the spec says Poisson), so the check tests the model on its own assumptions.
+    DS is computed with the employment profile the panel was simulated with.
+
+    Parameters
+    ----------
+    replicates
+        Number of simulated panels.
+    spec
+        A :class:`~vekst.models.spec.ModelSpec`, a spec path or name (see
+        :func:`vekst.models.spec.load_spec`); default ``models/vareide2022.toml``. The
+        panels are simulated with its covariates; :func:`migration_only` drops the vital
+        blocks when only the migration model is checked.
+    config
+        Regions, sampler settings, seed, years, levels and hooks
+        (:class:`RecoveryConfig`); default its defaults.
+    **overrides
+        Fields of :class:`RecoveryConfig` by name, e.g. ``check_recovery(1, regions=3,
+        draws=300)``; an unknown name is a ``TypeError`` naming it.
 
     Returns
     -------
@@ -353,7 +373,8 @@ def check_recovery(
         (share of true values inside the central interval), ``width_*`` (mean width),
         ``rmse`` (posterior mean or OLS estimate vs truth) and ``corr`` (mean over
         replicates of the correlation between estimate and truth). ``attrs`` hold the
-        settings and each fit's diagnostics (``attrs["fits"]``).
+        settings, each fit's diagnostics (``attrs["fits"]``) and the replicates whose
+        task failed (``attrs["failed_replicates"]``, left out of the table).
 
     Raises
     ------
@@ -366,13 +387,13 @@ def check_recovery(
     from vekst.models.spec import ModelSpec, load_spec
     from vekst.simulate import default_regions
 
+    c = settings_from(RecoveryConfig, config, overrides, "check_recovery()")
     if replicates < 1:
         raise ValueError(f"replicates must be at least 1, got {replicates}.")
     if not isinstance(spec, ModelSpec):
         spec = load_spec(spec)
     base = load_default()
-    if regions is None:
-        regions = 6
+    regions = 6 if c.regions is None else c.regions
     region_codes = (
         default_regions(base, int(regions))
         if isinstance(regions, int | np.integer)
@@ -382,25 +403,25 @@ def check_recovery(
         spec=spec,
         region_codes=tuple(region_codes),
         employment_rate=estimate_employment_profile(base),
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        years=years,
-        levels=tuple(levels),
-        truth_factory=truth_factory,
-        progress=progress,
+        draws=c.draws,
+        tune=c.tune,
+        chains=c.chains,
+        seed=c.seed,
+        years=c.years,
+        levels=tuple(c.levels),
+        truth_factory=c.truth_factory,
+        progress=c.progress,
     )
 
     def report(r, outcome: ReplicateOutcome) -> None:
-        if on_replicate is not None:
-            on_replicate(r, outcome, outcome.seconds)
+        if c.on_replicate is not None:
+            c.on_replicate(r, outcome, outcome.seconds)
 
     outcome = run_tasks(
         run_replicate,
         range(replicates),
         shared={"settings": settings, "base": base},
-        runner=runner,
+        runner=c.runner,
         label="replicate",
         on_result=report,
     )
@@ -408,17 +429,17 @@ def check_recovery(
     if not done:
         raise RuntimeError(f"every recovery replicate failed: {outcome.failures}")
     scores = [item for replicate in done for item in replicate.scores]
-    table = _summarise(scores, levels, by_covariate)
+    table = _summarise(scores, c.levels, c.by_covariate)
     table.attrs = {
         "replicates": replicates,
         "spec": spec.name,
         "regions": region_codes,
         "municipalities": done[0].municipalities,
-        "years": [int(years[0]), int(years[-1])],
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "seed": seed,
+        "years": [int(c.years[0]), int(c.years[-1])],
+        "draws": c.draws,
+        "tune": c.tune,
+        "chains": c.chains,
+        "seed": c.seed,
         "fits": [replicate.fit for replicate in done],
         "failed_replicates": {int(k): v for k, v in outcome.failures.items()},
     }

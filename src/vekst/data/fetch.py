@@ -28,6 +28,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import xarray as xr
@@ -48,9 +49,15 @@ from vekst.data.ssb_tables import (
     TableSpec,
     table_by_key,
 )
-from vekst.io import atomic_write
+from vekst.io import atomic_write, settings_from
 
-__all__ = ["FetchAssemblyError", "FetchResult", "fetch_panel", "write_outputs"]
+__all__ = [
+    "FetchAssemblyError",
+    "FetchOptions",
+    "FetchResult",
+    "fetch_panel",
+    "write_outputs",
+]
 
 
 @dataclass
@@ -75,24 +82,12 @@ class FetchResult:
     requests: int = 0
 
 
-def fetch_panel(
-    client: SsbClient,
-    *,
-    first_year: int = 2000,
-    last_year: int | None = None,
-    tables: Iterable[str] | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-    on_table: Callable[[TableSpec], None] | None = None,
-    municipality_info: pd.DataFrame | None = None,
-    base: xr.Dataset | None = None,
-    code_table: CodeTable | None = None,
-) -> FetchResult:
-    """Fetch the tables and assemble the panel.
+@dataclass(frozen=True)
+class FetchOptions:
+    """What :func:`fetch_panel` fetches and what it assembles the panel with.
 
-    Parameters
+    Attributes
     ----------
-    client
-        The SSB client (its cache makes re-runs resume).
     first_year, last_year
         Years of the panel; ``last_year=None`` is the latest SSB has.
     tables
@@ -104,45 +99,73 @@ def fetch_panel(
         Called before each table is fetched.
     municipality_info, base, code_table
         See :func:`assemble_panel` and :func:`harmonise_counts`.
+    """
+
+    first_year: int = 2000
+    last_year: int | None = None
+    tables: Iterable[str] | None = None
+    progress: Callable[[str, int, int], None] | None = None
+    on_table: Callable[[TableSpec], None] | None = None
+    municipality_info: pd.DataFrame | None = None
+    base: xr.Dataset | None = None
+    code_table: CodeTable | None = None
+
+
+def fetch_panel(
+    client: SsbClient, options: FetchOptions | None = None, **overrides: Any
+) -> FetchResult:
+    """Fetch the tables and assemble the panel.
+
+    Parameters
+    ----------
+    client
+        The SSB client (its cache makes re-runs resume).
+    options
+        Years, tables, hooks and assembly inputs (:class:`FetchOptions`); default its
+        defaults.
+    **overrides
+        Fields of :class:`FetchOptions` by name, e.g. ``fetch_panel(client,
+        first_year=2019)``; an unknown name is a ``TypeError`` naming it.
 
     Returns
     -------
     FetchResult
     """
+    o = settings_from(FetchOptions, options, overrides, "fetch_panel()")
     from vekst.data.codes import code_table as shipped_code_table
 
-    table = shipped_code_table() if code_table is None else code_table
+    table = shipped_code_table() if o.code_table is None else o.code_table
     first_mapped = int(table["year"].min())
-    if first_year < first_mapped:
+    if o.first_year < first_mapped:
         raise FetchAssemblyError(
-            f"--from {first_year} is before {first_mapped}, the first year the municipality "
+            f"--from {o.first_year} is before {first_mapped}, the first year the municipality "
             f"code table maps; use --from {first_mapped} or later."
         )
-    keys = list(tables) if tables is not None else [spec.key for spec in ALL_TABLES]
+    keys = list(o.tables) if o.tables is not None else [spec.key for spec in ALL_TABLES]
     if POPULATION.key not in keys:
         keys.insert(0, POPULATION.key)
     results: dict[str, TableResult] = {}
     for key in keys:
         spec = table_by_key(key)
-        if on_table is not None:
-            on_table(spec)
+        if o.on_table is not None:
+            o.on_table(spec)
         chunk_filter = (
             drop_not_applicable_or_zero if spec.key == COMMUTING.key else drop_not_applicable
         )
         results[key] = client.fetch_table(
             spec,
-            first_year=first_year,
-            last_year=last_year,
-            progress=progress,
+            first_year=o.first_year,
+            last_year=o.last_year,
+            progress=o.progress,
             chunk_filter=chunk_filter,
         )
     prepared = prepare_tables(results, code_table=table)
     panel = assemble_panel(
         prepared,
-        first_year=first_year,
-        last_year=last_year,
-        municipality_info=municipality_info,
-        base=base,
+        first_year=o.first_year,
+        last_year=o.last_year,
+        municipality_info=o.municipality_info,
+        base=o.base,
         results=results,
     )
     return FetchResult(panel=panel, tables=prepared, results=results, requests=client.requests_sent)

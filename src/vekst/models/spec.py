@@ -80,6 +80,7 @@ _MIGRATION_KEYS = {
     "attractiveness",
     "attractiveness_drift",
     "attractiveness_centered",
+    "attractiveness_orthogonal_to",
     "time_structure",
     "innovations",
     "innovations_nu",
@@ -101,6 +102,7 @@ class MigrationSpec:
     attractiveness: tuple[str, ...] = ("region", "municipality")
     attractiveness_drift: bool = False
     attractiveness_centered: bool | str = "auto"
+    attractiveness_orthogonal_to: tuple[str, ...] = ()
     time_structure: str = "iid"
     innovations: str = "normal"
     innovations_nu: float = 4.0
@@ -350,6 +352,13 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         problems.append('[migration] attractiveness_centered must be true, false or "auto"')
         centred = "auto"
     drift = _flag(raw, "attractiveness_drift", False, "[migration]", problems)
+    orthogonal = raw.get("attractiveness_orthogonal_to", [])
+    if not isinstance(orthogonal, list | tuple) or any(n not in covariates for n in orthogonal):
+        problems.append(
+            "[migration] attractiveness_orthogonal_to must list covariates of the model "
+            f"(among {list(covariates)}), not {orthogonal!r}"
+        )
+        orthogonal = []
     time = _parse_time_structure(raw, problems)
     priors_raw = _table(raw, "priors", "[migration.priors]", problems)
     allowed_priors = set(_MIGRATION_PRIOR_SCALARS) | set(_MIGRATION_PRIOR_TABLES)
@@ -395,6 +404,7 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         attractiveness=tuple(levels),
         attractiveness_drift=bool(drift),
         attractiveness_centered=centred,
+        attractiveness_orthogonal_to=tuple(orthogonal),
         **time,
         beta_mu_mean=tables["beta_mu_mean"],
         beta_mu_sd=tables["beta_mu_sd"],

@@ -35,12 +35,14 @@ differ only by their assumptions (common random numbers).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vekst.io import settings_from
 from vekst.models.equation import (
     apply_national_constraint,
     noise_scale,
@@ -54,6 +56,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMPONENTS",
+    "CovariateInputs",
+    "MigrationPosterior",
+    "MigrationSettings",
     "ModelMigration",
     "StateDynamics",
     "draw_generator",
@@ -175,10 +180,11 @@ class _Chunk:
     totals: dict[int, np.ndarray] = field(default_factory=dict)
 
 
-class ModelMigration:
-    """The fitted migration model as a :class:`~vekst.projection.kernel.MigrationRate`.
+@dataclass(frozen=True, eq=False)
+class MigrationPosterior:
+    """The fit's posterior draws that drive the projected migration rates.
 
-    Parameters
+    Attributes
     ----------
     covariates
         Covariate names in the order of ``beta_mu``'s last axis.
@@ -188,16 +194,64 @@ class ModelMigration:
         ``(draw,)``.
     attractiveness
         ``(draw, municipality)``, % per year.
+    dynamics
+        The fit's time structure (``time_structure = "ar1"``), or ``None`` for year
+        effects and coefficients drawn afresh every year.
+    noise_family, noise_nu
+        Family of the municipal noise (``"normal"`` or ``"student_t"``) and its degrees
+        of freedom.
+    """
+
+    covariates: list[str]
+    beta_mu: np.ndarray
+    beta_sigma: np.ndarray
+    year_effect_mu: np.ndarray
+    year_effect_sigma: np.ndarray
+    attractiveness: np.ndarray
+    sigma_base: np.ndarray
+    sigma_pop: np.ndarray
+    dynamics: StateDynamics | None = None
+    noise_family: str = "normal"
+    noise_nu: float = 5.0
+
+
+@dataclass(frozen=True, eq=False)
+class CovariateInputs:
+    """The covariates' values over the projected years (what the scenario and the history
+    give, not the fit).
+
+    Attributes
+    ----------
     vra_own, vra_neighbours
         ``{lag: (year, municipality)}`` parts of VRA for each projected year (lag applied).
     centrality
-        ``(municipality,)``, already centred.
+        ``(municipality,)``, already centred; ``None`` is zero everywhere.
     ds_weights
         ``(year, sex, age, 2)`` from :func:`ds_linear_weights`, or ``None`` when DS is not
         a covariate.
     ds_center
         Constant subtracted from DS; ``None`` centres on the yearly mean over
         municipalities.
+    housing
+        Inputs of the ``housing_<lag>`` covariates, or ``None`` when there are none.
+    """
+
+    vra_own: dict[int, np.ndarray] = field(default_factory=dict)
+    vra_neighbours: dict[int, np.ndarray] = field(default_factory=dict)
+    centrality: np.ndarray | None = None
+    ds_weights: np.ndarray | None = None
+    ds_center: float | None = None
+    housing: HousingInputs | None = None
+
+
+@dataclass(frozen=True)
+class MigrationSettings:
+    """How the migration rates are drawn: years, random numbers and what is kept.
+
+    Attributes
+    ----------
+    n_years
+        Projected years.
     seed
         Seed of the random generators.
     draw_keys
@@ -205,70 +259,82 @@ class ModelMigration:
     record
         Keep the components ``(draw, year, municipality, component)`` in % (float32),
         with one more year than projected (NaN) so they align with the stock years.
-    housing
-        Inputs of the ``housing_<lag>`` covariates, or ``None`` when there are none.
+    """
+
+    n_years: int
+    seed: int = 0
+    draw_keys: np.ndarray | None = None
+    record: bool = True
+
+
+#: The settings groups of :class:`ModelMigration`, in the order of its parameters.
+_GROUPS = (MigrationPosterior, CovariateInputs, MigrationSettings)
+
+
+class ModelMigration:
+    """The fitted migration model as a :class:`~vekst.projection.kernel.MigrationRate`.
+
+    Parameters
+    ----------
+    posterior
+        The posterior draws (:class:`MigrationPosterior`).
+    inputs
+        The covariates' values (:class:`CovariateInputs`); default none.
+    settings
+        Years, seed and recording (:class:`MigrationSettings`).
+    **fields
+        Fields of any of the three by name, replacing the object's value (or building
+        the object when it is ``None``), e.g. ``ModelMigration(posterior, inputs,
+        n_years=5, seed=1)``; an unknown name is a ``TypeError`` naming it.
     """
 
     def __init__(
         self,
-        *,
-        covariates: list[str],
-        beta_mu: np.ndarray,
-        beta_sigma: np.ndarray,
-        year_effect_mu: np.ndarray,
-        year_effect_sigma: np.ndarray,
-        attractiveness: np.ndarray,
-        sigma_base: np.ndarray,
-        sigma_pop: np.ndarray,
-        vra_own: dict[int, np.ndarray],
-        vra_neighbours: dict[int, np.ndarray],
-        centrality: np.ndarray,
-        ds_weights: np.ndarray | None,
-        ds_center: float | None,
-        n_years: int,
-        seed: int = 0,
-        draw_keys: np.ndarray | None = None,
-        record: bool = True,
-        dynamics: StateDynamics | None = None,
-        noise_family: str = "normal",
-        noise_nu: float = 5.0,
-        housing: HousingInputs | None = None,
+        posterior: MigrationPosterior | None = None,
+        inputs: CovariateInputs | None = None,
+        settings: MigrationSettings | None = None,
+        **fields: Any,
     ) -> None:
-        self.covariates = list(covariates)
-        self.beta_mu = np.asarray(beta_mu, dtype=np.float64)
-        self.beta_sigma = np.asarray(beta_sigma, dtype=np.float64)
-        self.year_effect_mu = np.asarray(year_effect_mu, dtype=np.float64)
-        self.year_effect_sigma = np.asarray(year_effect_sigma, dtype=np.float64)
-        self.attractiveness = np.asarray(attractiveness, dtype=np.float64)
-        self.sigma_base = np.asarray(sigma_base, dtype=np.float64)
-        self.sigma_pop = np.asarray(sigma_pop, dtype=np.float64)
+        posterior, inputs, settings = _grouped((posterior, inputs, settings), fields)
+        self.posterior, self.inputs, self.settings = posterior, inputs, settings
+        self.covariates = list(posterior.covariates)
+        self.beta_mu = np.asarray(posterior.beta_mu, dtype=np.float64)
+        self.beta_sigma = np.asarray(posterior.beta_sigma, dtype=np.float64)
+        self.year_effect_mu = np.asarray(posterior.year_effect_mu, dtype=np.float64)
+        self.year_effect_sigma = np.asarray(posterior.year_effect_sigma, dtype=np.float64)
+        self.attractiveness = np.asarray(posterior.attractiveness, dtype=np.float64)
+        self.sigma_base = np.asarray(posterior.sigma_base, dtype=np.float64)
+        self.sigma_pop = np.asarray(posterior.sigma_pop, dtype=np.float64)
         self.n_draws, self.n_mun = self.attractiveness.shape
-        self.n_years = int(n_years)
-        self.seed = int(seed)
+        self.n_years = int(settings.n_years)
+        self.seed = int(settings.seed)
+        draw_keys = settings.draw_keys
         self.draw_keys = np.arange(self.n_draws) if draw_keys is None else np.asarray(draw_keys)
+        centrality = np.zeros(self.n_mun) if inputs.centrality is None else inputs.centrality
         self.centrality = np.asarray(centrality, dtype=np.float64)
-        self.housing = housing
-        self.ds_center = ds_center
+        self.housing = inputs.housing
+        self.ds_center = inputs.ds_center
+        ds_weights = inputs.ds_weights
         self.ds_weights = None if ds_weights is None else np.asarray(ds_weights, dtype=np.float32)
         if self.ds_weights is not None:
             flat = self.ds_weights.reshape(self.ds_weights.shape[0], -1, 2)
             self._ds_numerator = np.ascontiguousarray(flat[..., 0])
             self._ds_denominator = np.ascontiguousarray(flat[..., 1])
-        self._terms = self._parse_terms(vra_own, vra_neighbours)
+        self._terms = self._parse_terms(inputs.vra_own, inputs.vra_neighbours)
         if "ds" in self.covariates and self.ds_weights is None:
             raise ValueError("covariate 'ds' needs ds_weights (see ds_linear_weights).")
         self.components = None
-        if record:
+        if settings.record:
             # One extra year (NaN) so the array lines up with the stock years.
             shape = (self.n_draws, self.n_years + 1, self.n_mun, len(COMPONENTS))
             self.components = np.empty(shape, dtype=np.float32)
             self.components[:, -1] = np.nan
         self._chunk: _Chunk | None = None
-        self.dynamics = dynamics
-        self.noise_family = noise_family
-        self.noise_nu = float(noise_nu)
-        if dynamics is not None:
-            self._state_index = {name: i for i, name in enumerate(dynamics.names)}
+        self.dynamics = posterior.dynamics
+        self.noise_family = posterior.noise_family
+        self.noise_nu = float(posterior.noise_nu)
+        if self.dynamics is not None:
+            self._state_index = {name: i for i, name in enumerate(self.dynamics.names)}
 
     def _parse_terms(self, vra_own, vra_neighbours) -> list[tuple[int, str, np.ndarray | None]]:
         """(covariate index, component, own/neighbour x per year) for each covariate."""
@@ -386,6 +452,9 @@ class ModelMigration:
     def __call__(
         self, draws: slice, t: int, population: np.ndarray, totals: np.ndarray
     ) -> np.ndarray:
+        """Net migration rate (%) of the chunk ``draws`` in projected year ``t``, ``(draw,
+        municipality)``, from the 1 January ``population`` and its ``totals`` (see
+        :class:`~vekst.projection.kernel.MigrationRate`); records the components."""
         shocks = self._shocks(draws)
         n = draws.stop - draws.start
         parts = np.zeros((n, self.n_mun, len(COMPONENTS)))
@@ -421,3 +490,24 @@ class ModelMigration:
         if self.components is not None:
             self.components[draws, t] = parts
         return parts.sum(-1)
+
+
+def _grouped(groups: tuple, fields: dict[str, Any]) -> tuple:
+    """The three settings objects of :class:`ModelMigration` with ``fields`` applied, each
+    field to the group that has it (a group given as ``None`` is built from its fields)."""
+    owner = {f.name: kind for kind in _GROUPS for f in dataclasses.fields(kind)}
+    unknown = sorted(set(fields) - set(owner))
+    if unknown:
+        raise TypeError(
+            f"ModelMigration got unknown option(s) {unknown}; the options are the fields "
+            f"of MigrationPosterior, CovariateInputs and MigrationSettings: {sorted(owner)}."
+        )
+    return tuple(
+        settings_from(
+            kind,
+            group,
+            {name: value for name, value in fields.items() if owner[name] is kind},
+            f"ModelMigration ({kind.__name__})",
+        )
+        for kind, group in zip(_GROUPS, groups, strict=True)
+    )

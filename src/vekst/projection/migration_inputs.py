@@ -11,6 +11,8 @@ from the panel.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,9 +21,19 @@ import xarray as xr
 from vekst.data.commuting_flows import commuting_years
 from vekst.data.panel import SEXES
 from vekst.errors import InputError
-from vekst.projection.migration import ModelMigration, ds_linear_weights
+from vekst.io import settings_from
+from vekst.projection.migration import (
+    CovariateInputs,
+    MigrationPosterior,
+    MigrationSettings,
+    ModelMigration,
+    ds_linear_weights,
+)
 
-__all__ = ["ProjectionInputError", "migration_model"]
+if TYPE_CHECKING:
+    from vekst.projection.scenario import Scenario
+
+__all__ = ["MigrationContext", "ProjectionInputError", "migration_model"]
 
 
 class ProjectionInputError(InputError):
@@ -44,16 +56,66 @@ def _center(draws: xr.Dataset, key: str) -> float | None:
     return value if value != 0.0 else None
 
 
+@dataclass(frozen=True, eq=False)
+class MigrationContext:
+    """What a projection fixes around its migration model.
+
+    Attributes
+    ----------
+    scenario
+        The projection's :class:`~vekst.projection.scenario.Scenario` (job growth,
+        housing plan, national net migration).
+    base_year
+        Year of the starting stock; nothing at or after it is read from the history.
+    calendar
+        The projected calendar years.
+    death_rate
+        National death probabilities ``(year, sex, age)`` of the projected years (DS).
+    employment_rate
+        National employment rates ``(age, sex)`` for DS; default estimated from the
+        history.
+    seed
+        Seed of the random generators.
+    record
+        Keep the migration-rate components.
+    """
+
+    scenario: Scenario
+    base_year: int
+    calendar: np.ndarray
+    death_rate: np.ndarray
+    employment_rate: xr.DataArray | None = None
+    seed: int = 0
+    record: bool = True
+
+
 def migration_model(
-    history, draws, *, scenario, base_year, calendar, death_rate, employment_rate, seed, record
-):
+    history: xr.Dataset,
+    draws: xr.Dataset,
+    context: MigrationContext | None = None,
+    **fields: Any,
+) -> tuple[ModelMigration, dict]:
     """The fitted migration model for the projected years, and a note of its inputs.
+
+    Parameters
+    ----------
+    history
+        The panel up to the base year.
+    draws
+        The selected posterior draws (projection contract).
+    context
+        Scenario, years, vital rates and seed (:class:`MigrationContext`).
+    **fields
+        Fields of :class:`MigrationContext` by name, replacing the context's (or building
+        it when ``context`` is ``None``); an unknown name is a ``TypeError`` naming it.
 
     Returns
     -------
     (ModelMigration, dict)
     """
     from vekst.features import centrality as centrality_feature
+
+    context = settings_from(MigrationContext, context, fields, "migration_model()")
 
     covariates = _covariates(draws)
     note: dict = {"covariates": covariates}
@@ -63,7 +125,7 @@ def migration_model(
     vra_neighbours: dict[int, np.ndarray] = {}
     if lags:
         vra_own, vra_neighbours, vra_note = _vra_inputs(
-            history, scenario, base_year, calendar, lags
+            history, context.scenario, context.base_year, context.calendar, lags
         )
         note.update(vra_note)
     centrality = np.zeros(n_mun)
@@ -75,7 +137,9 @@ def migration_model(
     ds_weights = None
     ds_center = _center(draws, "ds_center")
     if "ds" in covariates:
-        ds_weights, profile_note = _ds_weights(history, death_rate, employment_rate)
+        ds_weights, profile_note = _ds_weights(
+            history, context.death_rate, context.employment_rate
+        )
         note["employment_profile"] = profile_note
         note["ds_centering"] = (
             f"constant {ds_center} from the fit"
@@ -92,9 +156,9 @@ def migration_model(
 
         housing, note["housing"] = housing_inputs(
             history,
-            scenario,
-            base_year,
-            calendar,
+            context.scenario,
+            context.base_year,
+            context.calendar,
             housing_lags,
             float(draws.attrs.get("housing_center", 0.0)),
         )
@@ -104,7 +168,7 @@ def migration_model(
 
     beta_mu = values("beta_mu").reshape(draws.sizes["draw"], -1)
     beta_sigma = values("beta_sigma").reshape(draws.sizes["draw"], -1)
-    model = ModelMigration(
+    posterior = MigrationPosterior(
         covariates=covariates,
         beta_mu=beta_mu,
         beta_sigma=beta_sigma,
@@ -113,19 +177,24 @@ def migration_model(
         attractiveness=draws["attractiveness"].transpose("draw", "municipality").values,
         sigma_base=values("sigma_base"),
         sigma_pop=values("sigma_pop"),
+        dynamics=_state_dynamics(
+            draws, covariates, context.scenario, context.base_year, context.calendar, note
+        ),
+        noise_family=str(draws.attrs.get("likelihood", "normal")),
+        noise_nu=float(draws.attrs.get("student_t_nu", 5.0)),
+    )
+    inputs = CovariateInputs(
         vra_own=vra_own,
         vra_neighbours=vra_neighbours,
         centrality=centrality,
         ds_weights=ds_weights,
         ds_center=ds_center,
-        n_years=len(calendar),
-        seed=seed,
-        record=record,
-        dynamics=_state_dynamics(draws, covariates, scenario, base_year, calendar, note),
-        noise_family=str(draws.attrs.get("likelihood", "normal")),
-        noise_nu=float(draws.attrs.get("student_t_nu", 5.0)),
         housing=housing,
     )
+    settings = MigrationSettings(
+        n_years=len(context.calendar), seed=context.seed, record=context.record
+    )
+    model = ModelMigration(posterior, inputs, settings)
     note["noise_family"] = model.noise_family
     return model, note
 

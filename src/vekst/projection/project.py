@@ -24,7 +24,11 @@ from vekst.projection.agepattern import AgePattern, AgePatternDataError, estimat
 from vekst.projection.fertility import sex_ratio_at_birth
 from vekst.projection.kernel import KernelInputs, run_kernel
 from vekst.projection.migration import COMPONENTS
-from vekst.projection.migration_inputs import ProjectionInputError, migration_model
+from vekst.projection.migration_inputs import (
+    MigrationContext,
+    ProjectionInputError,
+    migration_model,
+)
 from vekst.projection.options import ProjectionOptions
 from vekst.projection.scenario import Scenario
 from vekst.projection.schedule import estimate_migration_schedule
@@ -91,54 +95,44 @@ def project(
         attrs ``scenario`` (JSON), ``assumptions`` (JSON) and the run settings.
     """
     o = (options or ProjectionOptions()).with_overrides(**overrides)
-    scenario, base_year, end_year, n_draws, seed = (
-        o.scenario, o.base_year, o.end_year, o.n_draws, o.seed
-    )
-    chunk_size, schedule, employment_rate, detail = (
-        o.chunk_size, o.schedule, o.employment_rate, o.detail
-    )
-    mortality_window, mortality_method, record_components = (
-        o.mortality_window, o.mortality_method, o.record_components
-    )
-    out_cap, dtype, trace, held_sources, sink = (
-        o.out_cap, o.dtype, o.trace, o.held_sources, o.sink
-    )
-    scenario = scenario or Scenario()
+    scenario = o.scenario or Scenario()
     years = np.asarray(panel["year"].values, dtype=np.int64)
-    base_year = int(years[-1]) if base_year is None else int(base_year)
+    base_year = int(years[-1]) if o.base_year is None else int(o.base_year)
     if base_year not in years:
         raise ProjectionInputError(
             f"base year {base_year} is not a panel year ({years[0]}-{years[-1]}); pass a "
             "year whose 1 January population the panel holds."
         )
-    if end_year <= base_year:
-        raise ProjectionInputError(f"end_year {end_year} must be after the base year {base_year}.")
+    if o.end_year <= base_year:
+        raise ProjectionInputError(
+            f"end_year {o.end_year} must be after the base year {base_year}."
+        )
     history = _history(panel, base_year)
     municipalities = panel["municipality"].values.astype(str)
-    calendar = np.arange(base_year, end_year, dtype=np.int64)
-    stock_years = np.arange(base_year, end_year + 1, dtype=np.int64)
+    calendar = np.arange(base_year, o.end_year, dtype=np.int64)
+    stock_years = np.arange(base_year, o.end_year + 1, dtype=np.int64)
     ages = np.asarray(panel["age"].values)
     assumptions: dict = {}
 
-    selected, n_total = _select_draws(draws, n_draws, seed, municipalities)
+    selected, n_total = _select_draws(draws, o.n_draws, o.seed, municipalities)
     # Posterior draws make the run stochastic: vital rates, births and the migration age
     # schedule get their own uncertainty too. Without draws, or with draws that carry no
     # uncertainty (point estimates, e.g. a naive baseline), it stays deterministic.
     stochastic = selected is not None and _has_spread(selected)
-    held = check_sources(held_sources)
+    held = check_sources(o.held_sources)
     if held and selected is not None:
         selected = hold_draws(selected, held)
     vital = vital_inputs(
         panel,
         VitalConfig(
             base_year=base_year,
-            end_year=end_year,
+            end_year=o.end_year,
             scenario=scenario,
-            mortality_window=mortality_window,
-            mortality_method=mortality_method,
+            mortality_window=o.mortality_window,
+            mortality_method=o.mortality_method,
             n_draws=n_total,
             n_municipalities=len(municipalities),
-            seed=seed,
+            seed=o.seed,
             stochastic=stochastic,
             held=held,
         ),
@@ -149,7 +143,7 @@ def project(
     srb, srb_source = sex_ratio_at_birth(history, before_year=base_year)
     assumptions["sex_ratio_at_birth"] = {"value": srb, "source": srb_source}
 
-    age_pattern = None
+    age_pattern, schedule = None, o.schedule
     if isinstance(schedule, AgePattern):
         age_pattern, schedule = schedule, None
     elif schedule is None and selected is not None:
@@ -170,7 +164,7 @@ def project(
         pattern_draws = age_pattern.draws(
             n_total,
             len(calendar),
-            seed,
+            o.seed,
             year_noise=stochastic and "age_schedule" not in held,
             uncertainty=stochastic and "age_schedule" not in held,
         )
@@ -180,17 +174,16 @@ def project(
 
     migration = None
     if selected is not None:
-        migration, migration_note = migration_model(
-            history,
-            selected,
+        context = MigrationContext(
             scenario=scenario,
             base_year=base_year,
             calendar=calendar,
             death_rate=death_rate,
-            employment_rate=employment_rate,
-            seed=seed,
-            record=record_components,
+            employment_rate=o.employment_rate,
+            seed=o.seed,
+            record=o.record_components,
         )
+        migration, migration_note = migration_model(history, selected, context)
         assumptions["migration_model"] = migration_note
 
     population0 = (
@@ -210,7 +203,7 @@ def project(
         out_propensity=schedule.out_propensity,
         mort_factor=_factor(selected, "mort_dev"),
         fert_factor=_factor(selected, "fert_dev"),
-        out_cap=out_cap,
+        out_cap=o.out_cap,
         age_pattern=pattern_draws,
         tfr_factor=tfr_factor,
         birth_noise=vital.birth_noise,
@@ -218,15 +211,15 @@ def project(
         mortality_loading=vital.mortality_loading,
         death_noise=vital.death_noise,
     )
-    if sink is None:
-        detail = _choose_detail(detail, n_total, len(stock_years), population0.shape)
+    if o.sink is None:
+        detail = _choose_detail(o.detail, n_total, len(stock_years), population0.shape)
         storage = _Storage(detail, n_total, len(stock_years), population0.shape, ages)
         store = storage.store if storage.needed else None
     else:
         # Single ages stream to the sink; nothing by age is kept in memory.
         detail = "full"
         storage = _Storage("totals", n_total, len(stock_years), population0.shape, ages)
-        store = sink.start(
+        store = o.sink.start(
             n_total,
             {"year": stock_years, "municipality": municipalities, "age": ages, "sex": list(SEXES)},
             dict(POPULATION_ATTRS),
@@ -235,10 +228,10 @@ def project(
         inputs,
         n_total,
         migration,
-        chunk_size=chunk_size,
-        dtype=dtype,
+        chunk_size=o.chunk_size,
+        dtype=o.dtype,
         store=store,
-        trace=trace,
+        trace=o.trace,
     )
     attrs = {
         "title": "vekst posterior-predictive cohort-component projection",
@@ -246,12 +239,12 @@ def project(
         "scenario_name": scenario.name,
         "assumptions": json.dumps(assumptions, default=_json_default),
         "base_year": base_year,
-        "end_year": int(end_year),
-        "seed": int(seed),
+        "end_year": int(o.end_year),
+        "seed": int(o.seed),
         "n_draws": int(n_total),
-        "chunk_size": int(chunk_size),
+        "chunk_size": int(o.chunk_size),
         "detail": detail,
-        "out_cap": float(out_cap),
+        "out_cap": float(o.out_cap),
         "vekst_version": _version(),
         "spec_hash": "" if selected is None else str(selected.attrs.get("spec_hash", "")),
         "accounting": "P[t+1] = survivors + newborn survivors + net_migration (applied); "

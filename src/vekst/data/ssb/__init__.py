@@ -40,7 +40,7 @@ HTTP goes through a :class:`Transport` (``send(request) -> response``);
 """
 
 from vekst.data.ssb.cache import DiskCache
-from vekst.data.ssb.client import ProgressHook, SsbClient, TableResult
+from vekst.data.ssb.client import ClientSettings, ProgressHook, SsbClient, TableResult
 from vekst.data.ssb.errors import (
     CacheCorruptionError,
     SsbError,
@@ -72,6 +72,7 @@ __all__ = [
     "PUBLISHED_CELL_LIMIT",
     "PUBLISHED_RATE_LIMIT",
     "CacheCorruptionError",
+    "ClientSettings",
     "Clock",
     "DiskCache",
     "ProgressHook",

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -31,6 +32,7 @@ from vekst.data.ssb.transport import (
     _retry_after_seconds,
 )
 from vekst.data.ssb_tables import TableSpec
+from vekst.io import settings_from
 
 #: Called after each chunk: (table key, chunks done, chunks in total).
 ProgressHook = Callable[[str, int, int], None]
@@ -60,10 +62,11 @@ class TableResult:
     fetched: int = 0
 
 
-class SsbClient:
-    """Fetch SSB tables politely, with caching and resumption.
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where an :class:`SsbClient` fetches from, how politely, and what it caches.
 
-    Parameters
+    Attributes
     ----------
     base_url
         PxWebApi 2 root.
@@ -88,34 +91,48 @@ class SsbClient:
         Ignore the cache (fetch metadata and every chunk again, then cache them).
     """
 
-    def __init__(
-        self,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        lang: str = "no",
-        transport: Transport | None = None,
-        clock: Clock | None = None,
-        cache_dir: Path | str | None = None,
-        rate_limiter: RateLimiter | None = None,
-        retry: RetryPolicy | None = None,
-        max_cells: int = DEFAULT_MAX_CELLS,
-        metadata_max_age: float | None = 24 * 3600.0,
-        refresh: bool = False,
-    ) -> None:
-        if max_cells > PUBLISHED_CELL_LIMIT:
+    base_url: str = DEFAULT_BASE_URL
+    lang: str = "no"
+    transport: Transport | None = None
+    clock: Clock | None = None
+    cache_dir: Path | str | None = None
+    rate_limiter: RateLimiter | None = None
+    retry: RetryPolicy | None = None
+    max_cells: int = DEFAULT_MAX_CELLS
+    metadata_max_age: float | None = 24 * 3600.0
+    refresh: bool = False
+
+
+class SsbClient:
+    """Fetch SSB tables politely, with caching and resumption.
+
+    Parameters
+    ----------
+    settings
+        Source, transport, cache and limits (:class:`ClientSettings`); default its
+        defaults.
+    **overrides
+        Fields of :class:`ClientSettings` by name, e.g. ``SsbClient(cache_dir="cache",
+        lang="en")``; an unknown name is a ``TypeError`` naming it.
+    """
+
+    def __init__(self, settings: ClientSettings | None = None, **overrides: Any) -> None:
+        s = settings_from(ClientSettings, settings, overrides, "SsbClient")
+        if s.max_cells > PUBLISHED_CELL_LIMIT:
             raise ValueError(
-                f"max_cells={max_cells} exceeds SSB's limit of {PUBLISHED_CELL_LIMIT} cells"
+                f"max_cells={s.max_cells} exceeds SSB's limit of {PUBLISHED_CELL_LIMIT} cells"
             )
-        self.base_url = base_url.rstrip("/")
-        self.lang = lang
-        self.transport: Transport = transport or UrllibTransport()
-        self.clock: Clock = clock or SystemClock()
-        self.cache = DiskCache(cache_dir) if cache_dir is not None else None
-        self.rate_limiter = rate_limiter or RateLimiter(clock=self.clock)
-        self.retry = retry or RetryPolicy()
-        self.max_cells = max_cells
-        self.metadata_max_age = metadata_max_age
-        self.refresh = refresh
+        self.settings = s
+        self.base_url = s.base_url.rstrip("/")
+        self.lang = s.lang
+        self.transport: Transport = s.transport or UrllibTransport()
+        self.clock: Clock = s.clock or SystemClock()
+        self.cache = DiskCache(s.cache_dir) if s.cache_dir is not None else None
+        self.rate_limiter = s.rate_limiter or RateLimiter(clock=self.clock)
+        self.retry = s.retry or RetryPolicy()
+        self.max_cells = s.max_cells
+        self.metadata_max_age = s.metadata_max_age
+        self.refresh = s.refresh
         #: Requests sent (attempts included), for reporting.
         self.requests_sent = 0
 
