@@ -114,6 +114,23 @@ def run_case(args) -> dict:
     }
 
 
+def _profiled(args) -> dict:
+    """``run_case`` under cProfile (main thread: the kernel; the writer thread's time shows
+    as waits), the 30 costliest calls by own time and cumulative time to a text file."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    row = profiler.runcall(run_case, args)
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
+    Path(f"{args.profile}.{args.case}.txt").write_text(text.getvalue())
+    return row
+
+
 def _spawn(options: list[str]) -> dict:
     command = [sys.executable, os.path.abspath(__file__), *options]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -130,15 +147,19 @@ def main() -> None:
     parser.add_argument("--synthetic", action="store_true")
     parser.add_argument("--tmp", default=None, help="folder for the outputs (default: system tmp)")
     parser.add_argument("--cases", default="zarr,netcdf")
+    parser.add_argument(
+        "--profile", default=None, help="profile each case; stats to PROFILE.CASE.txt"
+    )
     parser.add_argument("--case", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args)))
+        print(json.dumps(_profiled(args) if args.profile else run_case(args)))
         return
     common = ["--draws", str(args.draws), "--end-year", str(args.end_year)]
     common += ["--chunk", str(args.chunk)]
     common += ["--synthetic"] if args.synthetic else []
     common += ["--tmp", args.tmp] if args.tmp else []
+    common += ["--profile", args.profile] if args.profile else []
     print(f"load average before start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     rows = [_spawn([*common, "--case", case]) for case in args.cases.split(",")]
     first = rows[0]

@@ -158,3 +158,26 @@ def test_headline_checks_the_targets_against_the_numbers():
     assert "- [ ] 80 % bands cover 75-85 % at every horizon" in bad
     assert "- [ ] 80 % bands cover at least 75 % in every size class" in bad
     assert "- [ ] MAPE and CRPS at h = 2 below naive10's and OLS's" in bad
+
+
+def test_backtest_files_are_written_whole_and_readable_by_others(tmp_path):
+    # Temporary files from mkstemp are private (0600); published results must follow the
+    # umask like any other file, or a shared results folder cannot be read by colleagues.
+    import os
+    import stat
+
+    import pandas as pd
+
+    from vekst.evaluate.result import write_csv_atomic
+    from vekst.evaluate.store import write_json_atomic
+
+    old = os.umask(0o022)
+    try:
+        table = write_csv_atomic(pd.DataFrame({"a": [1, 2]}), tmp_path / "t.csv.gz")
+        write_json_atomic({"x": 1}, tmp_path / "n.json")
+    finally:
+        os.umask(old)
+    for path in (table, tmp_path / "n.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert pd.read_csv(table)["a"].tolist() == [1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.json", "t.csv.gz"]

@@ -55,10 +55,29 @@ def stored(panel, draws, tmp_path_factory):
     return project_to_zarr(panel, draws, path, layout=layout, **OPTIONS), path
 
 
-def test_round_trip_equals_the_in_memory_projection(in_memory, stored):
+def test_round_trip_equals_the_in_memory_projection(in_memory, stored, panel, draws):
     lazy, _ = stored
     assert in_memory.attrs["detail"] == "full"
-    xr.testing.assert_identical(lazy.load(), in_memory)
+    loaded = lazy.load()
+    # The store also keeps the age groups, as an age-group projection computes them.
+    grouped = project(panel, draws, **OPTIONS, detail="age_groups")
+    xr.testing.assert_identical(
+        loaded["population_age_group"], grouped["population_age_group"]
+    )
+    xr.testing.assert_identical(
+        loaded.drop_vars(["population_age_group", "age_group"]), in_memory
+    )
+
+
+def test_uncompressed_store_holds_the_same_numbers(panel, draws, in_memory, tmp_path):
+    import zarr
+
+    path = tmp_path / "raw.zarr"
+    lazy = project_to_zarr(panel, draws, path, layout=ZarrLayout(compressor="none"), **OPTIONS)
+    assert zarr.open_array(path / "population").metadata.compressor is None
+    xr.testing.assert_identical(lazy["population"].load(), in_memory["population"])
+    with pytest.raises(ValueError, match="compressor"):
+        ZarrLayout(compressor="gzip")
 
 
 def test_store_opens_lazily_in_chunks_of_draws_and_municipalities(stored):
@@ -159,7 +178,7 @@ def test_a_failed_chunk_write_is_raised_not_lost(panel, draws, tmp_path, monkeyp
 
     def start(self, *args, **kwargs):
         store = original(self, *args, **kwargs)
-        array = self._array
+        array, groups = self._arrays
 
         class DiskFull:
             def __setitem__(self, key, value):
@@ -167,10 +186,29 @@ def test_a_failed_chunk_write_is_raised_not_lost(panel, draws, tmp_path, monkeyp
                     raise OSError("No space left on device")
                 array[key] = value
 
-        self._array = DiskFull()
+        self._arrays = (DiskFull(), groups)
         return store
 
     monkeypatch.setattr(ZarrSink, "start", start)
     with pytest.raises(OSError, match="No space left"):
         project_to_zarr(panel, draws, tmp_path / "full.zarr", **OPTIONS)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_buffer_for_large_chunks_writes_the_same_store(
+    panel, draws, in_memory, tmp_path, monkeypatch
+):
+    import vekst.projection.zarr_store as zarr_store
+
+    monkeypatch.setattr(zarr_store, "DOUBLE_BUFFER_MAX_BYTES", 0)
+    sinks = []
+    original = ZarrSink.start
+
+    def start(self, *args, **kwargs):
+        sinks.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ZarrSink, "start", start)
+    lazy = project_to_zarr(panel, draws, tmp_path / "one.zarr", **OPTIONS)
+    assert len(sinks[0]._buffers) == 1
+    xr.testing.assert_identical(lazy["population"].load(), in_memory["population"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,12 +29,18 @@ from scipy.stats import norm
 
 from vekst.io import settings_from
 
+if TYPE_CHECKING:
+    from vekst.cluster import TaskRunner
+
 __all__ = [
     "COVERAGE_LEVELS",
     "PARAMETER_GROUPS",
     "RecoveryConfig",
+    "ReplicateOutcome",
+    "ReplicateSettings",
     "check_recovery",
     "migration_only",
+    "run_replicate",
     "score_ols",
     "score_posterior",
 ]
@@ -307,8 +313,14 @@ class RecoveryConfig:
     progress
         Show sampler progress bars.
     on_replicate
-        Optional callback ``f(r, fit_result, seconds)`` after each replicate (for
-        progress reporting).
+        Optional callback ``f(r, outcome, seconds)`` after each replicate (for progress
+        reporting); ``outcome`` is a :class:`ReplicateOutcome` (``.diagnostics`` holds
+        the fit's R-hat, ESS and divergences).
+    runner
+        A :class:`vekst.cluster.TaskRunner`: replicates as tasks on a Dask cluster (one
+        task per replicate, seeded by its number, so the numbers equal the serial
+        run's). ``None`` runs them one after another here. A replicate that raises is
+        left out of the table and named in ``attrs["failed_replicates"]``.
     """
 
     regions: int | Sequence[str] | None = None
@@ -322,6 +334,7 @@ class RecoveryConfig:
     truth_factory: Callable[[], Any] | None = None
     progress: bool = False
     on_replicate: Callable[[int, Any, float], None] | None = None
+    runner: TaskRunner | None = None
 
 
 def check_recovery(
@@ -360,21 +373,19 @@ def check_recovery(
         (share of true values inside the central interval), ``width_*`` (mean width),
         ``rmse`` (posterior mean or OLS estimate vs truth) and ``corr`` (mean over
         replicates of the correlation between estimate and truth). ``attrs`` hold the
-        settings and each fit's diagnostics (``attrs["fits"]``).
+        settings, each fit's diagnostics (``attrs["fits"]``) and the replicates whose
+        task failed (``attrs["failed_replicates"]``, left out of the table).
+
+    Raises
+    ------
+    RuntimeError
+        If every replicate failed (the messages are in the error).
     """
     from vekst import load_default
+    from vekst.cluster import run_tasks
     from vekst.features import estimate_employment_profile
-    from vekst.models.ols import fit_ols
     from vekst.models.spec import ModelSpec, load_spec
-    from vekst.simulate import (
-        MigrationTruth,
-        SimulationTruth,
-        VitalTruth,
-        default_mortality,
-        default_regions,
-        simulate_panel,
-    )
-    from vekst.workflow import SamplerConfig, fit_panel
+    from vekst.simulate import default_regions
 
     c = settings_from(RecoveryConfig, config, overrides, "check_recovery()")
     if replicates < 1:
@@ -388,64 +399,187 @@ def check_recovery(
         if isinstance(regions, int | np.integer)
         else [str(r) for r in regions]
     )
-    employment_rate = estimate_employment_profile(base)
-    factory = c.truth_factory or MigrationTruth
-    scores: list[tuple[str, dict[str, _Scores]]] = []
-    fits = []
-    for r in range(replicates):
-        start = time.perf_counter()
-        known = SimulationTruth(
-            migration=factory(),
-            fertility=_vital_truth(spec.fertility, VitalTruth()),
-            mortality=_vital_truth(spec.mortality, default_mortality()),
-        )
-        panel, truth = simulate_panel(
-            known,
-            seed=c.seed + r,
-            years=c.years,
-            regions=region_codes,
-            covariates=spec.migration.covariates,
-            base=base,
-            employment_rate=employment_rate,
-        )
-        # The truth's employment profile, so DS is exactly the covariate that was simulated.
-        config = SamplerConfig(
-            draws=c.draws,
-            tune=c.tune,
-            chains=c.chains,
-            seed=c.seed + 100_000 + r,
-            progress=c.progress,
-        )
-        result = fit_panel(panel, spec, config, employment_rate=truth["employment_rate"])
-        migration = result.migration
-        scores.append(("bayes", score_posterior(result.idata.posterior, truth, c.levels)))
-        if migration.covariates:
-            scores.append(("ols", score_ols(fit_ols(migration), truth, c.levels)))
-        seconds = time.perf_counter() - start
-        fits.append(
-            {
-                "replicate": r,
-                "seconds": seconds,
-                **{
-                    k: v
-                    for k, v in result.diagnostics.as_dict().items()
-                    if k in ("rhat_max", "ess_bulk_min", "divergences", "converged")
-                },
-            }
-        )
+    settings = ReplicateSettings(
+        spec=spec,
+        region_codes=tuple(region_codes),
+        employment_rate=estimate_employment_profile(base),
+        draws=c.draws,
+        tune=c.tune,
+        chains=c.chains,
+        seed=c.seed,
+        years=c.years,
+        levels=tuple(c.levels),
+        truth_factory=c.truth_factory,
+        progress=c.progress,
+    )
+
+    def report(r, outcome: ReplicateOutcome) -> None:
         if c.on_replicate is not None:
-            c.on_replicate(r, result, seconds)
+            c.on_replicate(r, outcome, outcome.seconds)
+
+    outcome = run_tasks(
+        run_replicate,
+        range(replicates),
+        shared={"settings": settings, "base": base},
+        runner=c.runner,
+        label="replicate",
+        on_result=report,
+    )
+    done: list[ReplicateOutcome] = list(outcome.results.values())
+    if not done:
+        raise RuntimeError(f"every recovery replicate failed: {outcome.failures}")
+    scores = [item for replicate in done for item in replicate.scores]
     table = _summarise(scores, c.levels, c.by_covariate)
     table.attrs = {
         "replicates": replicates,
         "spec": spec.name,
         "regions": region_codes,
-        "municipalities": int(panel.sizes["municipality"]),
+        "municipalities": done[0].municipalities,
         "years": [int(c.years[0]), int(c.years[-1])],
         "draws": c.draws,
         "tune": c.tune,
         "chains": c.chains,
         "seed": c.seed,
-        "fits": fits,
+        "fits": [replicate.fit for replicate in done],
+        "failed_replicates": {int(k): v for k, v in outcome.failures.items()},
     }
     return table
+
+
+@dataclass(frozen=True)
+class ReplicateSettings:
+    """What every recovery replicate shares (see :func:`check_recovery`).
+
+    Attributes
+    ----------
+    spec
+        The :class:`~vekst.models.spec.ModelSpec` fitted.
+    region_codes
+        Labour-market regions simulated.
+    employment_rate
+        Employment profile the panels are simulated with.
+    draws, tune, chains
+        Sampler settings per fit.
+    seed
+        Replicate ``r`` simulates with seed ``seed + r`` and samples with
+        ``seed + 100_000 + r``.
+    years
+        Flow years simulated.
+    levels
+        Central interval probabilities scored.
+    truth_factory
+        Callable returning a fresh migration truth (``None``: the published one).
+    progress
+        Show sampler progress bars.
+    """
+
+    spec: Any
+    region_codes: tuple[str, ...]
+    employment_rate: xr.DataArray
+    draws: int = 500
+    tune: int = 500
+    chains: int = 2
+    seed: int = 0
+    years: range = range(2005, 2022)
+    levels: tuple[float, ...] = COVERAGE_LEVELS
+    truth_factory: Any = None
+    progress: bool = False
+
+
+@dataclass
+class ReplicateOutcome:
+    """Scores and fit diagnostics of one replicate (what a task sends back).
+
+    Attributes
+    ----------
+    replicate
+        Replicate number.
+    scores
+        ``[(method, {group: scores})]`` for Bayes and OLS.
+    fit
+        Seconds and the fit's convergence diagnostics, as a dict.
+    diagnostics
+        The fit's diagnostics object (R-hat, ESS, divergences).
+    municipalities
+        Municipalities in the simulated panel.
+    seconds
+        Wall time of the replicate.
+    """
+
+    replicate: int
+    scores: list
+    fit: dict
+    diagnostics: Any
+    municipalities: int
+    seconds: float
+
+
+def run_replicate(r: int, settings: ReplicateSettings, base: xr.Dataset) -> ReplicateOutcome:
+    """Simulate, fit and score replicate ``r`` (one independent task, seeded by ``r``).
+
+    Parameters
+    ----------
+    r
+        Replicate number; with ``settings.seed`` it fixes every random number.
+    settings
+        The run's shared settings.
+    base
+        The embedded panel the simulation starts from.
+
+    Returns
+    -------
+    ReplicateOutcome
+    """
+    from vekst.models.ols import fit_ols
+    from vekst.simulate import (
+        MigrationTruth,
+        SimulationTruth,
+        VitalTruth,
+        default_mortality,
+        simulate_panel,
+    )
+    from vekst.workflow import SamplerConfig, fit_panel
+
+    start = time.perf_counter()
+    spec = settings.spec
+    factory = settings.truth_factory or MigrationTruth
+    known = SimulationTruth(
+        migration=factory(),
+        fertility=_vital_truth(spec.fertility, VitalTruth()),
+        mortality=_vital_truth(spec.mortality, default_mortality()),
+    )
+    panel, truth = simulate_panel(
+        known,
+        seed=settings.seed + r,
+        years=settings.years,
+        regions=list(settings.region_codes),
+        covariates=spec.migration.covariates,
+        base=base,
+        employment_rate=settings.employment_rate,
+    )
+    config = SamplerConfig(
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed + 100_000 + r,
+        progress=settings.progress,
+    )
+    # The truth's employment profile, so DS is exactly the covariate that was simulated.
+    result = fit_panel(panel, spec, config, employment_rate=truth["employment_rate"])
+    scores = [("bayes", score_posterior(result.idata.posterior, truth, settings.levels))]
+    if result.migration.covariates:
+        scores.append(("ols", score_ols(fit_ols(result.migration), truth, settings.levels)))
+    seconds = time.perf_counter() - start
+    diagnostics = result.diagnostics.as_dict()
+    fit = {
+        "replicate": r,
+        "seconds": seconds,
+        **{
+            k: v
+            for k, v in diagnostics.items()
+            if k in ("rhat_max", "ess_bulk_min", "divergences", "converged")
+        },
+    }
+    return ReplicateOutcome(
+        r, scores, fit, result.diagnostics, int(panel.sizes["municipality"]), seconds
+    )

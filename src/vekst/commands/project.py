@@ -130,9 +130,6 @@ def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
     (xarray.Dataset, dict)
         The projection and the files written.
     """
-    from vekst import load_default
-    from vekst.data.panel import load_panel
-    from vekst.fit import check_fit_panel, load_fit, projection_draws, require_converged
     from vekst.io import check_output_folder
     from vekst.projection import load_scenario, project, write_projection_files
     from vekst.projection.outputs import OUTPUT_FILES, CsvStyle
@@ -140,26 +137,47 @@ def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
     settings = settings or ProjectSettings()
     # Inputs and the output folder are checked before the (long) projection starts.
     check_output_folder(out, known=OUTPUT_FILES)
-    if settings.draws is not None and settings.draws < 1:
-        raise UsageError(f"--draws must be at least 1, not {settings.draws}.")
-    if settings.by_source_draws < 0:
-        raise UsageError(f"--by-source must be 0 (off) or more, not {settings.by_source_draws}.")
-    if settings.chunk_size < 1:
-        raise UsageError(f"--chunk-size must be at least 1, not {settings.chunk_size}.")
-    if settings.detail not in DETAILS:
-        raise UsageError(
-            f"--detail must be one of {', '.join(DETAILS)}, not {settings.detail!r}."
-        )
-    if settings.output_format not in ("netcdf", "zarr"):
-        raise UsageError(f"--format must be netcdf or zarr, not {settings.output_format!r}.")
-    if settings.output_format == "zarr":
-        from vekst.projection.zarr_store import require_zarr
-
-        require_zarr()  # before the fit is loaded, not after the projection
-    panel = load_default() if settings.panel_file is None else load_panel(settings.panel_file)
+    _check_settings(settings)
     scenario = None
     if settings.scenario_file is not None:
         scenario = load_scenario(settings.scenario_file)
+    panel, posterior, converged = _load_inputs(fit, settings)
+    options = {
+        "scenario": scenario,
+        "base_year": settings.base_year,
+        "end_year": settings.end_year,
+        "seed": settings.seed,
+        "chunk_size": settings.chunk_size,
+        "detail": settings.detail,
+    }
+    attrs = {"fit_file": str(fit), "converged": "yes" if converged else "no"}
+    csv_style = CsvStyle.named(str(settings.csv_format))
+    if settings.output_format == "zarr":
+        projection, written = _project_zarr(panel, posterior, out, options, attrs, csv_style)
+    else:
+        with step(f"projecting {posterior.sizes['draw']} draws to {settings.end_year}"):
+            projection = project(panel, posterior, **options)
+        projection.attrs.update(attrs)
+        with step(f"writing {out}"):
+            written = write_projection_files(projection, out, csv_style=csv_style)
+    if settings.by_source_draws > 0:
+        written.update(_write_uncertainty(panel, posterior, scenario, out, settings))
+    return projection, written
+
+
+def _load_inputs(fit: Path, settings: ProjectSettings):
+    """The panel, the posterior draws to project and whether the fit converged.
+
+    Raises
+    ------
+    FitError
+        If the fit is missing or unreadable; ``NotConvergedError`` from the gate.
+    """
+    from vekst import load_default
+    from vekst.data.panel import load_panel
+    from vekst.fit import check_fit_panel, load_fit, projection_draws, require_converged
+
+    panel = load_default() if settings.panel_file is None else load_panel(settings.panel_file)
     try:
         loaded = load_fit(fit)
     except FileNotFoundError as error:
@@ -185,27 +203,98 @@ def run_project(fit: Path, out: Path, settings: ProjectSettings | None = None):
             "flagged (attribute converged = 'no')."
         )
     posterior = projection_draws(idata, n_draws=settings.draws, seed=settings.seed)
-    options = {
-        "scenario": scenario,
-        "base_year": settings.base_year,
-        "end_year": settings.end_year,
-        "seed": settings.seed,
-        "chunk_size": settings.chunk_size,
-        "detail": settings.detail,
-    }
-    attrs = {"fit_file": str(fit), "converged": "yes" if converged else "no"}
-    csv_style = CsvStyle.named(str(settings.csv_format))
+    return panel, posterior, converged
+
+
+def _check_settings(settings: ProjectSettings) -> None:
+    """Refuse impossible settings before anything is loaded."""
+    if settings.draws is not None and settings.draws < 1:
+        raise UsageError(f"--draws must be at least 1, not {settings.draws}.")
+    if settings.by_source_draws < 0:
+        raise UsageError(f"--by-source must be 0 (off) or more, not {settings.by_source_draws}.")
+    if settings.chunk_size < 1:
+        raise UsageError(f"--chunk-size must be at least 1, not {settings.chunk_size}.")
+    if settings.detail not in DETAILS:
+        raise UsageError(
+            f"--detail must be one of {', '.join(DETAILS)}, not {settings.detail!r}."
+        )
+    if settings.output_format not in ("netcdf", "zarr"):
+        raise UsageError(f"--format must be netcdf or zarr, not {settings.output_format!r}.")
     if settings.output_format == "zarr":
-        projection, written = _project_zarr(panel, posterior, out, options, attrs, csv_style)
-    else:
-        with step(f"projecting {posterior.sizes['draw']} draws to {settings.end_year}"):
-            projection = project(panel, posterior, **options)
+        from vekst.projection.zarr_store import require_zarr
+
+        require_zarr()  # before the fit is loaded, not after the projection
+
+
+def run_project_ensemble(
+    fit: Path,
+    out: Path,
+    scenario_files: list[Path],
+    settings: ProjectSettings | None = None,
+    runner=None,
+):
+    """Project one fit under several scenarios, one task each (on Dask with ``runner``).
+
+    Each scenario's files go to ``out/<scenario file stem>/`` (the same files as
+    :func:`run_project`). All scenarios use ``settings.seed``: common random numbers, so
+    differences between them are the scenarios' (:mod:`vekst.projection.ensemble`).
+
+    Parameters
+    ----------
+    fit, settings
+        As :func:`run_project` (netCDF output; no variance by source).
+    out
+        Parent folder of the scenarios' folders.
+    scenario_files
+        Scenario files; their stems name the folders and must differ.
+    runner
+        A :class:`vekst.cluster.TaskRunner`, or ``None`` to run them here in turn.
+
+    Returns
+    -------
+    (ScenarioEnsemble, dict)
+        The projections and failures by scenario, and ``{stem: files written}``.
+    """
+    from vekst.io import check_output_folder
+    from vekst.projection import ProjectionOptions, load_scenario, write_projection_files
+    from vekst.projection.ensemble import project_scenarios
+    from vekst.projection.outputs import OUTPUT_FILES, CsvStyle
+
+    settings = settings or ProjectSettings()
+    if settings.output_format != "netcdf" or settings.by_source_draws:
+        raise UsageError(
+            "several --scenario files write netCDF projections without --by-source; run "
+            "`vekst project` once per scenario for Zarr stores or the split by source."
+        )
+    stems = [Path(f).stem for f in scenario_files]
+    if len(set(stems)) != len(stems):
+        raise UsageError(
+            f"--scenario files {[str(f) for f in scenario_files]} share a file name; their "
+            "names become the output folders, so rename one."
+        )
+    _check_settings(settings)
+    for stem in stems:
+        check_output_folder(out / stem, known=OUTPUT_FILES)
+    scenarios = {stem: load_scenario(f) for stem, f in zip(stems, scenario_files, strict=True)}
+    panel, posterior, converged = _load_inputs(fit, settings)
+    options = ProjectionOptions(
+        base_year=settings.base_year,
+        end_year=settings.end_year,
+        seed=settings.seed,
+        chunk_size=settings.chunk_size,
+        detail=settings.detail,
+    )
+    with step(f"projecting {posterior.sizes['draw']} draws under {len(stems)} scenarios"):
+        ensemble = project_scenarios(panel, posterior, scenarios, options, runner=runner)
+    attrs = {"fit_file": str(fit), "converged": "yes" if converged else "no"}
+    written = {}
+    for stem, projection in ensemble.projections.items():
         projection.attrs.update(attrs)
-        with step(f"writing {out}"):
-            written = write_projection_files(projection, out, csv_style=csv_style)
-    if settings.by_source_draws > 0:
-        written.update(_write_uncertainty(panel, posterior, scenario, out, settings))
-    return projection, written
+        with step(f"writing {out / stem}"):
+            written[stem] = write_projection_files(
+                projection, out / stem, csv_style=CsvStyle.named(str(settings.csv_format))
+            )
+    return ensemble, written
 
 
 def _project_zarr(panel, posterior, out: Path, options: dict, attrs: dict, csv_style):
@@ -300,11 +389,12 @@ def register(app: typer.Typer) -> None:
             ),
         ] = DEFAULT_PROJECTION_DRAWS,
         scenario: Annotated[
-            Path | None,
+            list[Path] | None,
             typer.Option(
                 "--scenario",
                 help="Scenario: .json/.toml, or a job-growth .csv with columns "
-                "municipality_or_region,year,relative_job_growth.",
+                "municipality_or_region,year,relative_job_growth. Repeat for an ensemble: "
+                "each scenario's files go to OUT/<file stem>/.",
             ),
         ] = None,
         panel: Annotated[
@@ -365,15 +455,32 @@ def register(app: typer.Typer) -> None:
                 "runs; 0 = off).",
             ),
         ] = 0,
+        workers: Annotated[
+            int,
+            typer.Option(
+                help="Run several --scenario files as tasks on a Dask LocalCluster with this "
+                "many workers (needs the 'dask' extra); 0 runs them one after another."
+            ),
+        ] = 0,
+        scheduler: Annotated[
+            str | None,
+            typer.Option(help="Address of an existing Dask scheduler to run the scenarios on."),
+        ] = None,
     ) -> None:
         """Project every municipality's population by age and sex with posterior bands."""
         from vekst.fit import NotConvergedError
 
+        scenarios = list(scenario or [])
+        if (workers or scheduler) and len(scenarios) < 2:
+            raise UsageError(
+                "--workers/--scheduler run several --scenario files as tasks; give two or "
+                "more (one projection runs here)."
+            )
         try:
             settings = ProjectSettings(
                 end_year=end_year,
                 draws=draws,
-                scenario_file=scenario,
+                scenario_file=scenarios[0] if scenarios else None,
                 panel_file=panel,
                 base_year=base_year,
                 seed=seed,
@@ -384,6 +491,9 @@ def register(app: typer.Typer) -> None:
                 output_format=str(output_format),
                 by_source_draws=by_source,
             )
+            if len(scenarios) > 1:
+                _ensemble_command(fit, out, scenarios, settings, workers, scheduler)
+                return
             projection, written = run_project(fit, out, settings)
         except NotConvergedError as error:
             # Looked up on vekst.fit at call time; other errors go to the CLI's boundary.
@@ -392,3 +502,22 @@ def register(app: typer.Typer) -> None:
         console.print(national_table(projection))
         for label, path in written.items():
             console.print(f"wrote {label}: {path}")
+
+
+def _ensemble_command(fit, out, scenarios, settings, workers, scheduler) -> None:
+    """``vekst project`` with several ``--scenario`` files: one task per scenario."""
+    from vekst.cluster import ClusterConfig, TaskRunner
+
+    runner = TaskRunner(log=console.print)
+    if workers or scheduler:
+        runner.cluster = ClusterConfig(scheduler=scheduler, workers=workers or 2)
+    ensemble, written = run_project_ensemble(fit, out, scenarios, settings, runner)
+    for stem, projection in ensemble.projections.items():
+        console.print(f"scenario {stem}:")
+        console.print(national_table(projection))
+        for label, path in written[stem].items():
+            console.print(f"wrote {label}: {path}")
+    for stem, message in ensemble.failures.items():
+        console.print(f"[red]scenario {stem}: task failed[/]: {message}")
+    if not ensemble.projections:
+        raise typer.Exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -16,14 +17,46 @@ DECOMPOSITION_DRAWS = 200
 
 
 def _projection_file(projection: str | Path) -> Path:
+    """The projection a report reads: ``projection.nc`` or ``projection.zarr`` of a folder
+    written by ``vekst project`` (netCDF first), or the file or store itself."""
     projection = Path(projection)
-    path = projection / "projection.nc" if projection.is_dir() else projection
-    if not path.is_file():
+    path = projection
+    if projection.is_dir() and projection.suffix != ".zarr":
+        netcdf, store = projection / "projection.nc", projection / "projection.zarr"
+        path = store if not netcdf.is_file() and store.is_dir() else netcdf
+    if not (path.is_file() or (path.suffix == ".zarr" and path.is_dir())):
         raise FileNotFoundError(
             f"{path} not found; write a projection with `vekst project --out {projection}` "
-            "(the report reads DIR/projection.nc)."
+            "(the report reads DIR/projection.nc or DIR/projection.zarr)."
         )
     return path
+
+
+@contextmanager
+def open_projection_for_report(path: Path):
+    """The projection opened lazily: a netCDF file (closed after use) or a Zarr store.
+
+    A Zarr store (``vekst project --format zarr``, single ages of many draws) keeps its
+    single ages on disk, lazily indexed (numpy, not dask: the report's sections compute
+    on what they select): a year or a municipality is read when a section selects it.
+    Everything else (totals, flows: small) is read at once.
+    """
+    import xarray as xr
+
+    if path.suffix == ".zarr" and path.is_dir():
+        from vekst.projection.zarr_store import ZARR_FORMAT, require_zarr
+
+        require_zarr()
+        dataset = xr.open_zarr(path, zarr_format=ZARR_FORMAT, chunks=None)
+        labels = [str(n) for n in dataset.coords if n not in dataset.dims]
+        dataset = dataset.assign_coords({n: dataset[n].load() for n in labels})
+        large = ("population", "population_age_group")
+        small = [str(n) for n in dataset.data_vars if n not in large]
+        yield dataset.assign({n: dataset[n].load() for n in small})
+        return
+
+    with xr.open_dataset(path, engine="h5netcdf") as dataset:
+        yield dataset
 
 
 def _history_decomposition(panel, idata):
@@ -63,7 +96,8 @@ def build_report(
     fit
         A fit written by ``vekst fit`` / :func:`vekst.fit.save_fit`.
     projection
-        The folder written by ``vekst project`` (holding ``projection.nc``) or the file.
+        The folder written by ``vekst project`` (holding ``projection.nc`` or
+        ``projection.zarr``), or the file or store.
     out
         Folder of the report (``index.html``, ``figures/``, ``tables/``).
     panel
@@ -130,7 +164,7 @@ def build_report(
     uncertainty_file = projection_file.parent / UNCERTAINTY_FILE
     if uncertainty_file.exists():
         uncertainty = xr.load_dataset(uncertainty_file, engine="h5netcdf")
-    with xr.open_dataset(projection_file, engine="h5netcdf") as dataset:
+    with open_projection_for_report(projection_file) as dataset:
         return write_report(
             out,
             panel=panel,
@@ -152,7 +186,9 @@ def register(app: typer.Typer) -> None:
         projection: Annotated[
             Path,
             typer.Option(
-                "--projection", help="Folder written by `vekst project` (has projection.nc)."
+                "--projection",
+                help="Folder written by `vekst project` (has projection.nc or "
+                "projection.zarr).",
             ),
         ],
         out: Annotated[Path, typer.Option("--out", help="Folder for the report.")] = Path("report"),

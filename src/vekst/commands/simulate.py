@@ -142,8 +142,20 @@ def register(app: typer.Typer) -> None:
         migration_only: Annotated[
             bool, typer.Option(help="Fit the migration block only (faster; no vital blocks).")
         ] = False,
+        workers: Annotated[
+            int,
+            typer.Option(
+                help="Run replicates as tasks on a Dask LocalCluster with this many workers "
+                "(needs the 'dask' extra); 0 runs them one after another here."
+            ),
+        ] = 0,
+        scheduler: Annotated[
+            str | None,
+            typer.Option(help="Address of an existing Dask scheduler to run the replicates on."),
+        ] = None,
     ) -> None:
         """Fit simulated panels and print interval coverage per parameter group (Bayes vs OLS)."""
+        from vekst.cluster import ClusterConfig, TaskRunner
         from vekst.models.spec import load_spec
         from vekst.recovery import check_recovery
         from vekst.recovery import migration_only as without_vital_blocks
@@ -153,6 +165,15 @@ def register(app: typer.Typer) -> None:
             console.print(
                 f"replicate {r + 1}/{replicates}: {seconds:.0f} s, max R-hat {d.rhat_max:.3f}, "
                 f"{d.divergences} divergences"
+            )
+
+        runner = None
+        if workers or scheduler:
+            cluster = ClusterConfig(scheduler=scheduler, workers=workers or 2)
+            # Progress comes from report(); the runner's log adds the failures.
+            runner = TaskRunner(
+                cluster=cluster,
+                log=lambda line: console.print(line) if "FAILED" in line else None,
             )
 
         model_spec = load_spec(spec)
@@ -168,8 +189,11 @@ def register(app: typer.Typer) -> None:
             chains=chains,
             seed=seed,
             on_replicate=report,
+            runner=runner,
         )
         attrs = table.attrs
+        for r, message in attrs.get("failed_replicates", {}).items():
+            console.print(f"[red]replicate {r + 1}: task failed[/]: {message}")
         console.print(
             coverage_table(
                 table,

@@ -10,7 +10,10 @@ Dimensions
   flow is missing (NaN) in the last stock year.
 * ``age`` -- completed years 0 .. ``max_age`` (int); the last age is an open interval.
 * ``sex`` -- ``"female"``, ``"male"``.
-* ``work_municipality`` -- same codes as ``municipality`` (commuting only).
+* ``work_municipality`` -- same codes as ``municipality`` (dense commuting only).
+* ``commuting_flow`` -- one non-zero commuting flow (sparse commuting only), with
+  coordinates ``commuting_home``, ``commuting_work`` and ``commuting_year``; see
+  :mod:`vekst.data.commuting_flows`.
 
 Coordinates on ``municipality``: ``name``, ``county``, ``region`` (labour-market region,
 BA-region code), ``region_name``, ``centrality`` (SSB index 0-1000).
@@ -26,6 +29,7 @@ population                       municipality, year, age, sex           stock
 employed_workplace               municipality, year                     flow
 employed_residence               municipality, year                     flow
 commuting                        municipality, work_municipality, year  flow
+                                 (or commuting_flow, sparse)
 births                           municipality, year                     flow
 deaths                           municipality, year                     flow
 net_migration                    municipality, year, age, sex           flow
@@ -49,6 +53,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from vekst.data.commuting_flows import (
+    check_sparse_commuting,
+    commuting_years,
+    is_sparse_commuting,
+)
 from vekst.data.panel_checks import (
     PanelValidationError,
     check_labels,
@@ -140,7 +149,10 @@ def validate_panel(
     _check_years(panel, source)
     check_labels(panel, source, code_vintage)
     for name in panel.data_vars:
-        _check_variable(panel, str(name), source)
+        if name == "commuting" and is_sparse_commuting(panel):
+            check_sparse_commuting(panel, source)
+        else:
+            _check_variable(panel, str(name), source)
     if not (allow_unusual or str(panel.attrs.get("allow_unusual", "no")) == "yes"):
         check_plausibility(panel, source)
     return panel
@@ -352,7 +364,10 @@ def describe_availability(panel: xr.Dataset, names: Iterable[str] | None = None)
     for name in names or [str(n) for n in panel.data_vars]:
         da = panel[name]
         years = None
-        if "year" in da.dims:
+        if name == "commuting" and is_sparse_commuting(panel):
+            with_flows = commuting_years(panel)
+            years = (with_flows[0], with_flows[-1]) if with_flows else None
+        elif "year" in da.dims:
             present = da.notnull()
             other = [d for d in da.dims if d != "year"]
             if other:

@@ -123,8 +123,15 @@ def check_labels(panel: xr.Dataset, source: str, code_vintage: int | None = None
                 f"municipality needs its {coord} (the model pools by it). Fill "
                 f"panel['{coord}'] from the code lists."
             )
-    if "work_municipality" in panel.dims:
-        outside = sorted(set(map(str, panel["work_municipality"].values)) - set(codes))
+    from vekst.data.commuting_flows import is_sparse_commuting, sparse_work_codes
+
+    work_codes = None
+    if is_sparse_commuting(panel):
+        work_codes = sparse_work_codes(panel, source)
+    elif "work_municipality" in panel.dims:
+        work_codes = panel["work_municipality"].values
+    if work_codes is not None:
+        outside = sorted(set(map(str, work_codes)) - set(codes))
         if code_vintage is None:
             unknown = outside
         else:

@@ -16,96 +16,16 @@ once (scattered), the results come back to the client.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import xarray as xr
 
+from vekst.cluster import ClusterConfig, TaskRunner, run_tasks
 from vekst.evaluate.backtest import BacktestConfig, combine, observed_groups, run_origin
 from vekst.evaluate.result import BacktestResult
 from vekst.evaluate.truncation import BacktestError
 
-if TYPE_CHECKING:
-    from vekst.evaluate.store import OriginStore
-
 __all__ = ["ClusterConfig", "backtest_distributed"]
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """Where the tasks run.
-
-    Attributes
-    ----------
-    scheduler
-        Address of an existing scheduler (``tcp://host:8786``); ``None`` starts a
-        ``LocalCluster``.
-    workers
-        Workers of the ``LocalCluster``.
-    threads_per_worker
-        Threads per worker (1: the fits use their own cores).
-    processes
-        Workers as processes (``False``: threads in this process, lighter, for tests).
-    retries
-        Times a task is retried when it fails (e.g. its worker died).
-    """
-
-    scheduler: str | None = None
-    workers: int = 2
-    threads_per_worker: int = 1
-    processes: bool = True
-    retries: int = 1
-
-
-@dataclass(frozen=True)
-class OriginTasks:
-    """The origins a distributed backtest submits, and what each task needs.
-
-    Attributes
-    ----------
-    panel, observed
-        The panel the origins are fitted on and the one they are scored against (the
-        same object when scored on the panel itself).
-    config
-        The backtest's settings.
-    todo
-        Origins to run (those not already in the store).
-    saved
-        The :class:`~vekst.evaluate.store.OriginStore` each finished origin is written
-        to, or ``None``.
-    say
-        Progress and failure messages.
-    retries
-        Times a task is retried when it fails.
-    """
-
-    panel: xr.Dataset
-    observed: xr.Dataset
-    config: BacktestConfig
-    todo: tuple[int, ...]
-    saved: OriginStore | None
-    say: Callable[[str], None]
-    retries: int = 1
-
-
-def _client(cluster: ClusterConfig):
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as error:  # the extra is optional
-        raise BacktestError(
-            "distributed backtests need dask.distributed: pip install 'vekst[dask]' (or run "
-            "without --workers/--scheduler to run the origins one after another)."
-        ) from error
-    if cluster.scheduler:
-        return Client(cluster.scheduler), None
-    local = LocalCluster(
-        n_workers=cluster.workers,
-        threads_per_worker=cluster.threads_per_worker,
-        processes=cluster.processes,
-        dashboard_address=None,
-    )
-    return Client(local), local
 
 
 def backtest_distributed(
@@ -141,7 +61,9 @@ def backtest_distributed(
     Raises
     ------
     BacktestError
-        If dask.distributed is not installed or every origin failed.
+        If every origin failed.
+    UsageError
+        If dask.distributed is not installed.
     """
     from vekst.evaluate.store import OriginStore
 
@@ -159,26 +81,20 @@ def backtest_distributed(
             todo.append(origin)
     failures: dict[int, str] = {}
     if todo:
-        own = client is None
-        local = None
-        if own:
-            client, local = _client(cluster or ClusterConfig())
-        try:
-            tasks = OriginTasks(
-                panel=panel,
-                observed=observed,
-                config=config,
-                todo=tuple(todo),
-                retries=(cluster or ClusterConfig()).retries,
-                saved=saved,
-                say=say,
-            )
-            failures = _run(client, tasks, results)
-        finally:
-            if own:
-                client.close()
-                if local is not None:
-                    local.close()
+        runner = TaskRunner(cluster=cluster or ClusterConfig(), client=client, log=say)
+        shared = {"panel": panel, "config": config}
+        if observed is not panel:
+            shared["observed"] = observed
+        outcome = run_tasks(
+            _origin_task,
+            todo,
+            shared=shared,
+            runner=runner,
+            label="origin",
+            on_result=None if saved is None else lambda origin, result: saved.save(result),
+        )
+        results.extend(outcome.results.values())
+        failures = dict(outcome.failures)
     if not results:
         raise BacktestError(f"every origin failed: {failures}; fix the first error.")
     codes = panel["municipality"].values.astype(str)
@@ -189,46 +105,6 @@ def backtest_distributed(
     return result
 
 
-def _run(client, tasks: OriginTasks, results: list) -> dict[int, str]:
-    """Submit one task per origin, collect them as they finish (appended to ``results``,
-    saved when there is a store); failures by origin."""
-    from distributed import as_completed
-
-    panel_ref = client.scatter(tasks.panel, broadcast=True)
-    observed_ref = (
-        panel_ref
-        if tasks.observed is tasks.panel
-        else client.scatter(tasks.observed, broadcast=True)
-    )
-    token = abs(hash((tasks.config.seed, tuple(tasks.todo), id(tasks.panel)))) % 10**8
-    futures = {
-        client.submit(
-            run_origin,
-            panel_ref,
-            origin,
-            tasks.config,
-            observed=observed_ref,
-            key=f"vekst-backtest-{origin}-{token}",
-            retries=tasks.retries,
-            pure=False,
-        ): origin
-        for origin in tasks.todo
-    }
-    failures: dict[int, str] = {}
-    done = 0
-    for future in as_completed(futures):
-        origin = futures[future]
-        done += 1
-        try:
-            outcome = future.result()
-        except Exception as error:  # reported per task; the others go on
-            failures[origin] = f"{type(error).__name__}: {error}"
-            tasks.say(
-                f"origin {origin}: task FAILED: {failures[origin]} ({done}/{len(tasks.todo)})"
-            )
-            continue
-        if tasks.saved is not None:
-            tasks.saved.save(outcome)
-        results.append(outcome)
-        tasks.say(f"origin {origin} done ({done}/{len(tasks.todo)} origins)")
-    return failures
+def _origin_task(origin: int, panel, config, observed=None):
+    """One origin (:func:`run_origin`), keyed first for :func:`vekst.cluster.run_tasks`."""
+    return run_origin(panel, origin, config, observed=observed)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,19 +149,12 @@ class BacktestResult:
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a frame to CSV atomically (temporary file in the same folder, then rename).
+    """Write a frame to CSV atomically (:func:`vekst.io.atomic_write`).
 
     A path ending in ``.gz`` is compressed.
     """
+    from vekst.io import atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".csv.gz.tmp" if path.suffix == ".gz" else ".csv.tmp"
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix)
-    os.close(handle)
-    try:
-        frame.to_csv(tmp, index=False, compression="gzip" if path.suffix == ".gz" else None)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    compression = "gzip" if path.suffix == ".gz" else None
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, compression=compression))

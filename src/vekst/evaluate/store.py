@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from vekst.evaluate.result import write_csv_atomic
+from vekst.io import atomic_write_text
 
 if TYPE_CHECKING:
     from vekst.evaluate.backtest import BacktestConfig, OriginResult
@@ -96,15 +95,8 @@ def fingerprint(config: BacktestConfig, panel: xr.Dataset, observed: xr.Dataset)
 
 
 def write_text_atomic(text: str, path: Path) -> None:
-    """Write text atomically (temporary file in the same folder, then rename)."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write text atomically (:func:`vekst.io.atomic_write_text`)."""
+    atomic_write_text(path, text)
 
 
 def write_json_atomic(data: dict, path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from vekst.data.commuting_flows import YEAR, is_sparse_commuting
 from vekst.errors import InputError
 
 __all__ = ["BacktestError", "truncate_panel"]
@@ -66,6 +67,7 @@ def truncate_panel(panel: xr.Dataset, origin: int) -> xr.Dataset:
             f"origin {origin} leaves no calendar year of flows before it (panel starts "
             f"{years[0]}); choose a later origin."
         )
+    from vekst.data.commuting_flows import drop_commuting_from
     from vekst.data.components import DERIVED_VARIABLES, add_derived_components
 
     selection: dict[str, np.ndarray] = {}
@@ -76,7 +78,7 @@ def truncate_panel(panel: xr.Dataset, origin: int) -> xr.Dataset:
         elif name.endswith("year"):
             labels = np.asarray(panel[name].values)
             selection[name] = np.flatnonzero(labels.astype(np.int64) < origin)
-    truncated = panel.isel(selection)
+    truncated = drop_commuting_from(panel.isel(selection), origin)
     # Observed components (attrs derived != "yes") are flows like any other: cut and masked.
     derived = [
         n
@@ -114,6 +116,10 @@ def _assert_no_future(panel: xr.Dataset, origin: int) -> None:
         if name != "year" and name.endswith("year") and panel.sizes[name]:
             if int(np.max(panel[name].values)) >= origin:
                 raise AssertionError(f"truncation kept {name} >= {origin}")
+    if is_sparse_commuting(panel):
+        latest = int(np.max(panel[YEAR].values, initial=origin - 1))
+        if latest >= origin:
+            raise AssertionError(f"truncation kept commuting flows of {latest}")
     for name, da in panel.data_vars.items():
         if "year" in da.dims and da.attrs.get("kind") not in _STOCK_KINDS:
             if bool(da.sel(year=origin).notnull().any()):

@@ -10,6 +10,7 @@
 """
 
 from vekst.features.centrality import MissingCentralityError, centrality, region_centrality
+from vekst.features.commuting import ShareMatrix, share_matrix
 from vekst.features.design import (
     DEFAULT_COVARIATES,
     UnknownCovariateError,
@@ -61,6 +62,7 @@ __all__ = [
     "MissingEmploymentError",
     "MissingHousingError",
     "MissingRateError",
+    "ShareMatrix",
     "UnknownCovariateError",
     "centrality",
     "commuting_shares",
@@ -81,6 +83,7 @@ __all__ = [
     "person_years",
     "region_centrality",
     "relative_job_growth",
+    "share_matrix",
     "vital_deviation",
     "vra",
     "vra_split",

@@ -8,26 +8,35 @@ each job-growth year mapped to the nearest commuting year.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 import xarray as xr
 
+from vekst.data.commuting_flows import (
+    CommutingMatrix,
+    commuting_matrix,
+    commuting_years,
+    complete_commuting_matrix_years,
+)
 from vekst.features.errors import (
     CommutingCoverageError,
     EmptyCommutingRowError,
     MissingCommutingError,
     MissingEmploymentError,
     describe_municipalities,
-    years_with_data,
 )
 
 __all__ = [
     "Denominator",
     "OnIncomplete",
+    "ShareMatrix",
     "commuting_shares",
     "commuting_year_map",
     "complete_commuting_years",
+    "share_matrix",
 ]
 
 Denominator = Literal["commuting", "employed_residence"]
@@ -43,22 +52,19 @@ def _span(years: Sequence[int]) -> str:
     return ", ".join(str(y) for y in years)
 
 
-def _commuting(panel: xr.Dataset) -> xr.DataArray:
+def _commuting(panel: xr.Dataset) -> None:
+    """Raise unless the panel has a ``commuting`` variable (either layout)."""
     if "commuting" not in panel.data_vars:
         raise MissingCommutingError(
             "the panel has no 'commuting' variable (employed persons by home municipality "
             "x work_municipality x year, SSB 03321); commuting shares and VRA need it."
         )
-    # copy=False: the matrix is unit x unit x year (1.8 GB at 3,570 areas), already float.
-    commuting = panel["commuting"].transpose("municipality", "work_municipality", "year")
-    return commuting.astype(float, copy=False)
 
 
 def complete_commuting_years(panel: xr.Dataset) -> list[int]:
     """Years whose commuting matrix has no missing (NaN) cell."""
-    commuting = _commuting(panel)
-    complete = commuting.notnull().all(("municipality", "work_municipality"))
-    return [int(y) for y in commuting["year"].values[np.asarray(complete.values)]]
+    _commuting(panel)
+    return complete_commuting_matrix_years(panel)
 
 
 def commuting_year_map(
@@ -93,8 +99,8 @@ def commuting_year_map(
     MissingCommutingError
         If the panel has no commuting data, or an override names a year without a matrix.
     """
-    commuting = _commuting(panel)
-    available = years_with_data(commuting)
+    _commuting(panel)
+    available = commuting_years(panel)
     if not available:
         raise MissingCommutingError("the panel's 'commuting' variable is NaN in every year.")
     complete = complete_commuting_years(panel)
@@ -165,8 +171,80 @@ def commuting_shares(
         )
     if on_incomplete not in ("raise", "nan"):
         raise ValueError(f"on_incomplete must be 'raise' or 'nan', got {on_incomplete!r}.")
-    commuting = _commuting(panel)
-    available = years_with_data(commuting)
+    matrix = share_matrix(panel, year, denominator, on_incomplete)
+    values = matrix.shares.toarray()
+    values[matrix.nan_rows] = np.nan
+    shares = xr.DataArray(
+        values,
+        dims=("municipality", "work_municipality"),
+        coords={"municipality": panel["municipality"], "work_municipality": matrix.work_codes},
+        name="commuting_share",
+    )
+    shares.attrs = {
+        "units": "1",
+        "long_name": "share of the home municipality's employed residents working in "
+        "work_municipality (4th quarter)",
+        "denominator": denominator,
+        "commuting_year": int(year),
+    }
+    return shares
+
+
+@dataclass(frozen=True)
+class ShareMatrix:
+    """Commuting shares of one year as a sparse matrix (see :func:`share_matrix`).
+
+    Attributes
+    ----------
+    shares
+        ``scipy.sparse.csr_array`` (home municipality in panel order, work column) of
+        finite shares; rows in ``nan_rows`` hold no entry.
+    nan_rows
+        Home municipalities whose shares are unknown (missing row, no employed residents).
+    work_codes
+        Work municipality code of each column.
+    year
+        Year of the commuting matrix.
+    """
+
+    shares: sp.csr_array
+    nan_rows: np.ndarray
+    work_codes: np.ndarray
+    year: int
+
+
+def share_matrix(
+    panel: xr.Dataset,
+    year: int,
+    denominator: Denominator = "commuting",
+    on_incomplete: OnIncomplete = "raise",
+) -> ShareMatrix:
+    """Commuting shares of one year, kept sparse: :func:`commuting_shares` without the
+    dense unit x unit array (100 MB a year at 3,570 areas).
+
+    Parameters
+    ----------
+    panel, year, denominator, on_incomplete
+        As in :func:`commuting_shares`; rows it would make NaN are listed in
+        ``nan_rows``.
+
+    Returns
+    -------
+    ShareMatrix
+
+    Raises
+    ------
+    MissingCommutingError, CommutingCoverageError, EmptyCommutingRowError
+        As :func:`commuting_shares`.
+    """
+    if denominator not in ("commuting", "employed_residence"):
+        raise ValueError(
+            f"denominator must be 'commuting' or 'employed_residence', got {denominator!r}."
+        )
+    if on_incomplete not in ("raise", "nan"):
+        raise ValueError(f"on_incomplete must be 'raise' or 'nan', got {on_incomplete!r}.")
+    _commuting(panel)
+    available = commuting_years(panel)
     year = int(year)
     if year not in available:
         raise MissingCommutingError(
@@ -174,53 +252,70 @@ def commuting_shares(
             f"{_span(available)}. Pick one of those years (or pass commuting_year=... to "
             "vra())."
         )
-    flows = commuting.sel(year=year)
-    absent_work = flows.isnull().all("municipality")
-    missing_row = flows.isnull().any("work_municipality")
-    total = flows.sum("work_municipality", skipna=False)
+    matrix = commuting_matrix(panel, year)
+    flows = matrix.flows
+    n_home = flows.shape[0]
+    rows = matrix.entry_rows()
+    missing_entry = np.isnan(flows.data)
+    missing_row = np.bincount(rows[missing_entry], minlength=n_home) > 0
+    # A work column is absent when every home's cell in it is missing.
+    absent_work = (
+        np.bincount(flows.indices[missing_entry], minlength=flows.shape[1]) == n_home
+    )
+    total = np.asarray(flows.sum(axis=1)).ravel()  # NaN in rows with a missing cell
     if denominator == "commuting":
         denom = total
     else:
-        residents = _employment(panel, "employed_residence").sel(year=year)
-        missing_row = missing_row | residents.isnull()
+        residents = _employment(panel, "employed_residence").sel(year=year).values
+        missing_row = missing_row | np.isnan(residents)
         denom = residents
     empty = (total == 0) & ~missing_row
     if on_incomplete == "raise":
-        if bool(absent_work.any()):
-            codes = flows["work_municipality"].values[np.asarray(absent_work.values)]
-            raise CommutingCoverageError(
-                f"commuting {year}: work municipality {describe_municipalities(panel, codes)} "
-                "has no data (NaN column), so no row total and no share of the matrix is "
-                "known. Use another year's matrix (vra() skips incomplete years by itself), "
-                "fill the column from SSB 03321, or pass on_incomplete='nan'."
-            )
-        if bool(missing_row.any()):
-            codes = panel["municipality"].values[np.asarray(missing_row.values)]
-            raise CommutingCoverageError(
-                f"commuting {year}: home municipality {describe_municipalities(panel, codes)} "
-                f"has missing (NaN) commuting or employed-resident counts, so its commuting "
-                "shares are unknown. Fill the row from SSB 03321 (map old codes with "
-                "vekst.data.codes) or pass on_incomplete='nan' to get NaN for it."
-            )
-        if bool(empty.any()):
-            codes = panel["municipality"].values[np.asarray(empty.values)]
-            raise EmptyCommutingRowError(
-                f"commuting {year}: home municipality {describe_municipalities(panel, codes)} "
-                "has no employed residents (row total 0), so its commuting shares are "
-                "undefined. This usually means a code-mapping gap; check the source or pass "
-                "on_incomplete='nan' to get NaN for it."
-            )
-    shares = flows / denom.where(denom > 0)
-    shares = shares.where(~missing_row)
-    shares.name = "commuting_share"
-    shares.attrs = {
-        "units": "1",
-        "long_name": "share of the home municipality's employed residents working in "
-        "work_municipality (4th quarter)",
-        "denominator": denominator,
-        "commuting_year": year,
-    }
-    return shares
+        _raise_incomplete(panel, matrix, absent_work, missing_row, empty)
+    with np.errstate(invalid="ignore"):
+        nan_rows = missing_row | ~(denom > 0)
+    keep = ~nan_rows[rows]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = flows.data[keep] / denom[rows[keep]]
+    shares = sp.csr_array(
+        (values, (rows[keep], flows.indices[keep])), shape=flows.shape
+    )
+    shares.eliminate_zeros()
+    return ShareMatrix(shares, nan_rows, matrix.work_codes, year)
+
+
+def _raise_incomplete(
+    panel: xr.Dataset,
+    matrix: CommutingMatrix,
+    absent_work: np.ndarray,
+    missing_row: np.ndarray,
+    empty: np.ndarray,
+) -> None:
+    year = matrix.year
+    if absent_work.any():
+        codes = matrix.work_codes[absent_work]
+        raise CommutingCoverageError(
+            f"commuting {year}: work municipality {describe_municipalities(panel, codes)} "
+            "has no data (NaN column), so no row total and no share of the matrix is "
+            "known. Use another year's matrix (vra() skips incomplete years by itself), "
+            "fill the column from SSB 03321, or pass on_incomplete='nan'."
+        )
+    if missing_row.any():
+        codes = panel["municipality"].values[missing_row]
+        raise CommutingCoverageError(
+            f"commuting {year}: home municipality {describe_municipalities(panel, codes)} "
+            f"has missing (NaN) commuting or employed-resident counts, so its commuting "
+            "shares are unknown. Fill the row from SSB 03321 (map old codes with "
+            "vekst.data.codes) or pass on_incomplete='nan' to get NaN for it."
+        )
+    if empty.any():
+        codes = panel["municipality"].values[empty]
+        raise EmptyCommutingRowError(
+            f"commuting {year}: home municipality {describe_municipalities(panel, codes)} "
+            "has no employed residents (row total 0), so its commuting shares are "
+            "undefined. This usually means a code-mapping gap; check the source or pass "
+            "on_incomplete='nan' to get NaN for it."
+        )
 
 
 def _share_matrix(
@@ -229,11 +324,16 @@ def _share_matrix(
     codes: list[str],
     denominator: Denominator,
     on_incomplete: OnIncomplete,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Share matrix over panel municipalities, own-share vector, RA index per work column."""
-    shares = commuting_shares(panel, year, denominator, on_incomplete)
-    work_codes = [str(c) for c in shares["work_municipality"].values]
-    absent = [c for c in codes if c not in work_codes]
+) -> tuple[ShareMatrix, np.ndarray, np.ndarray]:
+    """Shares over panel work municipalities, own share per home, RA index per column.
+
+    The returned matrix keeps only work columns that are panel municipalities (flows to
+    others must be zero); the own share of a NaN row is 0 (the row is NaN anyway).
+    """
+    matrix = share_matrix(panel, year, denominator, on_incomplete)
+    work_codes = [str(c) for c in matrix.work_codes]
+    position = {c: i for i, c in enumerate(codes)}
+    absent = [c for c in codes if c not in set(work_codes)]
     if absent:
         raise CommutingCoverageError(
             f"commuting {year}: municipality {describe_municipalities(panel, absent)} is "
@@ -241,26 +341,29 @@ def _share_matrix(
             "is known. Rebuild the commuting matrix over all panel municipalities (zeros "
             "included)."
         )
-    foreign = [c for c in work_codes if c not in codes]
-    values = shares.values
-    if foreign:
-        cols = [work_codes.index(c) for c in foreign]
-        used = np.nansum(values[:, cols], axis=0) > 0
-        if used.any():
-            bad = [c for c, u in zip(foreign, used, strict=True) if u]
+    inside = np.array([c in position for c in work_codes], dtype=bool)
+    shares = matrix.shares
+    if not inside.all():
+        used = np.bincount(shares.indices, weights=shares.data, minlength=len(work_codes)) > 0
+        bad = [c for c, u, i in zip(work_codes, used, inside, strict=True) if u and not i]
+        if bad:
             raise CommutingCoverageError(
                 f"commuting {year}: residents work in {bad[:8]}, which are not panel "
                 "municipalities, so their job growth is unknown. Map those codes to the "
                 "panel's code vintage or drop the flows."
             )
-        keep = [i for i, c in enumerate(work_codes) if c in codes]
-        values = values[:, keep]
+        keep = np.flatnonzero(inside)
+        shares = sp.csr_array(shares[:, keep])
         work_codes = [work_codes[i] for i in keep]
-    position = {c: i for i, c in enumerate(codes)}
-    work_index = np.array([position[c] for c in work_codes])
-    own_col = np.array([work_codes.index(c) for c in codes])
-    own_share = values[np.arange(len(codes)), own_col]
-    return values, own_share, work_index
+    work_index = np.array([position[c] for c in work_codes], dtype=np.int64)
+    own_col = np.empty(len(codes), dtype=np.int64)
+    own_col[work_index] = np.arange(len(work_codes))
+    rows = np.repeat(np.arange(shares.shape[0]), np.diff(shares.indptr))
+    on_diagonal = shares.indices == own_col[rows]
+    own_share = np.zeros(len(codes))
+    own_share[rows[on_diagonal]] = shares.data[on_diagonal]
+    kept = ShareMatrix(shares, matrix.nan_rows, np.asarray(work_codes), matrix.year)
+    return kept, own_share, work_index
 
 
 def _employment(panel: xr.Dataset, name: str) -> xr.DataArray:

@@ -58,6 +58,7 @@ import xarray as xr
 from vekst.features.commuting import (  # noqa: F401 - re-exported
     Denominator,
     OnIncomplete,
+    ShareMatrix,
     _commuting,
     _employment,
     _share_matrix,
@@ -227,24 +228,23 @@ def _vra_parts(
     ra_years = years_with_data(ra)
     year_map = commuting_year_map(panel, ra_years, commuting_year) if ra_years else {}
     # One share matrix at a time: years run in order and years sharing a commuting year
-    # are consecutive, so keeping every year's n x n matrix (1.5 GB for 15 years of 3,570
-    # areas) would buy nothing.
-    shares_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    # are consecutive. The matrices are sparse (a few destinations per home), so the
+    # sums below cost the number of flows, not units squared.
+    shares_cache: dict[int, tuple[ShareMatrix, np.ndarray, np.ndarray]] = {}
     for t, cy in year_map.items():
         if cy not in shares_cache:
             shares_cache.clear()
             shares_cache[cy] = _share_matrix(panel, cy, codes, denominator, on_incomplete)
-        shares, own_share, work_index = shares_cache[cy]
+        matrix, own_share, work_index = shares_cache[cy]
+        shares = matrix.shares
         ra_t = ra.sel(year=t).values
         r = ra_t[work_index]
         known = np.isfinite(r)
-        # A zero share is no exposure at all, so an unknown RA there costs nothing.
-        exposed_unknown = np.where(known[None, :] | (shares == 0), 0.0, shares)
-        unknown_share = exposed_unknown.sum(axis=1)
-        row_total = shares.sum(axis=1)
+        # Stored shares are non-zero: a zero share is no exposure, so an unknown RA there
+        # costs nothing; row sums over the stored entries are the sums over all columns.
+        unknown_share = shares @ (~known).astype(float)
+        row_total = shares @ np.ones(len(work_index))
         known_total = row_total - unknown_share
-        contrib = np.where(known[None, :] & (shares != 0), shares * np.where(known, r, 0.0), 0.0)
-        contrib = np.where(np.isnan(shares), np.nan, contrib)
         with np.errstate(divide="ignore", invalid="ignore"):
             # Spread the unknown destinations' weight over the known ones (renormalise).
             scale = np.where(known_total > 0, row_total / known_total, np.nan)
@@ -252,10 +252,14 @@ def _vra_parts(
         own_known = np.isfinite(ra_t) | (own_share == 0)
         own_part = np.where(own_share == 0, 0.0, own_share * np.where(own_known, ra_t, 0.0))
         j = years.index(t)
-        total = contrib.sum(axis=1) * scale
+        total = (shares @ np.where(known, r, 0.0)) * scale
         own[:, j] = np.where(usable, own_part * scale, np.nan)
         neighbours[:, j] = np.where(usable, total - own_part * scale, np.nan)
-        unknown[:, j] = unknown_share
+        # Rows of unknown shares: no VRA; their unknown share is unknown as soon as any
+        # destination's RA is (as for a NaN row of a dense share matrix).
+        unknown[:, j] = np.where(matrix.nan_rows, 0.0 if known.all() else np.nan, unknown_share)
+        own[matrix.nan_rows, j] = np.nan
+        neighbours[matrix.nan_rows, j] = np.nan
     coords = {"municipality": panel["municipality"], "year": panel["year"]}
     dims = ("municipality", "year")
     return (

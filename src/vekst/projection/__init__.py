@@ -8,9 +8,11 @@
   files.
 * :func:`estimate_migration_schedule`, :func:`estimate_mortality_trend` -- the age
   schedule of migration and the mortality improvement assumption.
+* :func:`project_scenarios` -- one projection per scenario, as tasks on Dask or serially.
 * :func:`run_kernel` -- the numpy kernel underneath.
 """
 
+from vekst.projection.ensemble import ScenarioEnsemble, project_scenarios
 from vekst.projection.kernel import KernelInputs, KernelResult, run_kernel
 from vekst.projection.mortality import estimate_mortality_trend, life_expectancy
 from vekst.projection.options import ProjectionOptions
@@ -35,6 +37,7 @@ __all__ = [
     "ProjectionInputError",
     "ProjectionOptions",
     "Scenario",
+    "ScenarioEnsemble",
     "ScenarioError",
     "age_group_summary",
     "aggregate",
@@ -45,6 +48,7 @@ __all__ = [
     "make_test_draws",
     "population_summary",
     "project",
+    "project_scenarios",
     "run_kernel",
     "write_projection_files",
 ]

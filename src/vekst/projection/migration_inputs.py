@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import scipy.sparse as sp
 import xarray as xr
 
+from vekst.data.commuting_flows import commuting_years
 from vekst.data.panel import SEXES
 from vekst.errors import InputError
 from vekst.io import settings_from
@@ -283,8 +285,7 @@ def _national_path(scenario, calendar) -> np.ndarray | None:
 
 def _vra_inputs(history, scenario, base_year, calendar, lags):
     """Own and neighbours' VRA per projected year and lag, ``{lag: (year, municipality)}``."""
-    from vekst.features import commuting_shares, relative_job_growth
-    from vekst.features.jobs import years_with_data
+    from vekst.features import relative_job_growth
 
     municipalities = history["municipality"].values.astype(str)
     n_mun = len(municipalities)
@@ -301,30 +302,22 @@ def _vra_inputs(history, scenario, base_year, calendar, lags):
         note["observed_job_growth_years"] = [int(y) for y in with_data]
     future = ~past
     ra[future] = scenario.job_growth_array(history, ra_years[future])
-    shares = np.eye(n_mun)
+    shares = sp.identity(n_mun, format="csr")
     if "commuting" in history:
-        available = [y for y in years_with_data(history["commuting"]) if y < base_year]
+        available = [y for y in commuting_years(history) if y < base_year]
         if available:
             year = max(available)
-            matrix = commuting_shares(history, year, on_incomplete="nan")
-            matrix = matrix.transpose("municipality", "work_municipality")
-            matrix = matrix.assign_coords(
-                municipality=matrix["municipality"].values.astype(str),
-                work_municipality=matrix["work_municipality"].values.astype(str),
-            ).reindex(municipality=municipalities, work_municipality=municipalities)
-            values = matrix.values
-            incomplete = ~np.isfinite(values).all(1)
-            values = np.where(np.isfinite(values), values, 0.0)
-            values[incomplete] = np.eye(n_mun)[incomplete]
-            shares = values
+            shares, incomplete = _projection_shares(history, year, municipalities)
             note["commuting_year"] = int(year)
             if incomplete.any():
                 note["commuting_rows_own_only"] = municipalities[incomplete].tolist()
     if "commuting_year" not in note:
         note["commuting_year"] = None
         note["commuting"] = "no commuting matrix before the base year: VRA = own RA"
-    total = ra @ shares.T
-    own = ra * np.diag(shares)[None, :]
+    # Sparse products: (year x unit) job growth through a unit x unit matrix with a few
+    # destinations per home.
+    total = (shares @ ra.T).T
+    own = ra * shares.diagonal()[None, :]
     neighbours = total - own
     vra_own, vra_neighbours = {}, {}
     for lag in lags:
@@ -332,6 +325,34 @@ def _vra_inputs(history, scenario, base_year, calendar, lags):
         vra_own[lag] = own[index]
         vra_neighbours[lag] = neighbours[index]
     return vra_own, vra_neighbours, note
+
+
+def _projection_shares(
+    history: xr.Dataset, year: int, municipalities: np.ndarray
+) -> tuple[sp.csr_array, np.ndarray]:
+    """Commuting shares over the panel's units; rows with unknown shares work at home.
+
+    Returns the (home, work) share matrix and which rows were replaced by the own unit.
+    Flows to units outside the panel are dropped; a panel unit missing from the work
+    axis leaves every row unknown.
+    """
+    from vekst.features import share_matrix
+
+    n_mun = len(municipalities)
+    matrix = share_matrix(history, year, on_incomplete="nan")
+    position = {c: i for i, c in enumerate(municipalities)}
+    work_codes = [str(c) for c in matrix.work_codes]
+    column = np.array([position.get(c, -1) for c in work_codes], dtype=np.int64)
+    incomplete = np.asarray(matrix.nan_rows, dtype=bool).copy()
+    if not set(municipalities) <= set(work_codes):
+        incomplete[:] = True
+    coo = matrix.shares.tocoo()
+    inside = (column[coo.col] >= 0) & ~incomplete[coo.row]
+    rows = np.concatenate([coo.row[inside], np.flatnonzero(incomplete)])
+    cols = np.concatenate([column[coo.col[inside]], np.flatnonzero(incomplete)])
+    values = np.concatenate([coo.data[inside], np.ones(int(incomplete.sum()))])
+    shares = sp.csr_array((values, (rows, cols)), shape=(n_mun, n_mun))
+    return shares, incomplete
 
 
 def _ds_weights(history, death_rate, employment_rate):

@@ -146,6 +146,10 @@ def _age_groups(projection: xr.Dataset) -> xr.DataArray:
     from vekst.projection.project import AGE_GROUPS, age_group_matrix
 
     labels = [label for label, _, _ in AGE_GROUPS]
+    if "population_age_group" in projection:
+        # Grouped as the stocks were computed (a Zarr store written by project_to_zarr
+        # keeps both): no need to read the single ages back.
+        return projection["population_age_group"].reset_coords(drop=True)
     if "population" in projection:
         dims = ("draw", "year", "municipality", "age", "sex")
         stock = projection["population"].transpose(*dims)
@@ -183,8 +187,6 @@ def _age_groups(projection: xr.Dataset) -> xr.DataArray:
                 "age_group": labels,
             },
         )
-    if "population_age_group" in projection:
-        return projection["population_age_group"].reset_coords(drop=True)
     raise ProjectionOutputError(
         "the projection keeps neither single ages nor age groups (detail='totals'); rerun "
         "project(..., detail='full' or 'age_groups')."

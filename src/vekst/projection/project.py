@@ -266,6 +266,7 @@ def project(
 # --- inputs --------------------------------------------------------------------------------
 def _history(panel: xr.Dataset, base_year: int) -> xr.Dataset:
     """The panel up to the base year, with flows of the base year and later removed."""
+    from vekst.data.commuting_flows import drop_commuting_from
     from vekst.data.panel import FLOW_VARIABLES
 
     keep = np.asarray(panel["year"].values) <= base_year
@@ -279,6 +280,8 @@ def _history(panel: xr.Dataset, base_year: int) -> xr.Dataset:
             # Masking years that are already missing would only copy the variable.
             if bool(late.notnull().any()):
                 history[name] = history[name].where(history["year"] < base_year)
+    # The sparse commuting layout has no year dimension to mask: drop the late entries.
+    history = drop_commuting_from(history, base_year)
     return history
 
 
@@ -374,7 +377,10 @@ class _Storage:
 
     def store(self, draws: slice, t: int, population: np.ndarray) -> None:
         if self.population is not None:
-            self.population[draws, t] = population.transpose(0, 1, 3, 2)
+            # Sex by sex: a plain transposing copy of (sex, age) to (age, sex) runs about
+            # ten times slower (its inner loop is two elements long).
+            for k in range(population.shape[2]):
+                self.population[draws, t, :, :, k] = population[:, :, k, :]
         else:
             flat = population.reshape(-1, self.matrix.shape[0])
             grouped = flat @ self.matrix.astype(population.dtype)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from vekst.data.commuting_flows import FLOW_DIM, HOME, SPARSE_FROM, WORK, YEAR
 from vekst.data.panel import SEXES
 
 __all__ = ["toy_panel"]
@@ -28,6 +29,52 @@ def _gompertz(ages: np.ndarray, level: float) -> np.ndarray:
     return np.minimum(rate, 0.9)
 
 
+def _toy_commuting(
+    employed: np.ndarray, codes: list[str], years: np.ndarray, *, sparse: bool
+) -> xr.DataArray:
+    """Residents work mostly at home, some in the first municipality; none in the last year.
+
+    ``employed`` is (municipality, year) before rounding. The sparse layout lists the same
+    cells (computed by the same operations, so the numbers agree exactly) without the
+    n x n x year array.
+    """
+    n, n_years = employed.shape
+    own = np.where(np.arange(n) == 0, 0.95, 0.7)[:, None]
+    at_home = own * employed
+    to_first = (1 - own) * employed
+    attrs = {"kind": "flow", "units": "persons", "derived": "no"}
+    if not sparse:
+        commuting = np.zeros((n, n, n_years))
+        index = np.arange(n)
+        commuting[index, index] = at_home
+        commuting[:, 0] += to_first
+        commuting[..., -1] = np.nan
+        np.round(commuting, out=commuting)
+        return xr.DataArray(
+            commuting,
+            dims=("municipality", "work_municipality", "year"),
+            coords={"work_municipality": codes},
+            attrs=attrs,
+        )
+    at_home[0] += to_first[0]
+    home = np.concatenate([np.arange(n), np.arange(1, n)])
+    work = np.concatenate([np.arange(n), np.zeros(n - 1, dtype=int)])
+    values = np.round(np.concatenate([at_home, to_first[1:]])[:, :-1])  # (flow, year)
+    flow_year = np.broadcast_to(years[None, :-1], values.shape)
+    keep = values != 0
+    code_array = np.asarray(codes)
+    return xr.DataArray(
+        values[keep],
+        dims=(FLOW_DIM,),
+        coords={
+            HOME: (FLOW_DIM, code_array[np.broadcast_to(home[:, None], values.shape)[keep]]),
+            WORK: (FLOW_DIM, code_array[np.broadcast_to(work[:, None], values.shape)[keep]]),
+            YEAR: (FLOW_DIM, flow_year[keep]),
+        },
+        attrs={**attrs, "layout": "sparse (coordinate list)"},
+    )
+
+
 def toy_panel(
     n_municipalities: int = 6,
     years: tuple[int, int] = (2005, 2022),
@@ -37,6 +84,7 @@ def toy_panel(
     seed: int = 0,
     size: float = 3000.0,
     migration_sd: float = 1.0,
+    sparse_commuting: bool | None = None,
 ) -> xr.Dataset:
     """A small consistent panel.
 
@@ -56,6 +104,9 @@ def toy_panel(
         Typical population of a municipality (sizes vary log-normally around it).
     migration_sd
         Spread of the yearly net migration rate between municipalities (%).
+    sparse_commuting
+        Store ``commuting`` in the sparse layout (:mod:`vekst.data.commuting_flows`);
+        ``None``: sparse from :data:`~vekst.data.commuting_flows.SPARSE_FROM` units.
 
     Returns
     -------
@@ -121,24 +172,20 @@ def toy_panel(
     employed_residence = 0.5 * population.sum((2, 3))
     jobs_growth = np.cumprod(1 + rng.normal(0.01, 0.02, (n_municipalities, n_years)), axis=1)
     employed_workplace = employed_residence * jobs_growth / jobs_growth[:, :1]
-    commuting = np.zeros((n_municipalities, n_municipalities, n_years))
-    for i in range(n_municipalities):
-        own = 0.7 if i else 0.95
-        commuting[i, i] = own * employed_residence[i]
-        commuting[i, 0] += (1 - own) * employed_residence[i]
     for array in (employed_residence, employed_workplace):
         array[:, -1] = np.nan
-    commuting[..., -1] = np.nan
     employed_residence = np.round(employed_residence)
     employed_workplace = np.round(employed_workplace)
-    np.round(commuting, out=commuting)  # in place: n x n x years, 1.8 GB at 3,570 units
-
+    if sparse_commuting is None:
+        sparse_commuting = n_municipalities >= SPARSE_FROM
+    commuting = _toy_commuting(
+        0.5 * population.sum((2, 3)), codes, year_values, sparse=sparse_commuting
+    )
     coords = {
         "municipality": codes,
         "year": year_values,
         "age": ages,
         "sex": list(SEXES),
-        "work_municipality": codes,
     }
     panel = xr.Dataset(
         {
@@ -159,11 +206,6 @@ def toy_panel(
                 employed_workplace,
                 {"kind": "flow", "units": "persons", "derived": "no"},
             ),
-            "commuting": (
-                ("municipality", "work_municipality", "year"),
-                commuting,
-                {"kind": "flow", "units": "persons", "derived": "no"},
-            ),
             "mortality_rate": (
                 ("age", "sex", "year"),
                 mortality.transpose(2, 1, 0),
@@ -177,6 +219,7 @@ def toy_panel(
         },
         coords=coords,
     )
+    panel["commuting"] = commuting
     panel = panel.assign_coords(
         name=("municipality", [f"Toy {c}" for c in codes]),
         county=("municipality", ["30"] * n_municipalities),
