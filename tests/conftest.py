@@ -14,3 +14,15 @@ def default_panel():
     import vekst
 
     return vekst.load_default()
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A two-worker local Dask cluster (threads, no dashboard) for distributed-run tests."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    )
+    with distributed.Client(cluster) as connected:
+        yield connected
+    cluster.close()

@@ -23,19 +23,9 @@ def simulated(default_panel):
     return panel
 
 
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    )
-    with Client(cluster) as connected:
-        yield connected
-    cluster.close()
-
-
-def test_distributed_and_serial_backtests_agree_exactly(simulated, client, monkeypatch, tmp_path):
+def test_distributed_and_serial_backtests_agree_exactly(
+    simulated, dask_client, monkeypatch, tmp_path
+):
     _pipeline(monkeypatch)  # in-process workers see the stand-in fit
     config = BacktestConfig(
         origins=(2009, 2010, 2011, 2012), horizon=2, methods=METHODS, n_draws=20
@@ -43,7 +33,7 @@ def test_distributed_and_serial_backtests_agree_exactly(simulated, client, monke
     serial = backtest(simulated, config)
     messages: list[str] = []
     parallel = backtest_distributed(
-        simulated, config, client=client, store=tmp_path, log=messages.append
+        simulated, config, client=dask_client, store=tmp_path, log=messages.append
     )
     pd.testing.assert_frame_equal(parallel.scores, serial.scores)
     pd.testing.assert_frame_equal(parallel.table(), serial.table())
@@ -55,11 +45,11 @@ def test_distributed_and_serial_backtests_agree_exactly(simulated, client, monke
     ]
 
 
-def test_a_failing_task_is_reported_and_the_others_are_kept(simulated, client, monkeypatch):
+def test_a_failing_task_is_reported_and_the_others_are_kept(simulated, dask_client, monkeypatch):
     _pipeline(monkeypatch)
     # the panel's last stock is 2014: origin 2014 has nothing to score and its task raises
     config = BacktestConfig(origins=(2012, 2014), horizon=1, methods=("naive5",))
-    result = backtest_distributed(simulated, config, client=client)
+    result = backtest_distributed(simulated, config, client=dask_client)
     assert result.settings["failed_origins"] == [2014]
     assert "no observed stock" in result.notes[2014]["task_failed"]
     assert set(result.scores["origin"]) == {2012}

@@ -15,18 +15,6 @@ from vekst.recovery import check_recovery, migration_only
 YEARS = range(2005, 2008)
 
 
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    )
-    with Client(cluster) as connected:
-        yield connected
-    cluster.close()
-
-
 def _draw(key: int, scale: float) -> np.ndarray:
     return scale * np.random.default_rng([7, key]).normal(size=3)
 
@@ -37,14 +25,14 @@ def _fails_on_two(key: int, scale: float) -> np.ndarray:
     return _draw(key, scale)
 
 
-def test_run_tasks_distributed_equals_serial_and_keeps_the_others(client):
+def test_run_tasks_distributed_equals_serial_and_keeps_the_others(dask_client):
     serial = run_tasks(_fails_on_two, [3, 1, 2, 0], shared={"scale": 2.0})
     lines: list[str] = []
     spread = run_tasks(
         _fails_on_two,
         [3, 1, 2, 0],
         shared={"scale": 2.0},
-        runner=TaskRunner(client=client, log=lines.append),
+        runner=TaskRunner(client=dask_client, log=lines.append),
         label="job",
     )
     assert list(serial.results) == list(spread.results) == [3, 1, 0]  # the keys' order
@@ -87,7 +75,7 @@ def _stand_in_fit(monkeypatch):
     monkeypatch.setattr("vekst.workflow.fit_panel", fit_panel)
 
 
-def test_recovery_replicates_on_dask_equal_the_serial_run(client, monkeypatch):
+def test_recovery_replicates_on_dask_equal_the_serial_run(dask_client, monkeypatch):
     from vekst.models.spec import load_spec
 
     _stand_in_fit(monkeypatch)  # in-process workers see the stand-in fit
@@ -104,7 +92,7 @@ def test_recovery_replicates_on_dask_equal_the_serial_run(client, monkeypatch):
     spread = check_recovery(
         2,
         **options,
-        runner=TaskRunner(client=client),
+        runner=TaskRunner(client=dask_client),
         on_replicate=lambda r, outcome, seconds: seen.append(r),
     )
     pd.testing.assert_frame_equal(spread, serial)
@@ -117,7 +105,7 @@ def test_recovery_replicates_on_dask_equal_the_serial_run(client, monkeypatch):
     assert seen == [0]
 
 
-def test_scenario_ensemble_on_dask_equals_each_scenario_projected_alone(client):
+def test_scenario_ensemble_on_dask_equals_each_scenario_projected_alone(dask_client):
     from vekst.projection import (
         JobGrowth,
         ProjectionOptions,
@@ -138,7 +126,8 @@ def test_scenario_ensemble_on_dask_equals_each_scenario_projected_alone(client):
         Scenario(name="elsewhere", job_growth=(JobGrowth("9999", 2025, 1.0),)),
     ]
     serial = project_scenarios(panel, draws, scenarios, options)
-    spread = project_scenarios(panel, draws, scenarios, options, runner=TaskRunner(client=client))
+    runner = TaskRunner(client=dask_client)
+    spread = project_scenarios(panel, draws, scenarios, options, runner=runner)
     assert list(serial.projections) == list(spread.projections) == ["baseline", "more births"]
     assert set(serial.failures) == set(spread.failures) == {"elsewhere"}
     assert "9999" in spread.failures["elsewhere"]

@@ -182,19 +182,25 @@ def _progress(runner: TaskRunner, label: str, key, done: int, total: int, error=
         runner.say(f"{label} {key}: task FAILED: {error} ({done}/{total} {label}s)")
 
 
+def _collect(outcome, key, get_result, runner, label, done, total, on_result) -> None:
+    """Record one task's result, or its failure, and report progress."""
+    try:
+        result = get_result()
+    except Exception as error:  # reported per task; the others go on
+        outcome.failures[key] = f"{type(error).__name__}: {error}"
+        _progress(runner, label, key, done, total, outcome.failures[key])
+        return
+    outcome.results[key] = result
+    if on_result is not None:
+        on_result(key, result)
+    _progress(runner, label, key, done, total)
+
+
 def _run_serial(function, keys, shared, runner, label, on_result) -> TaskOutcome:
     outcome = TaskOutcome()
     for done, key in enumerate(keys, start=1):
-        try:
-            result = function(key, **shared)
-        except Exception as error:  # reported per task; the others go on
-            outcome.failures[key] = f"{type(error).__name__}: {error}"
-            _progress(runner, label, key, done, len(keys), outcome.failures[key])
-            continue
-        outcome.results[key] = result
-        if on_result is not None:
-            on_result(key, result)
-        _progress(runner, label, key, done, len(keys))
+        _collect(outcome, key, lambda key=key: function(key, **shared), runner, label, done,
+                 len(keys), on_result)
     return outcome
 
 
@@ -227,17 +233,8 @@ def _run_distributed(function, keys, shared, runner, label, on_result) -> TaskOu
         }
         outcome = TaskOutcome()
         for done, future in enumerate(as_completed(futures), start=1):
-            key = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # reported per task; the others go on
-                outcome.failures[key] = f"{type(error).__name__}: {error}"
-                _progress(runner, label, key, done, len(keys), outcome.failures[key])
-                continue
-            outcome.results[key] = result
-            if on_result is not None:
-                on_result(key, result)
-            _progress(runner, label, key, done, len(keys))
+            _collect(outcome, futures[future], future.result, runner, label, done, len(keys),
+                     on_result)
         return outcome
     finally:
         if runner.client is None:
