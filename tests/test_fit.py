@@ -372,3 +372,24 @@ def test_default_national_fit_passes_the_gate(default_panel, seed):
     result = fit_panel(default_panel, None, config)
     assert result.diagnostics.converged, result.diagnostics.problems
     assert result.diagnostics.divergences == 0
+
+
+def test_diagnostics_of_a_constant_entry_neither_warn_nor_count():
+    # rho of sparse covariates is 0 by construction: no R-hat, and no warning on the
+    # user's terminal; the gate still reads the other variables.
+    import warnings
+
+    import arviz as az
+
+    from vekst.fit import diagnose
+
+    rng = np.random.default_rng(0)
+    idata = az.from_dict(
+        posterior={"a": rng.normal(size=(4, 500)), "rho": np.zeros((4, 500, 3))},
+        sample_stats={"diverging": np.zeros((4, 500), bool), "energy": rng.normal(size=(4, 500))},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = diagnose(idata)
+    assert result.worst["rhat"] == "a"
+    assert result.rhat_max < 1.01
