@@ -393,3 +393,17 @@ def test_diagnostics_of_a_constant_entry_neither_warn_nor_count():
         result = diagnose(idata)
     assert result.worst["rhat"] == "a"
     assert result.rhat_max < 1.01
+
+
+def test_attractiveness_draws_are_orthogonal_to_mean_centrality(fitted, simulated):
+    # The shipped specs keep attractiveness orthogonal to municipal mean centrality (the
+    # residual once the drivers are accounted for), in every draw, not only on average.
+    data, _ = simulated
+    k = list(data.covariates).index("centrality")
+    available = data.x_available[k]
+    means = np.where(available, data.x[k], 0.0).sum(1) / np.maximum(available.sum(1), 1)
+    direction = (means - means.mean()) / np.linalg.norm(means - means.mean())
+    draws = fitted.idata.posterior["attractiveness"].stack(s=("chain", "draw")).values
+    projection = direction @ draws  # (draw,)
+    assert np.abs(projection).max() < 1e-8 * np.abs(draws).max() * len(direction)
+    assert np.abs(draws).max() > 0.05  # and attractiveness itself is not zero

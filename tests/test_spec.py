@@ -61,3 +61,12 @@ def test_student_t_nu_with_normal_likelihood_is_an_impossible_combination():
     raw["migration"]["likelihood"] = "normal"
     with pytest.raises(SpecError, match="student_t_nu is set but the likelihood is 'normal'"):
         spec_from_dict(raw)
+
+
+def test_attractiveness_can_only_be_orthogonal_to_a_covariate_of_the_model():
+    spec = load_spec()
+    assert spec.migration.attractiveness_orthogonal_to == ("centrality",)
+    changed = spec.to_dict()
+    changed["migration"]["attractiveness_orthogonal_to"] = ["unemployment"]
+    with pytest.raises(SpecError, match="attractiveness_orthogonal_to.*unemployment"):
+        spec_from_dict(changed)
