@@ -68,5 +68,5 @@ def test_attractiveness_can_only_be_orthogonal_to_a_covariate_of_the_model():
     assert spec.migration.attractiveness_orthogonal_to == ("centrality",)
     changed = spec.to_dict()
     changed["migration"]["attractiveness_orthogonal_to"] = ["unemployment"]
-    with pytest.raises(SpecError, match="attractiveness_orthogonal_to.*unemployment"):
+    with pytest.raises(SpecError, match=r"attractiveness_orthogonal_to.*unemployment"):
         spec_from_dict(changed)
