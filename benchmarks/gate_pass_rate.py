@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import vekst
@@ -27,19 +28,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 11)))
     parser.add_argument("--out", type=Path, default=Path("gate_pass_rate.jsonl"))
+    parser.add_argument("--draws", type=int, default=None, help="Default: the demo's.")
+    parser.add_argument("--tune", type=int, default=None, help="Default: the demo's.")
+    parser.add_argument("--target-accept", type=float, default=None, help="Default: the fit's.")
     args = parser.parse_args()
     defaults = DemoSettings()
     panel = vekst.load_default()
     passed = 0
     for i, seed in enumerate(args.seeds, start=1):
         config = SamplerConfig(
-            draws=defaults.draws, tune=defaults.tune, chains=defaults.chains, seed=seed,
-            progress=False,
+            draws=args.draws or defaults.draws, tune=args.tune or defaults.tune,
+            chains=defaults.chains, seed=seed, progress=False,
         )
+        if args.target_accept is not None:
+            config = replace(config, target_accept=args.target_accept)
         start = time.perf_counter()
         fit = vekst.fit_panel(panel, config=config)
         wall = time.perf_counter() - start
-        record = {"seed": seed, "wall_s": round(wall, 1), **fit.diagnostics.as_dict()}
+        record = {
+            "seed": seed, "draws": config.draws, "tune": config.tune,
+            "target_accept": config.target_accept, "wall_s": round(wall, 1),
+            "mean_tree_steps": float(fit.idata.sample_stats["n_steps"].mean())
+            if "n_steps" in fit.idata.sample_stats else None,
+            **fit.diagnostics.as_dict(),
+        }
         passed += bool(record["converged"])
         with args.out.open("a", encoding="utf-8") as stream:
             stream.write(json.dumps(record) + "\n")

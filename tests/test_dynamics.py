@@ -146,3 +146,28 @@ def test_immigration_scenario_fixes_national_net_migration_in_persons():
     rates = _run(_model(free, sigma=0.5, n_draws=n), n_draws=n, population=population)
     persons = (rates * population[:, None, :] / 100).sum(-1)
     assert persons[:, -1].std() > 100
+
+
+def test_loading_inputs_drop_the_direction_of_centrality_and_keep_the_rest():
+    from vekst.models.dynamics import loading_inputs
+    from vekst.simulate import simulate_migration_data
+
+    data, _ = simulate_migration_data(
+        n_regions=6, municipalities_per_region=10, years=range(2010, 2020),
+        covariates=("centrality",), seed=4,
+    )
+    k = list(data.covariates).index("centrality")
+    # Make centrality track log population, as it does in Norway.
+    log_population = np.log(data.population.mean(1))
+    data.x[k] = (log_population - log_population.mean())[:, None] + 0.3 * data.x[k]
+    _, raw = loading_inputs(data)
+    _, orthogonal = loading_inputs(data, ("centrality",))
+    means = np.nanmean(np.where(data.x_available[k], data.x[k], np.nan), axis=1)
+    centred = means - means.mean()
+    assert abs(np.corrcoef(raw[0], centred)[0, 1]) > 0.5
+    assert abs(orthogonal[0] @ centred) < 1e-9 * np.linalg.norm(centred)
+    assert abs(orthogonal[0].sum()) < 1e-9
+    # What is left is log population's own part: the residual of its regression on
+    # centrality.
+    slope = (raw[0] @ centred) / (centred @ centred)
+    np.testing.assert_allclose(orthogonal[0], raw[0] - slope * centred, atol=1e-10)

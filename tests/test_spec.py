@@ -70,3 +70,15 @@ def test_attractiveness_can_only_be_orthogonal_to_a_covariate_of_the_model():
     changed["migration"]["attractiveness_orthogonal_to"] = ["unemployment"]
     with pytest.raises(SpecError, match=r"attractiveness_orthogonal_to.*unemployment"):
         spec_from_dict(changed)
+
+
+def test_loadings_can_only_be_orthogonal_to_a_covariate_of_the_model():
+    spec = load_spec()
+    assert spec.migration.loading_orthogonal_to == ("centrality",)
+    changed = spec.to_dict()
+    changed["migration"]["loading_orthogonal_to"] = ["unemployment"]
+    with pytest.raises(SpecError, match=r"loading_orthogonal_to.*unemployment"):
+        spec_from_dict(changed)
+    # A spec saved before the option existed still reads, without it.
+    del changed["migration"]["loading_orthogonal_to"]
+    assert spec_from_dict(changed).migration.loading_orthogonal_to == ()

@@ -266,20 +266,9 @@ def _attractiveness(spec: ModelSpec, data: MigrationData) -> pt.TensorVariable:
 
 
 def attractiveness_constraints(covariates: list[str], names, data: MigrationData) -> np.ndarray:
-    """Orthonormal municipal directions attractiveness is kept orthogonal to, ``(k, mun)``.
-
-    Each named covariate's municipal mean over the years it was observed, centred over
-    municipalities; orthonormalised (QR) so that the projection is exact.
-    """
-    columns = []
-    for name in names:
-        k = covariates.index(name)
-        available = data.x_available[k]
-        with np.errstate(invalid="ignore"):
-            means = np.where(available, data.x[k], 0.0).sum(1) / np.maximum(available.sum(1), 1)
-        columns.append(means - means.mean())
-    q, _ = np.linalg.qr(np.column_stack(columns))
-    return q.T
+    """Orthonormal municipal directions attractiveness is kept orthogonal to, ``(k, mun)``
+    (:func:`vekst.models.dynamics.covariate_directions`)."""
+    return dynamics.covariate_directions(covariates, names, data)
 
 
 def _orthogonal_attractiveness(free, mspec, data: MigrationData):

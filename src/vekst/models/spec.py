@@ -81,6 +81,7 @@ _MIGRATION_KEYS = {
     "attractiveness_drift",
     "attractiveness_centered",
     "attractiveness_orthogonal_to",
+    "loading_orthogonal_to",
     "time_structure",
     "innovations",
     "innovations_nu",
@@ -103,6 +104,7 @@ class MigrationSpec:
     attractiveness_drift: bool = False
     attractiveness_centered: bool | str = "auto"
     attractiveness_orthogonal_to: tuple[str, ...] = ()
+    loading_orthogonal_to: tuple[str, ...] = ()
     time_structure: str = "iid"
     innovations: str = "normal"
     innovations_nu: float = 4.0
@@ -359,6 +361,15 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
             f"(among {list(covariates)}), not {orthogonal!r}"
         )
         orthogonal = []
+    loading_orthogonal = raw.get("loading_orthogonal_to", [])
+    if not isinstance(loading_orthogonal, list | tuple) or any(
+        n not in covariates for n in loading_orthogonal
+    ):
+        problems.append(
+            "[migration] loading_orthogonal_to must list covariates of the model "
+            f"(among {list(covariates)}), not {loading_orthogonal!r}"
+        )
+        loading_orthogonal = []
     time = _parse_time_structure(raw, problems)
     priors_raw = _table(raw, "priors", "[migration.priors]", problems)
     allowed_priors = set(_MIGRATION_PRIOR_SCALARS) | set(_MIGRATION_PRIOR_TABLES)
@@ -405,6 +416,7 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         attractiveness_drift=bool(drift),
         attractiveness_centered=centred,
         attractiveness_orthogonal_to=tuple(orthogonal),
+        loading_orthogonal_to=tuple(loading_orthogonal),
         **time,
         beta_mu_mean=tables["beta_mu_mean"],
         beta_mu_sd=tables["beta_mu_sd"],
