@@ -45,8 +45,9 @@ def known():
     return known_panel()
 
 
-def known_panel(late_noise: float = 1.0):
-    """The panel of :func:`known`; noise of the last four flow years times ``late_noise``."""
+def known_panel(late_noise: float | np.ndarray = 1.0):
+    """The panel of :func:`known`; noise of the last four flow years times ``late_noise``
+    (one factor, or one per municipality)."""
     rng = np.random.default_rng(42)
     panel = toy_panel(N_MUN, (2005, BASE), n_regions=4, seed=3, size=20_000.0)
     ages = panel["age"].values
@@ -57,7 +58,7 @@ def known_panel(late_noise: float = 1.0):
     rate[SUBURB] = 0.01 + rng.normal(0.0, 0.004, len(years))  # a growing suburb
     y = z[:, None] + rate[..., None, None] * g[:, None]
     noise = rng.normal(0.0, 1.0, y.shape) * np.sqrt(np.abs(y) / totals[..., None, None] + 1e-12)
-    noise[:, -5:-1] *= late_noise
+    noise[:, -5:-1] *= np.reshape(late_noise, (-1, 1, 1, 1))
     net = (y + noise) * totals[..., None, None]  # (m, year, sex, age)
     net[:, -1] = np.nan
     panel = panel.copy()
@@ -203,6 +204,28 @@ def test_spread_is_calibrated_on_the_last_years_of_the_window(known):
     assert 1.5 < np.median(widened.noise_scale) < 2.6  # later years twice as noisy
     none = estimate_age_pattern(noisier, before_year=BASE, calibrate_years=0)
     assert none.noise_scale == 1.0
+
+
+def test_spread_is_calibrated_per_size_class(known):
+    # Later years twice as noisy in municipalities of 50,000 and more only: they get
+    # about twice the spread, those of 20,000-50,000 about their own.
+    from vekst.projection.agepattern import size_classes
+
+    population = known[0]["population"].sum(("age", "sex")).mean("year").values
+    classes = size_classes(population)
+    large = classes == size_classes(np.array([60_000.0]))[0]
+    middle = classes == size_classes(np.array([30_000.0]))[0]
+    assert large.sum() >= 8 and middle.sum() >= 8
+    panel, _, _ = known_panel(late_noise=np.where(large, 2.0, 1.0))
+    estimate = estimate_age_pattern(panel, before_year=BASE)
+    assert estimate.noise_scale.shape == (N_MUN, panel.sizes["age"])
+    young_adults = slice(20, 50)  # where the schedules carry most migrants
+    assert 1.5 < np.median(estimate.noise_scale[large, young_adults]) < 2.6
+    assert 0.75 <= np.median(estimate.noise_scale[middle, young_adults]) < 1.3
+    # A subset keeps each municipality's own factors.
+    codes = panel["municipality"].values[::-1][:7]
+    subset = estimate.reindex(codes)
+    np.testing.assert_array_equal(subset.noise_scale, estimate.noise_scale[::-1][:7])
 
 
 @pytest.mark.parametrize("n_years", [4, 6, 10, 16])
