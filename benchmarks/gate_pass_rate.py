@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import vekst
@@ -30,7 +29,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("gate_pass_rate.jsonl"))
     parser.add_argument("--draws", type=int, default=None, help="Default: the demo's.")
     parser.add_argument("--tune", type=int, default=None, help="Default: the demo's.")
-    parser.add_argument("--target-accept", type=float, default=None, help="Default: the fit's.")
+    parser.add_argument("--target-accept", type=float, default=None, help="Default: the demo's.")
     args = parser.parse_args()
     defaults = DemoSettings()
     panel = vekst.load_default()
@@ -38,10 +37,9 @@ def main() -> None:
     for i, seed in enumerate(args.seeds, start=1):
         config = SamplerConfig(
             draws=args.draws or defaults.draws, tune=args.tune or defaults.tune,
+            target_accept=args.target_accept or defaults.target_accept,
             chains=defaults.chains, seed=seed, progress=False,
         )
-        if args.target_accept is not None:
-            config = replace(config, target_accept=args.target_accept)
         start = time.perf_counter()
         fit = vekst.fit_panel(panel, config=config)
         wall = time.perf_counter() - start

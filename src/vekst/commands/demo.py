@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from vekst.commands.project import CsvFormat
-from vekst.commands.ui import DEFAULT_PROJECTION_DRAWS, console, err_console
+from vekst.commands.ui import (
+    DEFAULT_PROJECTION_DRAWS,
+    FIT_DRAWS,
+    FIT_TARGET_ACCEPT,
+    FIT_TUNE,
+    console,
+    err_console,
+)
 from vekst.errors import UsageError
 from vekst.report.i18n import Lang
 
@@ -35,7 +42,7 @@ class DemoSettings:
 
     Attributes
     ----------
-    draws, tune, chains
+    draws, tune, chains, target_accept
         Sampler settings of the national fit.
     projection_draws
         Posterior draws carried through the projection (as ``vekst project``).
@@ -58,9 +65,10 @@ class DemoSettings:
         when the fit has ``housing_<lag>`` covariates.
     """
 
-    draws: int = 2500
-    tune: int = 1500
+    draws: int = FIT_DRAWS
+    tune: int = FIT_TUNE
     chains: int = 4
+    target_accept: float = FIT_TARGET_ACCEPT
     projection_draws: int = DEFAULT_PROJECTION_DRAWS
     end_year: int = 2040
     seed: int = 20240101
@@ -197,7 +205,8 @@ def run_demo(
     start = time.perf_counter()
     console.rule("1/3 fitting the hierarchical model")
     config = SamplerConfig(
-        draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=settings.seed
+        draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=settings.seed,
+        target_accept=settings.target_accept,
     )
     if spec is None:
         from vekst.models.spec import default_spec_path
@@ -260,9 +269,12 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_command(
         out: Path = typer.Option(Path("vekst-demo"), help="Output folder."),
-        draws: int = typer.Option(2500, min=1, help="Draws per chain of the national fit."),
-        tune: int = typer.Option(1500, min=0, help="Tuning steps per chain."),
+        draws: int = typer.Option(FIT_DRAWS, min=1, help="Draws per chain of the national fit."),
+        tune: int = typer.Option(FIT_TUNE, min=0, help="Tuning steps per chain."),
         chains: int = typer.Option(4, min=1, help="Chains."),
+        target_accept: float = typer.Option(
+            FIT_TARGET_ACCEPT, min=0.5, max=0.999, help="NUTS target acceptance."
+        ),
         projection_draws: int = typer.Option(
             DEFAULT_PROJECTION_DRAWS,
             help="Posterior draws carried to 2040 (as `vekst project`; single-year ages kept).",
@@ -298,6 +310,7 @@ def register(app: typer.Typer) -> None:
                 draws=draws,
                 tune=tune,
                 chains=chains,
+                target_accept=target_accept,
                 projection_draws=projection_draws,
                 end_year=end_year,
                 seed=seed,

@@ -10,7 +10,7 @@ import typer
 import xarray as xr
 from rich.table import Table
 
-from vekst.commands.ui import console, err_console, step
+from vekst.commands.ui import FIT_DRAWS, FIT_TARGET_ACCEPT, FIT_TUNE, console, err_console, step
 
 
 class Sampler(enum.StrEnum):
@@ -160,9 +160,13 @@ def register(app: typer.Typer) -> None:
             help="Model spec (.toml); default models/vareide2022.toml.",
         ),
         out: Path = typer.Option(Path("fit.nc"), help="Where to write the fit (netCDF)."),
-        draws: int = typer.Option(2500, min=1, help="Draws per chain after tuning."),
-        tune: int = typer.Option(1500, min=0, help="Tuning steps per chain."),
+        draws: int = typer.Option(FIT_DRAWS, min=1, help="Draws per chain after tuning."),
+        tune: int = typer.Option(FIT_TUNE, min=0, help="Tuning steps per chain."),
         chains: int = typer.Option(4, min=1, help="Number of chains."),
+        target_accept: float = typer.Option(
+            FIT_TARGET_ACCEPT, min=0.5, max=0.999,
+            help="NUTS target acceptance (raise it if the fit reports divergences).",
+        ),
         seed: int = typer.Option(20240101, help="Random seed (results are reproducible)."),
         sampler: Sampler = typer.Option(Sampler.nutpie, help="The NUTS implementation."),
         panel: Path = typer.Option(
@@ -173,7 +177,8 @@ def register(app: typer.Typer) -> None:
         from vekst.workflow import SamplerConfig
 
         config = SamplerConfig(
-            draws=draws, tune=tune, chains=chains, seed=seed, sampler=str(sampler)
+            draws=draws, tune=tune, chains=chains, seed=seed, sampler=str(sampler),
+            target_accept=target_accept,
         )
         result, _ = run_fit(spec, out, config, panel=panel)
         if not result.diagnostics.converged:
