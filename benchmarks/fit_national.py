@@ -59,6 +59,7 @@ def child(args: argparse.Namespace) -> None:
         chains=args.chains,
         seed=args.seed,
         sampler=args.sampler,
+        target_accept=args.target_accept,
         progress=False,
     )
     d = result.diagnostics
@@ -86,7 +87,7 @@ def _run_child(args, sampler: str, compiledir: Path) -> dict:
         *(["--simulated"] if args.simulated else []),
         *("--draws", str(args.draws), "--tune", str(args.tune)),
         *("--chains", str(args.chains), "--pymc-draws", str(args.pymc_draws)),
-        *("--seed", str(args.seed)),
+        *("--seed", str(args.seed), "--target-accept", str(args.target_accept)),
     ]
     if sampler == "numpyro":
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.chains}"
@@ -99,10 +100,13 @@ def _run_child(args, sampler: str, compiledir: Path) -> dict:
 
 def main() -> None:
     """Parse options; run the child fit or the whole comparison."""
+    from vekst.commands.ui import FIT_DRAWS, FIT_TARGET_ACCEPT, FIT_TUNE
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--simulated", action="store_true")
-    parser.add_argument("--draws", type=int, default=1500)
-    parser.add_argument("--tune", type=int, default=1500)
+    parser.add_argument("--draws", type=int, default=FIT_DRAWS)
+    parser.add_argument("--tune", type=int, default=FIT_TUNE)
+    parser.add_argument("--target-accept", type=float, default=FIT_TARGET_ACCEPT)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--pymc-draws", type=int, default=300)
     parser.add_argument("--seed", type=int, default=20240101)

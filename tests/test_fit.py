@@ -366,9 +366,13 @@ def test_numpyro_path_samples_the_same_posterior(fitted, simulated):
 @pytest.mark.parametrize("seed", [20240101, 1, 2])
 def test_default_national_fit_passes_the_gate(default_panel, seed):
     """The default national fit (``vekst fit`` settings) passes the gate for each seed."""
+    from vekst.commands.ui import FIT_DRAWS, FIT_TARGET_ACCEPT, FIT_TUNE
     from vekst.workflow import SamplerConfig, fit_panel
 
-    config = SamplerConfig(draws=1500, tune=1500, seed=seed, progress=False)
+    config = SamplerConfig(
+        draws=FIT_DRAWS, tune=FIT_TUNE, target_accept=FIT_TARGET_ACCEPT, seed=seed,
+        progress=False,
+    )
     result = fit_panel(default_panel, None, config)
     assert result.diagnostics.converged, result.diagnostics.problems
     assert result.diagnostics.divergences == 0
