@@ -250,3 +250,68 @@ def test_t_predictive_factor_gives_80_percent_bands_for_a_new_year(n_years):
     raw = np.mean(np.abs(new_error) < half / t_predictive_factor(np.array([n_years]))[0])
     if n_years <= 6:
         assert raw < 0.72
+
+
+def test_chance_deaths_in_residual_migration_are_measured():
+    # Zero migration and binomial deaths: the residual method's "net migration" at 50+ is
+    # chance deaths alone; its variance per resident in 10-year bands is what
+    # _chance_death_variance says it is.
+    from vekst.data.components import residual_net_migration, survival_probability
+    from vekst.projection.agepattern import _chance_death_variance
+
+    rng = np.random.default_rng(11)
+    panel = toy_panel(30, (2005, 2020), n_regions=3, seed=5, size=3_000.0)
+    survival = survival_probability(panel["mortality_rate"]).transpose("year", "sex", "age")
+    p = np.asarray(survival.sel(sex=["female", "male"]).values)  # (year, sex, age)
+    population = np.asarray(
+        panel["population"].transpose("municipality", "year", "sex", "age").values
+    ).round()
+    for t in range(1, population.shape[1]):
+        alive = rng.binomial(population[:, t - 1].astype(np.int64), p[t - 1][None])
+        population[:, t, :, 1:] = alive[..., :-1]
+        population[:, t, :, -1] += alive[..., -1]
+        population[:, t, :, 0] = population[:, t - 1, :, 0]
+    simulated = panel.copy()
+    simulated["population"] = (("municipality", "year", "sex", "age"), population)
+    net = residual_net_migration(simulated["population"], simulated["mortality_rate"])
+    net = net.dropna("year", how="all")  # the last year has no next 1 January
+    years = np.asarray(net["year"].values)
+    start = simulated["population"].sel(year=years)
+    totals = start.sum(("sex", "age")).values  # (m, year)
+    per_resident = (
+        net.transpose("municipality", "year", "sex", "age").values / totals[..., None, None]
+    )
+    bands = per_resident[..., 50:100].reshape(*per_resident.shape[:3], 5, 10).sum(-1)
+    observed_variance = (bands**2).mean((0, 1))  # (sex, band): mean 0 by construction
+    predicted = _chance_death_variance(
+        simulated, start.transpose("municipality", "year", "sex", "age"), years,
+        np.ones(totals.shape, bool),
+    )
+    assert np.all(predicted[..., :5] == 0)
+    ratio = observed_variance / predicted[..., 5:10].mean(0)
+    assert 0.85 < ratio.mean() < 1.15, ratio
+
+
+def test_resampled_patterns_lose_the_chance_deaths_and_keep_the_migration():
+    # Residual patterns = migration noise (known variance) + chance deaths (known
+    # variance): from 80 the band mean square after the removal is the migration's, and a band
+    # that is all chance keeps a third of its sd (the floor: 10 % of the variance).
+    from vekst.projection.agepattern import _bands, _without_chance_deaths
+
+    rng = np.random.default_rng(2)
+    n_mun, n_hist, n_sex, n_age = 200, 16, 2, 106
+    migration_sd = np.full(n_age, 1e-4)
+    migration_sd[90:] = 0.0  # 90+: nothing but chance deaths
+    death_sd = np.where(np.arange(n_age) >= 50, 1.5e-4, 0.0)
+    cells = rng.standard_normal((n_mun, n_hist, n_sex, n_age)) * migration_sd
+    cells += rng.standard_normal((n_mun, n_hist, n_sex, n_age)) * death_sd
+    residuals = cells.reshape(n_mun, n_hist, -1)
+    variance = np.zeros((n_mun, n_sex, n_age // 10))
+    variance[..., 5:] = 10 * 1.5e-4**2  # a band sums 10 independent cells
+    observed = np.ones((n_mun, n_hist), bool)
+    kept = _without_chance_deaths(residuals, variance, observed, np.zeros(n_mun, int))
+    before = (_bands(residuals, n_age) ** 2).mean((0, 1, 2))
+    after = (_bands(kept, n_age) ** 2).mean((0, 1, 2))
+    np.testing.assert_allclose(after[:8], before[:8])  # under 80: untouched
+    np.testing.assert_allclose(after[8], 10 * 1e-4**2, rtol=0.1)
+    np.testing.assert_allclose(after[9], 0.1 * before[9], rtol=0.1)
