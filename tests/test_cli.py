@@ -71,3 +71,18 @@ def test_demo_and_project_share_the_draw_default():
     }
     assert defaults["project"] == defaults["demo"]
     assert DemoSettings().projection_draws == ProjectSettings().draws == defaults["demo"]
+
+
+@pytest.mark.parametrize("command", ["demo", "fit"])
+def test_option_names_are_whole_in_an_80_column_terminal(runner, command):
+    # Rich cuts names that do not fit their column ("--housing-plan-d…"): a user at 80
+    # columns could not read or copy them.
+    import re
+
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    names = set(re.findall(r"--[a-z][a-z-]*", result.output))
+    assert "--housing-plan-draws" in names or command != "demo"
+    assert "--target-accept" in names
+    assert "…" not in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80

@@ -285,7 +285,8 @@ def register(app: typer.Typer) -> None:
             None, "--municipality", "-m", help="Municipality code to print in detail (repeat)."
         ),
         allow_unconverged: bool = typer.Option(
-            False, help="Project even if the fit fails the convergence gate (flagged)."
+            False, "--allow-unconverged",
+            help="Project even if the fit fails the convergence gate (flagged).",
         ),
         lang: Lang = typer.Option(Lang.en, "--lang", help="Language of the report: nb or en."),
         csv_format: CsvFormat = typer.Option(
