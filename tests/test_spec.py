@@ -63,22 +63,14 @@ def test_student_t_nu_with_normal_likelihood_is_an_impossible_combination():
         spec_from_dict(raw)
 
 
-def test_attractiveness_can_only_be_orthogonal_to_a_covariate_of_the_model():
+@pytest.mark.parametrize("option", ["attractiveness_orthogonal_to", "loading_orthogonal_to"])
+def test_terms_can_only_be_orthogonal_to_a_covariate_of_the_model(option):
     spec = load_spec()
-    assert spec.migration.attractiveness_orthogonal_to == ("centrality",)
+    assert getattr(spec.migration, option) == ("centrality",)
     changed = spec.to_dict()
-    changed["migration"]["attractiveness_orthogonal_to"] = ["unemployment"]
-    with pytest.raises(SpecError, match=r"attractiveness_orthogonal_to.*unemployment"):
-        spec_from_dict(changed)
-
-
-def test_loadings_can_only_be_orthogonal_to_a_covariate_of_the_model():
-    spec = load_spec()
-    assert spec.migration.loading_orthogonal_to == ("centrality",)
-    changed = spec.to_dict()
-    changed["migration"]["loading_orthogonal_to"] = ["unemployment"]
-    with pytest.raises(SpecError, match=r"loading_orthogonal_to.*unemployment"):
+    changed["migration"][option] = ["unemployment"]
+    with pytest.raises(SpecError, match=rf"{option}.*unemployment"):
         spec_from_dict(changed)
     # A spec saved before the option existed still reads, without it.
-    del changed["migration"]["loading_orthogonal_to"]
-    assert spec_from_dict(changed).migration.loading_orthogonal_to == ()
+    del changed["migration"][option]
+    assert getattr(spec_from_dict(changed).migration, option) == ()
