@@ -171,22 +171,3 @@ def test_loading_inputs_drop_the_direction_of_centrality_and_keep_the_rest():
     # centrality.
     slope = (raw[0] @ centred) / (centred @ centred)
     np.testing.assert_allclose(orthogonal[0], raw[0] - slope * centred, atol=1e-10)
-
-
-def test_sparse_year_coefficients_are_centred_where_data_pin_them_and_keep_their_prior():
-    import pymc as pm
-
-    from vekst.models.dynamics import CENTRED_YEAR_MIN_MUNICIPALITIES, sparse_year_coefficients
-
-    available = np.zeros((CENTRED_YEAR_MIN_MUNICIPALITIES + 50, 9), bool)
-    available[:, [5, 6, 8]] = True  # three years with data, the others prior only
-    available[:20, 2] = True  # a year with too few municipalities stays non-centred
-    with pm.Model() as model:
-        row = sparse_year_coefficients("vra_1", available, 0.3, 0.5)
-    shapes = {rv.name: rv.type.shape for rv in model.free_RVs}
-    assert shapes == {"beta_year_vra_1_with_data": (3,), "beta_year_vra_1_z": (6,)}
-    draws = pm.draw(row, draws=20_000, random_seed=1)
-    # Every year has the exchangeable prior N(0.3, 0.5), whichever form it is sampled in.
-    np.testing.assert_allclose(draws.mean(0), 0.3, atol=0.02)
-    np.testing.assert_allclose(draws.std(0), 0.5, rtol=0.03)
-    assert abs(np.corrcoef(draws[:, 5], draws[:, 6])[0, 1]) < 0.03

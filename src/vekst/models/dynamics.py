@@ -46,7 +46,6 @@ __all__ = [
     "covariate_directions",
     "loading_inputs",
     "persistence_inputs",
-    "sparse_year_coefficients",
 ]
 
 #: Largest AR(1) coefficient of the state processes and of the municipal deviations.
@@ -295,9 +294,8 @@ def add_state_processes(
                 block_sd.append(beta_sigma[k])
                 block_rho.append(rho_of[cov])
             else:
-                row = sparse_year_coefficients(
-                    cov, data.x_available[k], beta_mu[k], beta_sigma[k]
-                )
+                z = pm.Normal(f"beta_year_{cov}_z", 0.0, 1.0, dims="year")
+                row = beta_mu[k] + beta_sigma[k] * z
             rows.append(row)
         beta_year = pm.Deterministic("beta_year", pt.stack(rows), dims=("covariate", "year"))
 
@@ -318,38 +316,6 @@ def add_state_processes(
         ),
     )
     return year_effect, beta_year
-
-
-#: Municipalities with data a year needs before its coefficient of a sparse covariate is
-#: centred (the threshold of ``year_coefficients = "auto"`` for whole covariates).
-CENTRED_YEAR_MIN_MUNICIPALITIES = 200
-
-
-def sparse_year_coefficients(
-    name: str, available: np.ndarray, mean, sd
-) -> pt.TensorVariable:
-    """Exchangeable year coefficients ``(year,)`` of a sparse covariate (``rho = 0``).
-
-    Centred in the years whose data pin the coefficient down (at least
-    :data:`CENTRED_YEAR_MIN_MUNICIPALITIES` municipalities observed), non-centred in the
-    others. Why: non-centred everywhere, the national fit's divergences (11 of 8,000 at
-    target acceptance 0.9, seed 3) sat where ``beta_sigma`` of ``vra_1`` was four times
-    its posterior mean and ``beta_mu`` at its lower tail: with each observed year's
-    coefficient fixed by 357 municipalities, ``z = (beta - mu) / sigma`` has to rescale
-    with ``sigma``, the funnel of a non-centred form on informative data. The years
-    without data are prior only, where the non-centred form is the right one.
-    """
-    per_year = np.asarray(available).sum(axis=0)
-    informed = np.flatnonzero(per_year >= CENTRED_YEAR_MIN_MUNICIPALITIES)
-    other = np.flatnonzero(per_year < CENTRED_YEAR_MIN_MUNICIPALITIES)
-    row = pt.zeros(len(per_year))
-    if informed.size:
-        centred = pm.Normal(f"beta_year_{name}_with_data", mean, sd, shape=informed.size)
-        row = pt.set_subtensor(row[informed], centred)
-    if other.size:
-        z = pm.Normal(f"beta_year_{name}_z", 0.0, 1.0, shape=other.size)
-        row = pt.set_subtensor(row[other], mean + sd * z)
-    return row
 
 
 def state_coords(spec, covariates: list[str], data: MigrationData) -> dict[str, list[str]]:
