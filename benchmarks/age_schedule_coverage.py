@@ -4,8 +4,7 @@
 
 For each origin the schedules are estimated on the flows before it
 (:func:`vekst.projection.agepattern.estimate_age_pattern`) and their projection draws
-(posterior schedule + yearly residual pattern, as the projection kernel uses them, plus
-chance deaths at 50+ as the kernel's ``DeathNoise`` adds them) spread
+(posterior schedule + yearly residual pattern, as the projection kernel uses them) spread
 each municipality's *realised* total net migration of the next four years over age and
 sex. Conditioning on the realised total isolates the age spreading from the error of the
 total. Printed: the share of realised net migration by planners' age group that falls
@@ -29,7 +28,6 @@ def coverage(panel, origins: list[int], n_draws: int = 400, horizon: int = 4) ->
     from vekst.projection.agepattern import _with_net_migration, estimate_age_pattern
 
     panel, _ = _with_net_migration(panel)
-    rng = np.random.default_rng(1)
     rows = []
     for origin in origins:
         estimate = estimate_age_pattern(panel, before_year=origin)
@@ -54,12 +52,6 @@ def coverage(panel, origins: list[int], n_draws: int = 400, horizon: int = 4) ->
                 axis=2,
             )[:, :, 0].reshape(n_draws, n_mun, n_sex, n_age)
             per_capita = pattern + rate[None, :, None, None] * profile + noise
-            # Chance deaths: the draws leave them to the projection's DeathNoise, the
-            # realised flows hold them; add them (spread evenly over a band's ages).
-            chance = estimate._loadings["chance_death_variance"]  # (m, sex, band)
-            band = np.minimum(np.arange(n_age) // 10, chance.shape[-1] - 1)
-            cell_sd = np.sqrt(chance[..., band] / 10.0)  # (m, sex, age)
-            per_capita = per_capita + rng.standard_normal(per_capita.shape) * cell_sd[None]
             drawn = (per_capita * start[None, :, None, None]).sum(2) @ groups  # (d, m, g)
             observed = realised.sum(1) @ groups
             low, high = np.quantile(drawn, [0.1, 0.9], axis=0)

@@ -57,7 +57,6 @@ import numpy as np
 import xarray as xr
 
 from vekst.data.panel import SEXES
-from vekst.projection.kernel import CHANCE_DEATHS_FROM
 
 __all__ = [
     "SIZE_CLASS_LIMITS",
@@ -250,10 +249,6 @@ class AgePatternDraws:
         residuals = pattern.residuals.reshape(n_mun, pattern.residuals.shape[1], -1)
         predictive = t_predictive_factor(load["observed"].sum(1))[:, None, None]
         residuals = residuals * (scale * predictive)
-        if "chance_death_variance" in load:
-            residuals = _without_chance_deaths(
-                residuals, load["chance_death_variance"], load["observed"], load["size_class"]
-            )
         # Scaling cells by age breaks the zero sum of each residual pattern (a pattern
         # moves migrants between ages; the total is the migration model's): restore it.
         spread = np.maximum((residuals**2).mean(1, keepdims=True), 1e-30)
@@ -422,8 +417,6 @@ def estimate_age_pattern(
         "weight_pattern": w_pattern,
         "weight_profile": w_profile,
         "observed": observed & usable[:, None],
-        "chance_death_variance": _chance_death_variance(panel, start, flow_years, observed),
-        "size_class": classes,
     }
     # Without an own estimate the draws come from the prior spread, not from residuals.
     loadings["mean"][~usable] = 0.0
@@ -470,106 +463,12 @@ def estimate_age_pattern(
     )
 
 
-def _chance_death_variance(
-    panel: xr.Dataset, start: xr.DataArray, flow_years: np.ndarray, observed: np.ndarray
-) -> np.ndarray:
-    r"""Variance of chance deaths in each 10-year band from :data:`CHANCE_DEATHS_FROM`,
-    per resident, ``(municipality, sex, band)``; zeros below it or without national rates.
-
-    Residual net migration is the population change less the *expected* deaths at the
-    national rates, so a year's chance deaths (binomial) sit in its residual pattern. The
-    projection draws chance deaths itself
-    (:class:`vekst.projection.kernel.DeathNoise`), so this part is taken out of the
-    resampled patterns (:class:`AgePatternDraws`); left in, chance was counted twice at
-    the oldest ages, whose 80 % cells covered 85-91 %. Per resident and year:
-    :math:`\sum_{a \in band} D_{a} (1 - q_a) / N^2` (binomial), averaged over the observed
-    years.
-
-    On the embedded panel this is about the whole variance of the oldest bands' residual
-    flows (80-89) or more (90-99, in small municipalities): deaths there are partly
-    replaced by moves into the same care places, so chance deaths and migration are
-    negatively correlated. Taking the chance out of the patterns (at most 90 % of their
-    variance) leaves the projection's chance deaths to carry it.
-    """
-    n_mun, _, n_sex, n_age = start.shape
-    n_bands = n_age // 10
-    out = np.zeros((n_mun, n_sex, n_bands))
-    if "mortality_rate" not in panel or "year" not in panel["mortality_rate"].dims:
-        return out
-    from vekst.data.components import survival_probability
-
-    rates = panel["mortality_rate"].reindex(year=flow_years).sel(sex=list(SEXES))
-    survival = survival_probability(rates).transpose("year", "sex", "age")
-    dying = np.nan_to_num(1.0 - np.asarray(survival.values, dtype=np.float64))
-    people = np.asarray(start.values, dtype=np.float64)  # (m, year, sex, age) on 1 January
-    # The residual method's expected deaths (vekst.data.components.survive), with the
-    # binomial variance the kernel's DeathNoise gives them.
-    expected = people * (dying * (1.0 - dying))[None]
-    # A flow is labelled with the age at the end of the year: deaths of age a - 1.
-    deaths = np.zeros_like(expected)
-    deaths[..., 1:] = expected[..., :-1]
-    deaths[..., -1] += expected[..., -1]
-    totals = people.sum((2, 3))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_resident = np.where(
-            observed[..., None, None] & (totals > 0)[..., None, None],
-            deaths / np.maximum(totals, 1.0)[..., None, None] ** 2,
-            0.0,
-        )
-    band_variance = _bands(per_resident.reshape(n_mun, -1, n_sex * n_age), n_age)
-    years = np.maximum(observed.sum(1), 1)[:, None, None]
-    out[:] = band_variance.sum(1) / years
-    out[..., : CHANCE_DEATHS_FROM // 10] = 0.0
-    return out
-
-
-def _without_chance_deaths(
-    residuals: np.ndarray, variance: np.ndarray, observed: np.ndarray, classes: np.ndarray
-) -> np.ndarray:
-    """Shrink each band of the resampled patterns by the share of its mean square that is
-    chance deaths; ``residuals`` ``(m, year, sex x age)``, ``variance`` ``(m, sex, band)``.
-
-    The share is pooled per size class (summed chance variance over summed mean square):
-    a municipality's own mean square over 4-17 years is too noisy to subtract from (a
-    per-municipality difference, floored, overstated the migration's variance by 20 % in
-    simulation). At most 90 % of a band's mean square is taken out, and only from
-    :data:`CHANCE_DEATHS_REMOVED_FROM`.
-    """
-    n_mun, _, cells = residuals.shape
-    n_sex, n_bands = variance.shape[1:]
-    n_age = cells // n_sex
-    variance = variance.copy()
-    variance[..., : CHANCE_DEATHS_REMOVED_FROM // 10] = 0.0
-    years = observed.sum(1)
-    mean_square = (_bands(residuals, n_age) ** 2).sum(1) / np.maximum(years, 1)[:, None, None]
-    factor = np.ones((n_mun, n_sex, n_bands))
-    with_data = years > 0
-    for size in np.unique(classes):
-        members = (classes == size) & with_data
-        total = mean_square[members].sum(0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(total > 0, variance[members].sum(0) / total, 0.0)
-        factor[classes == size] = np.sqrt(np.clip(1.0 - share, 0.1, 1.0))
-    band_of_age = np.minimum(np.arange(n_age) // 10, n_bands - 1)
-    per_cell = factor[..., band_of_age].reshape(n_mun, 1, cells)
-    return residuals * per_cell
-
-
 def _bands(values: np.ndarray, n_age: int) -> np.ndarray:
     """Sums over 10-year age bands per sex of ``(..., sex x age)`` cells."""
     lead = values.shape[:-1]
     cells = values.reshape(*lead, -1, n_age)[..., : n_age // 10 * 10]
     return cells.reshape(*lead, cells.shape[-2], -1, 10).sum(-1)
 
-
-#: Youngest age whose chance deaths are taken out of the resampled residual patterns.
-#: From 80 chance deaths are about the whole variance of the residual flows, and left in
-#: they were counted twice (held-out 2016-2021, given the realised totals, the net change
-#: of 80-84 / 85-89 / 90+ with the projection's chance deaths covered 91 / 91 / 94 % of
-#: 80 % bands; taken out: 83 / 82 / 87 %). At 50-79 they are 7-37 % of it, and taking
-#: them out too lowered the coverage of 67-79 from 79 % to 71 %: there the resampled
-#: patterns are, if anything, too narrow already.
-CHANCE_DEATHS_REMOVED_FROM = 80
 
 #: Held-out errors (municipality x year x sex) a size class needs in a 10-year age band
 #: for a factor of its own; fewer fall back to the pooled factor.

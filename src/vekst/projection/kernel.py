@@ -105,11 +105,6 @@ class MigrationRate(Protocol):
     ) -> np.ndarray: ...
 
 
-#: Youngest age whose deaths get demographic noise (:class:`DeathNoise`); the age
-#: schedules take the same chance out of their resampled residual patterns.
-CHANCE_DEATHS_FROM = 50
-
-
 @dataclass(frozen=True)
 class DeathNoise:
     """Demographic noise of deaths: chance around the expected number, not only rates.
@@ -143,7 +138,7 @@ class DeathNoise:
 
     seed: int
     years: tuple[int, ...]
-    first_age: int = CHANCE_DEATHS_FROM
+    first_age: int = 50
     group_width: int = 5
 
     def group_starts(self, n_age: int) -> np.ndarray:
