@@ -537,8 +537,9 @@ def _calibrated_scale(
 
     def factors(members: np.ndarray, fallback: np.ndarray) -> np.ndarray:
         scale = fallback.copy()
+        held_out = ratio[members][usable[members]]  # (error, sex, band)
         for band in range(n_bands):
-            values = ratio[members][..., band][usable[members]]
+            values = held_out[..., band].ravel()
             values = values[np.isfinite(values)]
             if values.size >= _MIN_CALIBRATION_ERRORS:
                 scale[band] = np.sqrt(np.quantile(values, 0.8))
