@@ -84,8 +84,7 @@ def add_migration_block(spec: ModelSpec, data: MigrationData) -> None:
         mu = year_effect[None, :] + _attractiveness(spec, data)
         if covariates:
             beta_year = _year_coefficients(mspec, covariates, n_years, data)
-            for k in range(len(covariates)):
-                mu = mu + beta_year[k][None, :] * x_data[k]
+            mu = mu + _covariate_terms(beta_year, x_data)
 
     sigma_base = pm.HalfNormal("sigma_base", priors["sigma_base_sd"])
     sigma_pop = pm.HalfNormal("sigma_pop", priors["sigma_pop_sd"])
@@ -132,9 +131,14 @@ def _time_structured_mean(spec, data: MigrationData, covariates, x_data):
     if national is not None:
         mu = mu + loading[:, None] * national[None, :]
     if beta_year is not None:
-        for k in range(len(covariates)):
-            mu = mu + beta_year[k][None, :] * x_data[k]
+        mu = mu + _covariate_terms(beta_year, x_data)
     return mu
+
+
+def _covariate_terms(beta_year, x_data):
+    """``sum_k beta_kt x_kmt`` as one broadcast product: a loop over covariates put two
+    indexing ops per covariate into the gradient, each compiled by numba on its own."""
+    return (beta_year[:, None, :] * x_data).sum(axis=0)
 
 
 def _persistent_deviations(spec, data: MigrationData, mu, scale, rate_data):

@@ -75,8 +75,21 @@ def centred_municipalities(vspec: FertilitySpec, data: VitalData) -> np.ndarray:
     return standard_error < CENTRE_SE_SHARE * vspec.priors["dev_municipality_sigma_sd"]
 
 
-def add_vital_block(vspec: FertilitySpec, data: VitalData) -> None:
-    """Add a deviation block (``fert_*`` or ``mort_*`` variables) to the model in context."""
+def add_vital_block(vspec: FertilitySpec, data: VitalData, *, collapse_years: bool = True) -> None:
+    """Add a deviation block (``fert_*`` or ``mort_*`` variables) to the model in context.
+
+    Parameters
+    ----------
+    vspec
+        ``spec.fertility`` or ``spec.mortality``.
+    data
+        Observed and expected events.
+    collapse_years
+        A Poisson block without year drift has the same deviation in every year, so its
+        likelihood depends on each municipality's events summed over years only
+        (:func:`_collapsed_poisson`); ``False`` writes it cell by cell (same posterior,
+        for tests).
+    """
     prefix = PREFIX[data.kind]
     priors = vspec.priors
     year_dim = f"{data.kind}_year"
@@ -110,6 +123,9 @@ def add_vital_block(vspec: FertilitySpec, data: VitalData) -> None:
             pt.where(is_centred, raw, region[region_index] + muni_sigma * raw),
             dims="municipality",
         )
+    if collapse_years and vspec.likelihood == "poisson" and not vspec.year_drift:
+        _collapsed_poisson(data, deviation)
+        return
     # Data, not a constant: a compiled model reused for new data must see the new
     # expected events (nutpie's with_data only swaps pm.Data inputs).
     log_expected = pm.Data(
@@ -144,3 +160,34 @@ def add_vital_block(vspec: FertilitySpec, data: VitalData) -> None:
             observed=observed,
             dims=("municipality", year_dim),
         )
+
+
+def _collapsed_poisson(data: VitalData, deviation: pt.TensorVariable) -> None:
+    r"""The Poisson likelihood of a deviation constant over years, on sufficient statistics.
+
+    With :math:`\mu_{mt} = E_{mt} e^{d_m}`,
+    :math:`\sum_t \log p(B_{mt}) = d_m \sum_t B_{mt} - e^{d_m} \sum_t E_{mt} + c_m`, where
+    :math:`c_m` does not depend on the parameters. Why: the cell-wise form evaluated
+    ``gammaln(B + 1)`` and an ``exp`` for every municipality x year at every gradient,
+    ~180 microseconds of the national fit's ~730 (measured with nutpie); the sums need one
+    ``exp`` per municipality. Cells without an observation or an expectation are left out
+    of both sums.
+    """
+    observed = np.asarray(data.observed, dtype=float)
+    expected = np.asarray(data.expected, dtype=float)
+    usable = np.isfinite(observed) & np.isfinite(expected)
+    # Data, not constants: a compiled model reused for new data must see the new events.
+    observed_total = pm.Data(
+        f"{data.kind}_observed_total",
+        np.where(usable, observed, 0.0).sum(axis=1),
+        dims="municipality",
+    )
+    expected_total = pm.Data(
+        f"{data.kind}_expected_total",
+        np.where(usable, expected, 0.0).sum(axis=1),
+        dims="municipality",
+    )
+    pm.Potential(
+        f"{data.kind}_loglik",
+        pt.sum(observed_total * deviation - expected_total * pt.exp(deviation)),
+    )
