@@ -391,17 +391,31 @@ def _single_threaded_blas():
 def _noisy_survivors(
     population: np.ndarray, survivors: np.ndarray, noise: DeathNoise, draws: slice, t: int
 ) -> None:
-    """Replace expected ``survivors`` by survivors after chance deaths (:class:`DeathNoise`)."""
+    """Replace expected ``survivors`` by survivors after chance deaths (:class:`DeathNoise`).
+
+    Sums over age groups and the expansion of group factors back to single ages are
+    products with a 0/1 membership matrix: one BLAS call each in the working dtype, where
+    ``np.add.reduceat`` in float64 and ``np.repeat`` took half the projection's time
+    (measured: 18.7 s of 37 s for 1000 draws x 25 years).
+    """
     starts = noise.group_starts(population.shape[-1])
     old = slice(int(starts[0]), None)
-    deaths = population[..., old].astype(np.float64) - survivors[..., old]
-    local = starts - starts[0]
-    group_deaths = np.add.reduceat(deaths, local, axis=-1)
-    group_population = np.add.reduceat(population[..., old], local, axis=-1, dtype=np.float64)
+    n_old = population.shape[-1] - int(starts[0])
+    membership = _group_membership(starts - starts[0], n_old, survivors.dtype)
+    rows = population[..., old].reshape(-1, n_old)
+    deaths = rows - survivors[..., old].reshape(-1, n_old)
+    group_shape = (*population.shape[:-1], len(starts))
+    group_deaths = (deaths @ membership).astype(np.float64).reshape(group_shape)
+    group_population = (rows @ membership).astype(np.float64).reshape(group_shape)
     factor = noise.factors(draws, t, group_deaths, group_population)
-    sizes = np.diff(np.append(local, deaths.shape[-1]))
-    deaths *= np.repeat(factor, sizes, axis=-1)
-    survivors[..., old] = np.maximum(population[..., old] - deaths, 0.0)
+    deaths *= factor.reshape(-1, len(starts)).astype(deaths.dtype) @ membership.T
+    survivors[..., old] = np.maximum(rows - deaths, 0.0).reshape(survivors[..., old].shape)
+
+
+def _group_membership(local_starts: np.ndarray, n_ages: int, dtype) -> np.ndarray:
+    """0/1 matrix ``(age, group)``: which group each age belongs to."""
+    group = np.searchsorted(local_starts, np.arange(n_ages), side="right") - 1
+    return (group[:, None] == np.arange(len(local_starts))[None, :]).astype(dtype)
 
 
 def _row_sum(array: np.ndarray) -> np.ndarray:
