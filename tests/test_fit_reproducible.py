@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 SCRIPT = Path(__file__).with_name("fit_fingerprint.py")
 
 
@@ -35,7 +33,8 @@ def _cold_compiledir(target: Path) -> Path:
     return target
 
 
-@pytest.mark.slow
+# In the default run (about 3 minutes on 2 cores): reproducibility is a promise of every
+# install, and it broke once without any statistical test noticing.
 def test_same_seed_same_draws_across_processes_and_caches(tmp_path):
     base = dict(os.environ)
     src = str(Path(__file__).resolve().parents[1] / "src")
