@@ -273,3 +273,32 @@ def test_options_object_and_keywords_are_the_same_projection(panel, draws):
     assert not np.array_equal(other["population_total"], by_object["population_total"])
     with pytest.raises(TypeError, match="end_yaer"):
         project(panel, draws, end_yaer=2030)
+
+
+def test_compiled_death_noise_matches_the_group_formula():
+    """The compiled pass equals the documented group computation (``DeathNoise.factors``:
+    deaths summed per group, one factor per group, each age taking its share)."""
+    from vekst.projection.kernel import _noisy_survivors
+
+    rng = np.random.default_rng(2)
+    noise = DeathNoise(seed=3, years=(2023, 2024), first_age=4, group_width=3)
+    population = rng.uniform(0.0, 60.0, size=(5, 7, 2, 12)).astype(np.float32)
+    population[0, 0, 0, 4:7] = 0.0  # an empty group keeps factor 1
+    survivors = (population * rng.uniform(0.6, 1.0, size=population.shape)).astype(np.float32)
+    draws, t = slice(10, 15), 1
+    starts = noise.group_starts(12)
+    assert starts.tolist() == [4, 7, 10]
+    deaths = population.astype(np.float64) - survivors
+    sizes = np.diff(np.append(starts, 12))
+    group_deaths = np.add.reduceat(deaths[..., 4:], starts - 4, axis=-1)
+    group_people = np.add.reduceat(population[..., 4:].astype(np.float64), starts - 4, axis=-1)
+    factor = noise.factors(draws, t, group_deaths, group_people)
+    expected = survivors.astype(np.float64)
+    expected[..., 4:] = np.maximum(
+        population[..., 4:] - deaths[..., 4:] * np.repeat(factor, sizes, axis=-1), 0.0
+    )
+    noisy = survivors.copy()
+    _noisy_survivors(population, noisy, noise, draws, t)
+    np.testing.assert_allclose(noisy, expected, rtol=2e-6, atol=1e-4)
+    assert not np.allclose(noisy[..., 4:], survivors[..., 4:])  # the noise did something
+    np.testing.assert_array_equal(noisy[..., :4], survivors[..., :4])
