@@ -350,8 +350,10 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
             "[migration] a 'county' attractiveness level needs the 'region' level below it"
         )
     centred = raw.get("attractiveness_centered", "auto")
-    if centred not in (True, False, "auto"):
-        problems.append('[migration] attractiveness_centered must be true, false or "auto"')
+    if centred not in (True, False, "auto", "partial"):
+        problems.append(
+            '[migration] attractiveness_centered must be true, false, "auto" or "partial"'
+        )
         centred = "auto"
     drift = _flag(raw, "attractiveness_drift", False, "[migration]", problems)
     orthogonal = raw.get("attractiveness_orthogonal_to", [])
