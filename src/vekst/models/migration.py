@@ -313,9 +313,13 @@ def _partially_centred_attractiveness(total, muni_sigma, mspec, data: MigrationD
     so ``alpha_m ~ N(mu_m, sigma)`` exactly as in the other forms.
     """
     weight = pm.Data("attract_centring_weight", centring_weights(data), dims="municipality")
-    name = "attractiveness_free" if mspec.attractiveness_orthogonal_to else "attractiveness_level"
+    # A raw sampler coordinate like the other ``*_z``: users and the gate read
+    # ``attractiveness``.
     free = pm.Normal(
-        f"{name}_partial", mu=weight * total, sigma=muni_sigma**weight, dims="municipality"
+        "attract_municipality_partial_z",
+        mu=weight * total,
+        sigma=muni_sigma**weight,
+        dims="municipality",
     )
     return total + muni_sigma ** (1.0 - weight) * (free - weight * total)
 
