@@ -57,7 +57,7 @@ def test_partial_centring_keeps_the_prior_of_each_level(grid, monkeypatch):
     level = np.linspace(-2.0, 2.0, n_mun)
     with pm.Model(coords=grid.coords()):
         alpha = migration._partially_centred_attractiveness(
-            pt.as_tensor(level), pt.as_tensor(2.5), load_spec().migration, grid
+            pt.as_tensor(level), pt.as_tensor(2.5), grid
         )
         draws = pm.draw(alpha, draws=4000, random_seed=11)
     standardised = (draws - level) / 2.5

@@ -15,8 +15,10 @@ r"""The hierarchical net-migration model.
   imputing VRA inside the model because VRA is missing for whole years (no employment
   data), where an imputation model would only return its own prior.
 * :math:`\alpha_m = \alpha_{\text{region}[m]} + \delta_m` (+ county level, + drift): the
-  residential attractiveness, partially pooled within labour-market regions. Region and
-  municipality terms are zero-sum so they do not compete with :math:`\gamma_\mu`.
+  residential attractiveness, partially pooled within labour-market regions. Region
+  terms are zero-sum so they do not compete with :math:`\gamma_\mu`. The municipal
+  levels are sampled centred, non-centred or, in the shipped specs, partially
+  non-centred, each as far as its own years pin it down (``attractiveness_centered``).
 * :math:`\varepsilon_{mt}`: Normal or Student-t with scale
   :math:`\sqrt{\sigma_{base}^2 + \sigma_{pop}^2 \cdot 10^4 / N_{mt}}`: small municipalities
   are noisier.
@@ -303,7 +305,9 @@ def _unbiased_persistence(pooled: float, n_years: float) -> float:
     return 0.5 * (low + high)
 
 
-def _partially_centred_attractiveness(total, muni_sigma, mspec, data: MigrationData):
+def _partially_centred_attractiveness(
+    total: pt.TensorVariable | float, muni_sigma: pt.TensorVariable, data: MigrationData
+) -> pt.TensorVariable:
     """Municipal attractiveness centred in proportion to what its own years say.
 
     Fully centred, the weakly informed levels of small municipalities form a funnel with
@@ -343,7 +347,7 @@ def _attractiveness(spec: ModelSpec, data: MigrationData) -> pt.TensorVariable:
         "attract_municipality_sigma", priors["attract_municipality_sigma_sd"]
     )
     if mspec.attractiveness_centered == "partial":
-        attractiveness = _partially_centred_attractiveness(total, muni_sigma, mspec, data)
+        attractiveness = _partially_centred_attractiveness(total, muni_sigma, data)
     elif _centre_attractiveness(mspec.attractiveness_centered, data):
         # Each municipality's level is informed by every year of its net migration, so the
         # centred form mixes better (non-centred: R-hat 1.017 on the region scale with
