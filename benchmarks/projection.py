@@ -52,6 +52,7 @@ def run_case(args) -> dict:
     import numpy as np
 
     from vekst.projection import make_test_draws
+    from vekst.projection.kernel import kernel_workers
 
     # The package re-exports the function ``project``, which hides the module attribute.
     driver = importlib.import_module("vekst.projection.project")
@@ -89,6 +90,7 @@ def run_case(args) -> dict:
             chunk_size=args.chunk,
             detail=args.detail,
             dtype=dtype,
+            workers=args.workers or None,
         )
         walls.append(time.perf_counter() - start)
         cpus.append(time.process_time() - cpu_start)
@@ -109,6 +111,7 @@ def run_case(args) -> dict:
         "draws": args.draws,
         "years": args.years,
         "chunk": args.chunk,
+        "workers": kernel_workers(args.workers or None, -(-args.draws // args.chunk)),
         "dtype": args.dtype,
         "detail": args.detail,
         "wall_s": wall,
@@ -137,6 +140,10 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--years", type=int, default=25)
     parser.add_argument("--chunks", default="10,100", help="chunk sizes of the big case")
+    parser.add_argument(
+        "--workers-list", default="1,0",
+        help="kernel threads of the big case (0 = the default: one per CPU, at most 4)",
+    )
     parser.add_argument("--small-draws", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per case (best kept)")
     parser.add_argument("--synthetic", action="store_true")
@@ -147,6 +154,7 @@ def main() -> None:
     )
     parser.add_argument("--case", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--chunk", type=int, default=100, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--detail", default="totals", help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
@@ -162,23 +170,29 @@ def main() -> None:
     print(f"load average before start: {load:.1f} on {os.cpu_count()} cores")
     rows = []
     for chunk in [int(c) for c in args.chunks.split(",")]:
-        rows.append(_spawn([*common, "--draws", str(args.draws), "--chunk", str(chunk)]))
+        for workers in [int(w) for w in args.workers_list.split(",")]:
+            rows.append(_spawn([*common, "--draws", str(args.draws), "--chunk", str(chunk),
+                                "--workers", str(workers)]))
     small = str(args.small_draws)
-    f32 = _spawn([*common, "--draws", small, "--chunk", "10", "--traced"])
-    f64 = _spawn([*common, "--draws", small, "--chunk", small, "--dtype", "float64", "--traced"])
+    # The float32/float64 comparison in one thread: it measures the arithmetic.
+    f32 = _spawn([*common, "--draws", small, "--chunk", "10", "--traced", "--workers", "1"])
+    f64 = _spawn([*common, "--draws", small, "--chunk", small, "--dtype", "float64", "--traced",
+                  "--workers", "1"])
     rows += [f32, f64]
     print(
         f"data: {rows[0]['source']}; {args.years} projected years, detail='totals'; "
         f"mort_dev {'absent' if args.no_mort_dev else 'present'}"
     )
     header = (
-        f"{'draws':>6} {'chunk':>6} {'dtype':>8} {'wall s':>8} {'cpu s':>7} {'kernel s':>9} "
+        f"{'draws':>6} {'chunk':>6} {'threads':>7} {'dtype':>8} {'wall s':>8} {'cpu s':>7} "
+        f"{'kernel s':>9} "
         f"{'peak RSS MB':>12} {'(before)':>9} {'traced MB':>10} {'Mcells/s':>9}"
     )
     print(header)
     for row in rows:
         print(
-            f"{row['draws']:>6} {row['chunk']:>6} {row['dtype']:>8} {row['wall_s']:>8.2f} "
+            f"{row['draws']:>6} {row['chunk']:>6} {row['workers']:>7} {row['dtype']:>8} "
+            f"{row['wall_s']:>8.2f} "
             f"{row['cpu_s']:>7.2f} "
             f"{row['kernel_s']:>9.2f} {row['maxrss_mb']:>12.0f} {row['rss_before_mb']:>9.0f} "
             f"{row['traced_peak_mb']:>10.0f} {row['cells_per_s'] / 1e6:>9.1f}"
@@ -190,7 +204,18 @@ def main() -> None:
         "the end year differs by "
         f"{abs(f64['national_end_median'] - f32['national_end_median']):.1f} persons"
     )
-    best = min(rows[: len(rows) - 2], key=lambda r: r["wall_s"])
+    big = rows[: len(rows) - 2]
+    for chunk in sorted({row["chunk"] for row in big}):
+        same = [row for row in big if row["chunk"] == chunk]
+        serial = [row for row in same if row["workers"] == 1]
+        for row in same:
+            if serial and row["workers"] > 1:
+                ratio = serial[0]["wall_s"] / row["wall_s"]
+                print(
+                    f"chunk {chunk}: {row['workers']} threads {ratio:.2f}x faster than 1 (wall), "
+                    f"peak RSS {row['maxrss_mb']:.0f} vs {serial[0]['maxrss_mb']:.0f} MB"
+                )
+    best = min(big, key=lambda r: r["wall_s"])
     verdict = "meets" if best["wall_s"] <= 10 and best["maxrss_mb"] <= 2048 else "misses"
     print(f"target <= 10 s and <= 2 GB at {args.draws} draws: {verdict} "
           f"(best: chunk {best['chunk']}, {best['wall_s']:.1f} s, {best['maxrss_mb']:.0f} MB)")

@@ -171,3 +171,35 @@ def test_loading_inputs_drop_the_direction_of_centrality_and_keep_the_rest():
     # centrality.
     slope = (raw[0] @ centred) / (centred @ centred)
     np.testing.assert_allclose(orthogonal[0], raw[0] - slope * centred, atol=1e-10)
+
+
+def test_chunks_interleaved_across_threads_keep_their_own_persistent_deviations():
+    # The projection kernel may run chunks in threads; each thread's chunk carries its
+    # AR(1) local deviation from year to year, so two chunks stepped in lockstep must give
+    # what each gives alone.
+    import threading
+
+    n_draws = 20
+    dynamics = _dynamics(
+        np.array([0.5, 0.5]), np.array([0.1, 0.1]), np.zeros(2), np.zeros(2), n_draws=n_draws,
+        persistence=np.full((n_draws, N_MUN), 0.8), last_deviation=np.zeros((n_draws, N_MUN)),
+    )
+    alone = _run(_model(dynamics, sigma=0.5, n_draws=n_draws), n_draws=n_draws)
+    model = _model(dynamics, sigma=0.5, n_draws=n_draws)
+    together = np.empty_like(alone)
+    population = np.full((n_draws, N_MUN), 10_000.0)
+    lockstep = threading.Barrier(2)
+
+    def run(draws: slice) -> None:
+        for t in range(N_YEARS):
+            lockstep.wait()
+            pop = population[draws]
+            together[draws, t] = model(draws, t, pop[..., None], pop)
+
+    threads = [threading.Thread(target=run, args=(slice(k, k + 10),)) for k in (0, 10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    np.testing.assert_array_equal(together, alone)
+    assert np.std(np.diff(alone, axis=1)) > 0.05

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from vekst.projection import make_test_draws, project
-from vekst.projection.kernel import DeathNoise, KernelInputs, apply_net_migration, run_kernel
+from vekst.projection.kernel import (
+    MAX_WORKERS,
+    DeathNoise,
+    KernelInputs,
+    apply_net_migration,
+    kernel_workers,
+    run_kernel,
+)
 from vekst.projection.testing import toy_panel
 
 BASE, END = 2022, 2027
@@ -103,6 +110,27 @@ def test_chunking_and_precision_do_not_change_results(panel, draws):
     np.testing.assert_allclose(wide["population"], large["population"], rtol=1e-4, atol=0.01)
     other_seed = project(panel, draws, base_year=BASE, end_year=END, seed=10, chunk_size=12)
     assert not np.allclose(other_seed["population_total"], large["population_total"])
+
+
+def test_threads_give_the_same_numbers_as_one(panel, draws):
+    # Chunks of two draws over four threads: the shocks of every chunk are keyed by draw,
+    # so threads may finish in any order and each chunk still gets its own numbers.
+    serial = project(panel, draws, base_year=BASE, end_year=END, seed=4, chunk_size=2, workers=1)
+    threaded = project(
+        panel, draws, base_year=BASE, end_year=END, seed=4, chunk_size=2, workers=4
+    )
+    for name, variable in serial.data_vars.items():
+        if variable.dtype.kind == "f":
+            np.testing.assert_array_equal(threaded[name].values, variable.values, err_msg=name)
+    assert float(serial["migration_components"].std()) > 0
+
+
+def test_kernel_workers_are_bounded_by_chunks_and_trace():
+    assert kernel_workers(8, 3) == 3
+    assert kernel_workers(None, 100) <= MAX_WORKERS
+    assert kernel_workers(4, 10, trace=lambda **_: None) == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        kernel_workers(0, 10)
 
 
 def test_strong_out_migration_never_makes_a_cell_negative(panel):

@@ -62,7 +62,10 @@ The accounting follows :mod:`vekst.data.components` (flows labelled with the age
 
 from __future__ import annotations
 
+import os
+import queue
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -77,6 +80,7 @@ __all__ = [
     "KernelResult",
     "MigrationRate",
     "apply_net_migration",
+    "kernel_workers",
     "run_kernel",
 ]
 
@@ -314,6 +318,7 @@ def run_kernel(
     dtype: type = np.float32,
     store: StoreFn | None = None,
     trace: TraceFn | None = None,
+    workers: int | None = None,
 ) -> KernelResult:
     """Project every draw, chunk by chunk.
 
@@ -337,6 +342,12 @@ def run_kernel(
         Debug hook called per chunk and year with keyword arrays ``start``, ``survivors``
         (aged, age 0 empty), ``newborns`` ``(draw, municipality, sex)``, ``migration``
         and ``end``; for tests of the accounting.
+    workers
+        Chunks projected at once, each in its own thread with its own buffers (numpy and
+        the compiled loops release the GIL). Default: one per CPU available, at most
+        :data:`MAX_WORKERS`; always one with a ``trace``. Every chunk's draws are keyed
+        by draw, so the result is the same for any number of workers. ``store`` and
+        ``migration`` are then called from several threads, each with its own draws.
 
     Returns
     -------
@@ -368,12 +379,53 @@ def run_kernel(
         expected_deaths=flow(np.float32),
     )
     chunk_size = max(1, min(int(chunk_size), n_draws))
-    state = _State(inputs, chunk_size, dtype)
-    with _single_threaded_blas():
-        for start in range(0, n_draws, chunk_size):
-            draws = slice(start, min(start + chunk_size, n_draws))
+    chunks = [
+        slice(start, min(start + chunk_size, n_draws)) for start in range(0, n_draws, chunk_size)
+    ]
+    n_workers = kernel_workers(workers, len(chunks), trace)
+    states: queue.SimpleQueue[_State] = queue.SimpleQueue()
+    for _ in range(n_workers):
+        states.put(_State(inputs, chunk_size, dtype))
+
+    def run(draws: slice) -> None:
+        state = states.get()
+        try:
             state.run_chunk(draws, migration, result, store, trace)
+        finally:
+            states.put(state)
+
+    with _single_threaded_blas():
+        if n_workers == 1:
+            for draws in chunks:
+                run(draws)
+        else:
+            with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                # ``list`` re-raises the first error of any chunk here.
+                list(pool.map(run, chunks))
     return result
+
+
+#: Most kernel threads by default: beyond four the passes over memory compete for
+#: bandwidth more than they gain (chunks are memory-bound).
+MAX_WORKERS = 4
+
+
+def kernel_workers(workers: int | None, n_chunks: int, trace: TraceFn | None = None) -> int:
+    """Threads the kernel uses for ``n_chunks`` chunks (see :func:`run_kernel`).
+
+    Raises
+    ------
+    ValueError
+        When ``workers`` is given and below 1.
+    """
+    if workers is not None and int(workers) < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}.")
+    if trace is not None:
+        return 1
+    if workers is None:
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        workers = min(available or os.cpu_count() or 1, MAX_WORKERS)
+    return max(1, min(int(workers), n_chunks))
 
 
 @contextmanager

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -329,7 +330,8 @@ class ModelMigration:
             shape = (self.n_draws, self.n_years + 1, self.n_mun, len(COMPONENTS))
             self.components = np.empty(shape, dtype=np.float32)
             self.components[:, -1] = np.nan
-        self._chunk: _Chunk | None = None
+        # The shocks of the chunk each kernel thread is on (chunks may run in parallel).
+        self._chunks: dict[int, _Chunk] = {}
         self.dynamics = posterior.dynamics
         self.noise_family = posterior.noise_family
         self.noise_nu = float(posterior.noise_nu)
@@ -366,8 +368,10 @@ class ModelMigration:
         return terms
 
     def _shocks(self, draws: slice) -> _Chunk:
-        if self._chunk is not None and self._chunk.start == draws.start:
-            return self._chunk
+        thread = threading.get_ident()
+        cached = self._chunks.get(thread)
+        if cached is not None and cached.start == draws.start:
+            return cached
         n = draws.stop - draws.start
         k = len(self.covariates)
         year = np.empty((n, self.n_years))
@@ -385,8 +389,8 @@ class ModelMigration:
                     noise[i] = standard_shocks(
                         rng, self.noise_family, self.noise_nu, (self.n_years, self.n_mun)
                     )
-            self._chunk = _Chunk(draws.start, year, beta, noise)
-            return self._chunk
+            self._chunks[thread] = _Chunk(draws.start, year, beta, noise)
+            return self._chunks[thread]
         steps = dynamics.gap + self.n_years
         states = np.empty((n, steps, len(dynamics.names)))
         noise = np.empty((n, steps, self.n_mun))
@@ -394,8 +398,8 @@ class ModelMigration:
             rng = draw_generator(self.seed, int(key))
             states[i] = dynamics.path(rng, draws.start + i, steps)
             noise[i] = standard_shocks(rng, self.noise_family, self.noise_nu, (steps, self.n_mun))
-        self._chunk = _Chunk(draws.start, year, beta, noise, states=states)
-        return self._chunk
+        self._chunks[thread] = _Chunk(draws.start, year, beta, noise, states=states)
+        return self._chunks[thread]
 
     def _local_deviation(self, draws: slice, shocks: _Chunk, t: int, scale: np.ndarray):
         """Persistent local deviation ``e_t = phi e_{t-1} + scale * eps_t`` (or iid noise

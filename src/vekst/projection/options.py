@@ -71,6 +71,10 @@ class ProjectionOptions:
         :func:`~vekst.projection.zarr_store.project_to_zarr`): ``sink.start(n_draws,
         coords, attrs)`` returns the kernel's ``store`` callback. The returned Dataset
         then lacks ``population`` (it is in the sink) and ``detail`` is ``"full"``.
+    workers
+        Kernel chunks projected at once in threads (:func:`~vekst.projection.kernel.run_kernel`);
+        default one per CPU, at most four; one with a ``sink`` (it buffers in order). The
+        numbers do not depend on it.
     """
 
     scenario: Scenario | None = None
@@ -90,6 +94,7 @@ class ProjectionOptions:
     trace: Callable[..., Any] | None = None
     held_sources: Iterable[str] | None = None
     sink: Any = None
+    workers: int | None = None
 
     def with_overrides(self, **overrides: Any) -> ProjectionOptions:
         """These options with some fields replaced by name.

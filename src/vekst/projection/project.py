@@ -232,6 +232,7 @@ def project(
         dtype=o.dtype,
         store=store,
         trace=o.trace,
+        workers=1 if o.sink is not None else o.workers,
     )
     attrs = {
         "title": "vekst posterior-predictive cohort-component projection",
