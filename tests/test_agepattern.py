@@ -45,9 +45,10 @@ def known():
     return known_panel()
 
 
-def known_panel(late_noise: float | np.ndarray = 1.0):
+def known_panel(late_noise: float | np.ndarray = 1.0, *, persistent_late: bool = False):
     """The panel of :func:`known`; noise of the last four flow years times ``late_noise``
-    (one factor, or one per municipality)."""
+    (one factor, or one per municipality); with ``persistent_late`` those four years share
+    one noise pattern (a schedule that shifted and stayed)."""
     rng = np.random.default_rng(42)
     panel = toy_panel(N_MUN, (2005, BASE), n_regions=4, seed=3, size=20_000.0)
     ages = panel["age"].values
@@ -59,6 +60,8 @@ def known_panel(late_noise: float | np.ndarray = 1.0):
     y = z[:, None] + rate[..., None, None] * g[:, None]
     noise = rng.normal(0.0, 1.0, y.shape) * np.sqrt(np.abs(y) / totals[..., None, None] + 1e-12)
     noise[:, -5:-1] *= np.reshape(late_noise, (-1, 1, 1, 1))
+    if persistent_late:
+        noise[:, -5:-1] = noise[:, -5:-4]
     net = (y + noise) * totals[..., None, None]  # (m, year, sex, age)
     net[:, -1] = np.nan
     panel = panel.copy()
@@ -250,3 +253,15 @@ def test_t_predictive_factor_gives_80_percent_bands_for_a_new_year(n_years):
     raw = np.mean(np.abs(new_error) < half / t_predictive_factor(np.array([n_years]))[0])
     if n_years <= 6:
         assert raw < 0.72
+
+
+def test_spread_widens_when_held_out_errors_persist_over_years(known):
+    # Late errors of the usual size each year, but the same pattern four years running:
+    # one year's errors fit the bands, their four-year sum (what a stock accumulates) is
+    # about 1.75 times the spread the draws give a sum of four independent years.
+    steady = estimate_age_pattern(known[0], before_year=BASE)
+    persistent, _, _ = known_panel(persistent_late=True)
+    widened = estimate_age_pattern(persistent, before_year=BASE)
+    young_adults = slice(20, 50)
+    assert np.median(steady.noise_scale[:, young_adults]) < 1.3
+    assert 1.4 < np.median(widened.noise_scale[:, young_adults]) < 2.3

@@ -506,6 +506,14 @@ def _calibrated_scale(
     quantile, not the median, because the product's headline bands are 80 % bands and
     the errors are heavier-tailed than the model's spread (schedules shift).
 
+    The same is done for the errors summed over the held-out years (what a stock
+    accumulates over a horizon of that many years) against the spread the draws imply for
+    such a sum, :math:`t_{0.9,\,n-2}\, s \sqrt{k + k^2/n}` for :math:`k` years (yearly
+    residuals independent, the schedule's uncertainty shared by all years), and the larger
+    of the two factors is kept. Schedules drift, so their errors persist from year to year
+    more than the draws assume: with the one-year factor alone the 80 % bands of 20-29
+    covered 80 % of cells one year ahead and 74 % four years ahead (backtest 2009-2018).
+
     Per size class, where the class has :data:`_MIN_CALIBRATION_ERRORS` errors in the
     band, else pooled over all municipalities: the largest municipalities' schedules
     shift more than their residuals say (held out from 2010-2018, 50k+ covered 61-70 %
@@ -534,15 +542,27 @@ def _calibrated_scale(
     usable = observed & (counts >= 3)[:, None]
     n_bands = errors.shape[-1]
     ratio = errors**2 / np.maximum(half_width2, 1e-300)[:, None]  # (m, year, sex, band)
+    k = usable.sum(1).astype(np.float64)[:, None, None]  # held-out years per municipality
+    summed = np.where(usable[..., None, None], errors, 0.0).sum(1)  # (m, sex, band)
+    per_year2 = half_width2 / (1 + 1 / n)
+    ratio_sum = summed**2 / np.maximum(per_year2 * (k + k**2 / n), 1e-300)
+    has_sum = k[:, 0, 0] >= 2
+
+    def quantile_factor(values: np.ndarray) -> float:
+        values = values[np.isfinite(values)]
+        if values.size < _MIN_CALIBRATION_ERRORS:
+            return np.nan
+        return float(np.sqrt(np.quantile(values, 0.8)))
 
     def factors(members: np.ndarray, fallback: np.ndarray) -> np.ndarray:
         scale = fallback.copy()
         held_out = ratio[members][usable[members]]  # (error, sex, band)
+        held_out_sum = ratio_sum[members & has_sum]  # (municipality, sex, band)
         for band in range(n_bands):
-            values = held_out[..., band].ravel()
-            values = values[np.isfinite(values)]
-            if values.size >= _MIN_CALIBRATION_ERRORS:
-                scale[band] = np.sqrt(np.quantile(values, 0.8))
+            one_year = quantile_factor(held_out[..., band].ravel())
+            if np.isfinite(one_year):
+                over_years = quantile_factor(held_out_sum[..., band].ravel())
+                scale[band] = np.nanmax([one_year, over_years])
         return np.clip(scale, 0.75, 3.0)
 
     pooled = factors(np.ones(n_mun, bool), np.ones(n_bands))
