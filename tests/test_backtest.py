@@ -362,3 +362,17 @@ def test_full_backtest_on_every_municipality(default_panel):
     bayes = summary.loc["bayes"]
     assert (bayes["coverage_50"] <= bayes["coverage_80"]).all()
     assert (bayes["coverage_80"] <= bayes["coverage_95"]).all()
+
+
+def test_sampler_settings_reach_each_origins_fit(small_panel, monkeypatch):
+    seen: list = []
+    _patch(monkeypatch, seen)
+    config = BacktestConfig(
+        origins=(2013,), horizon=1, methods=("bayes",), n_draws=10,
+        draws=123, tune=45, chains=3, target_accept=0.9,
+    )
+    backtest(small_panel, config)
+    (_, _, sampler), = seen
+    assert (sampler.draws, sampler.tune, sampler.chains) == (123, 45, 3)
+    assert sampler.target_accept == 0.9
+    assert config.settings()["target_accept"] == 0.9  # part of what a store reuses

@@ -74,3 +74,40 @@ def test_terms_can_only_be_orthogonal_to_a_covariate_of_the_model(option):
     # A spec saved before the option existed still reads, without it.
     del changed["migration"][option]
     assert getattr(spec_from_dict(changed).migration, option) == ()
+
+
+def test_exchangeable_year_coefficients_leave_the_var_block():
+    # The shipped specs list DS: its year coefficients are non-centred around beta_mu with
+    # no autoregression, while centrality's stay a centred state of the VAR(1) block.
+    from vekst import load_default
+    from vekst.models.joint import build_joint_model
+    from vekst.workflow import model_inputs
+
+    for name in ("vareide2022", "no_jobs", "housing"):
+        assert load_spec(name).migration.year_coefficients_exchangeable == ("ds",)
+    spec = load_spec("no_jobs")
+    model = build_joint_model(spec, *model_inputs(load_default(), spec))
+    free = {rv.name for rv in model.free_RVs}
+    assert "beta_year_ds_z" in free and "beta_year_ds" not in free
+    assert "beta_year_centrality" in free
+    assert model.coords["block_state"] == ("national_net_migration", "year_effect", "centrality")
+    rho = model.compile_fn(model["rho"], inputs=model.value_vars, on_unused_input="ignore")(
+        model.initial_point()
+    )
+    assert rho[list(model.coords["state"]).index("ds")] == 0.0
+    assert rho[list(model.coords["state"]).index("centrality")] > 0.0
+    # Without the option DS is a state of the block again.
+    raw = spec.to_dict()
+    raw["migration"]["year_coefficients_exchangeable"] = []
+    plain = spec_from_dict(raw)
+    model = build_joint_model(plain, *model_inputs(load_default(), plain))
+    assert "ds" in model.coords["block_state"]
+
+
+def test_exchangeable_year_coefficients_must_name_covariates_of_the_model():
+    changed = load_spec().to_dict()
+    changed["migration"]["year_coefficients_exchangeable"] = ["unemployment"]
+    with pytest.raises(SpecError, match=r"year_coefficients_exchangeable.*unemployment"):
+        spec_from_dict(changed)
+    del changed["migration"]["year_coefficients_exchangeable"]
+    assert spec_from_dict(changed).migration.year_coefficients_exchangeable == ()

@@ -256,6 +256,9 @@ def register(app: typer.Typer) -> None:
         draws: Annotated[int, typer.Option(help="Posterior draws per chain of each fit.")] = 500,
         tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 500,
         chains: Annotated[int, typer.Option(help="Chains per fit.")] = 2,
+        target_accept: Annotated[
+            float, typer.Option(min=0.5, max=0.999, help="NUTS target acceptance of each fit.")
+        ] = 0.99,
         projection_draws: Annotated[int, typer.Option(help="Posterior draws projected.")] = 200,
         spec: Annotated[
             str | None,
@@ -323,6 +326,7 @@ def register(app: typer.Typer) -> None:
                 draws=draws,
                 tune=tune,
                 chains=chains,
+                target_accept=target_accept,
                 n_draws=projection_draws,
                 seed=seed,
             )
@@ -332,7 +336,8 @@ def register(app: typer.Typer) -> None:
         folder = (store or out / "backtest_origins") if resume else None
         console.print(
             f"backtest origins {years}, horizons 1-{horizon}, methods {list(chosen)}; fits: "
-            f"{chains} chains x {draws} draws (+{tune} tuning), {projection_draws} projected "
+            f"{chains} chains x {draws} draws (+{tune} tuning, target acceptance "
+            f"{target_accept}), {projection_draws} projected "
             f"draws; finished origins kept in {folder or '(nowhere: --no-resume)'}"
         )
         if workers or scheduler:

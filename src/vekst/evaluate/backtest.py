@@ -120,7 +120,7 @@ class BacktestConfig:
     spec
         Model spec (object, path or shipped name); default: the default spec when its VRA
         is observed before the origin, else ``no_jobs`` (stated in the notes).
-    draws, tune, chains
+    draws, tune, chains, target_accept
         Sampler settings of each Bayesian fit (per chain).
     n_draws
         Posterior draws projected.
@@ -144,6 +144,7 @@ class BacktestConfig:
     draws: int = 500
     tune: int = 500
     chains: int = 2
+    target_accept: float = 0.99
     n_draws: int = 200
     seed: int = 20240101
     sampler: str = "nutpie"

@@ -172,6 +172,7 @@ def _bayes(inputs: OriginInputs, config: BacktestConfig) -> xr.Dataset:
         draws=config.draws,
         tune=config.tune,
         chains=config.chains,
+        target_accept=config.target_accept,
         seed=inputs.seed,
         sampler=config.sampler,
         progress=config.progress,

@@ -172,7 +172,10 @@ def _centred_covariates(mspec, covariates: list[str], data: MigrationData) -> li
     municipalities a year) informs each year's coefficient well, where centring mixes
     better; sparse covariates (VRA before employment data) or small panels leave the year
     coefficients mostly to the prior, where non-centring avoids the funnel (a
-    60-municipality panel gave 39 divergences when centred).
+    60-municipality panel gave 39 divergences when centred). Covariates the spec lists in
+    ``year_coefficients_exchangeable`` are never centred: where one year's data pin a
+    coefficient down no better than its spread between years (DS), a centred state is a
+    funnel whatever the number of municipalities.
     """
     if mspec.year_coefficients == "centered":
         return list(range(len(covariates)))
@@ -180,7 +183,12 @@ def _centred_covariates(mspec, covariates: list[str], data: MigrationData) -> li
         return []
     share = data.x_available.any(axis=1).mean(axis=1)
     per_year = data.x_available.sum(axis=1).max(axis=1)
-    return [k for k in range(len(covariates)) if share[k] >= 0.5 and per_year[k] >= 200]
+    exchangeable = set(mspec.year_coefficients_exchangeable)
+    return [
+        k
+        for k, name in enumerate(covariates)
+        if share[k] >= 0.5 and per_year[k] >= 200 and name not in exchangeable
+    ]
 
 
 def _year_coefficients(

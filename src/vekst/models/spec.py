@@ -77,6 +77,7 @@ _MIGRATION_KEYS = {
     "likelihood",
     "student_t_nu",
     "year_coefficients",
+    "year_coefficients_exchangeable",
     "attractiveness",
     "attractiveness_drift",
     "attractiveness_centered",
@@ -100,6 +101,7 @@ class MigrationSpec:
     likelihood: str = "student_t"
     student_t_nu: float = 5.0
     year_coefficients: str = "non_centered"
+    year_coefficients_exchangeable: tuple[str, ...] = ()
     attractiveness: tuple[str, ...] = ("region", "municipality")
     attractiveness_drift: bool = False
     attractiveness_centered: bool | str = "auto"
@@ -175,6 +177,9 @@ class ModelSpec:
         """Return a copy with another covariate list (priors are kept per name)."""
         raw = self.to_dict()
         raw["migration"]["covariates"] = list(covariates)
+        raw["migration"]["year_coefficients_exchangeable"] = [
+            name for name in self.migration.year_coefficients_exchangeable if name in covariates
+        ]
         return spec_from_dict(raw, source=f"{self.name} (covariates changed)")
 
 
@@ -334,6 +339,13 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         problems.append(
             f"[migration] year_coefficients '{year_coefficients}' is not one of {YEAR_COEFFICIENTS}"
         )
+    exchangeable = raw.get("year_coefficients_exchangeable", [])
+    if not isinstance(exchangeable, list | tuple) or any(n not in covariates for n in exchangeable):
+        problems.append(
+            "[migration] year_coefficients_exchangeable must list covariates of the model "
+            f"(among {list(covariates)}), not {exchangeable!r}"
+        )
+        exchangeable = []
     levels = raw.get("attractiveness", ["region", "municipality"])
     if not isinstance(levels, list) or any(level not in ATTRACTIVENESS_LEVELS for level in levels):
         problems.append(
@@ -414,6 +426,7 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         likelihood=likelihood,
         student_t_nu=float(nu) if _is_number(nu) else 5.0,
         year_coefficients=year_coefficients,
+        year_coefficients_exchangeable=tuple(exchangeable),
         attractiveness=tuple(levels),
         attractiveness_drift=bool(drift),
         attractiveness_centered=centred,
