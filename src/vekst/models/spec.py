@@ -339,13 +339,7 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         problems.append(
             f"[migration] year_coefficients '{year_coefficients}' is not one of {YEAR_COEFFICIENTS}"
         )
-    exchangeable = raw.get("year_coefficients_exchangeable", [])
-    if not isinstance(exchangeable, list | tuple) or any(n not in covariates for n in exchangeable):
-        problems.append(
-            "[migration] year_coefficients_exchangeable must list covariates of the model "
-            f"(among {list(covariates)}), not {exchangeable!r}"
-        )
-        exchangeable = []
+    exchangeable = _covariate_list(raw, "year_coefficients_exchangeable", covariates, problems)
     levels = raw.get("attractiveness", ["region", "municipality"])
     if not isinstance(levels, list) or any(level not in ATTRACTIVENESS_LEVELS for level in levels):
         problems.append(
@@ -368,22 +362,8 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         )
         centred = "auto"
     drift = _flag(raw, "attractiveness_drift", False, "[migration]", problems)
-    orthogonal = raw.get("attractiveness_orthogonal_to", [])
-    if not isinstance(orthogonal, list | tuple) or any(n not in covariates for n in orthogonal):
-        problems.append(
-            "[migration] attractiveness_orthogonal_to must list covariates of the model "
-            f"(among {list(covariates)}), not {orthogonal!r}"
-        )
-        orthogonal = []
-    loading_orthogonal = raw.get("loading_orthogonal_to", [])
-    if not isinstance(loading_orthogonal, list | tuple) or any(
-        n not in covariates for n in loading_orthogonal
-    ):
-        problems.append(
-            "[migration] loading_orthogonal_to must list covariates of the model "
-            f"(among {list(covariates)}), not {loading_orthogonal!r}"
-        )
-        loading_orthogonal = []
+    orthogonal = _covariate_list(raw, "attractiveness_orthogonal_to", covariates, problems)
+    loading_orthogonal = _covariate_list(raw, "loading_orthogonal_to", covariates, problems)
     time = _parse_time_structure(raw, problems)
     priors_raw = _table(raw, "priors", "[migration.priors]", problems)
     allowed_priors = set(_MIGRATION_PRIOR_SCALARS) | set(_MIGRATION_PRIOR_TABLES)
@@ -438,6 +418,18 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
         beta_sigma_sd=tables["beta_sigma_sd"],
         priors=scalars,
     )
+
+
+def _covariate_list(raw: dict, key: str, covariates: list, problems: list[str]) -> list[str]:
+    """The ``[migration]`` option ``key``: a list of the model's covariates (default none)."""
+    names = raw.get(key, [])
+    if not isinstance(names, list | tuple) or any(n not in covariates for n in names):
+        problems.append(
+            f"[migration] {key} must list covariates of the model "
+            f"(among {list(covariates)}), not {names!r}"
+        )
+        return []
+    return list(names)
 
 
 def _parse_time_structure(raw: dict, problems: list[str]) -> dict[str, Any]:
