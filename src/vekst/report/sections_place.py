@@ -262,7 +262,10 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
             blocks.append(block)
 
     if "population" in projection:
-        population = projection["population"].sel(municipality=code)
+        # One read of the municipality's cells (a few MB): grouping ages of a lazily read
+        # netCDF array reads the file once per age group (5 s a pyramid on the demo's
+        # projection, 0.2 s so).
+        population = projection["population"].sel(municipality=code).load()
         observed = None
         if history is not None:
             observed = panel["population"].sel(municipality=code, year=base)
