@@ -9,11 +9,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def pytest_addoption(parser):
+    """Options of the slow statistical tier: ``--run-slow`` and ``--only-slow``."""
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
     parser.addoption("--only-slow", action="store_true", help="run only tests marked slow")
 
 
 def pytest_collection_modifyitems(config, items):
+    """Skip tests marked slow unless asked for, or keep only them with ``--only-slow``."""
     if config.getoption("--only-slow"):
         items[:] = [item for item in items if "slow" in item.keywords]
         return
