@@ -353,6 +353,14 @@ def write_report(
         coverage_note=coverage_note,
         pyramid_group=options.pyramid_group,
         uncertainty=uncertainty,
+        # Read together: the file's chunks hold every municipality, so reading the shown
+        # ones one by one decompresses every chunk once per municipality (demo: 8.9 s for
+        # three against 3.1 s together).
+        population_cells=(
+            projection["population"].sel(municipality=list(chosen)).load()
+            if "population" in projection
+            else None
+        ),
     )
     sections.append(national_section(ctx, place))
     if uncertainty is not None:

@@ -59,6 +59,10 @@ class PlaceContext:
         Years of age per pyramid bar (5, or 1 for single years).
     uncertainty
         Variance by source (:func:`vekst.uncertainty.uncertainty_by_source`), or ``None``.
+    population_cells
+        The projected cells ``population (draw, year, municipality, age, sex)`` of the
+        municipalities shown in detail, read into memory together, or ``None`` (each
+        section then reads its own).
     """
 
     panel: xr.Dataset
@@ -72,6 +76,7 @@ class PlaceContext:
     coverage_note: str = ""
     pyramid_group: int = 5
     uncertainty: xr.Dataset | None = None
+    population_cells: xr.DataArray | None = None
 
 
 def national_section(ctx: PlaceContext, place: str) -> dict[str, Any]:
@@ -262,10 +267,13 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
             blocks.append(block)
 
     if "population" in projection:
-        # One read of the municipality's cells (a few MB): grouping ages of a lazily read
-        # netCDF array reads the file once per age group (5 s a pyramid on the demo's
-        # projection, 0.2 s so).
-        population = projection["population"].sel(municipality=code).load()
+        # In memory: grouping ages of a lazily read netCDF array reads the file once per age
+        # group (5 s a pyramid on the demo's projection, 0.2 s so).
+        cells = ctx.population_cells
+        if cells is not None and code in set(cells["municipality"].values.astype(str)):
+            population = cells.sel(municipality=code)
+        else:
+            population = projection["population"].sel(municipality=code).load()
         observed = None
         if history is not None:
             observed = panel["population"].sel(municipality=code, year=base)
