@@ -20,8 +20,8 @@ form of the equation is
   autoregression :math:`\rho` around the means :math:`(\mu_I, \gamma_\mu, \beta_{\mu})`
   and innovations with sds :math:`(\sigma_I, \gamma_\sigma, \beta_\sigma)` and an LKJ
   correlation (Normal or multivariate Student-t). Sparse covariates (VRA observed in a few
-  years) and those the spec lists in ``year_coefficients_exchangeable`` (DS in the shipped
-  specs) get exchangeable non-centred year coefficients (their rho is 0).
+  years) and those the spec lists in ``year_coefficients_exchangeable`` (DS in
+  ``no_jobs``) get exchangeable non-centred year coefficients (their rho is 0).
 * :math:`\phi_m = \operatorname{logistic}(a + b\,z_m)`, :math:`z_m` the standardised log
   population: persistent local deviations, more persistent in larger places; the
   innovation scale :math:`\sqrt{\sigma_{base}^2 + \sigma_{pop}^2 10^4/N_{mt}}` is larger

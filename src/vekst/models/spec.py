@@ -177,9 +177,6 @@ class ModelSpec:
         """Return a copy with another covariate list (priors are kept per name)."""
         raw = self.to_dict()
         raw["migration"]["covariates"] = list(covariates)
-        raw["migration"]["year_coefficients_exchangeable"] = [
-            name for name in self.migration.year_coefficients_exchangeable if name in covariates
-        ]
         return spec_from_dict(raw, source=f"{self.name} (covariates changed)")
 
 
