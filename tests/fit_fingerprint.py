@@ -27,5 +27,17 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
+def callbacks_loaded_from_disk() -> int:
+    """How many of the compiled models' C callbacks numba loaded from its disk cache."""
+    from vekst.compile_cache import _COMPILED_CACHE
+
+    return sum(
+        callback.cache_hits
+        for compiled in _COMPILED_CACHE.values()
+        for callback in (compiled.compiled_logp_func, compiled.compiled_expand_func)
+    )
+
+
 if __name__ == "__main__":
     print(f"FINGERPRINT {fingerprint()}")
+    print(f"CALLBACKS_FROM_CACHE {callbacks_loaded_from_disk()}")

@@ -2,7 +2,9 @@
 
 Compiling the joint model costs tens of seconds; a second fit of a panel with the same
 structure (spec, shapes, region membership, observed cells) reuses the compiled model with
-the new panel's data and coordinates.
+the new panel's data and coordinates. Across processes, PyTensor's numba functions and the
+C callbacks around them (:mod:`vekst.nutpie_callbacks`) load from the on-disk cache, so
+a second process pays only PyTensor's graph rewrites (~10 s for the national model).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pymc as pm
 
 from vekst.models.data import MigrationData, VitalData
 from vekst.models.spec import ModelSpec
+from vekst.nutpie_callbacks import compile_cached, with_shared_data
 
 __all__ = ["compile_key", "compile_nutpie"]
 
@@ -39,16 +42,27 @@ def compile_nutpie(model: pm.Model, key: tuple) -> tuple[object, bool]:
     compiled = _COMPILED_CACHE.get(key)
     if compiled is None:
         with pytensor.config.change_flags(numba__fastmath=False):
-            compiled = nutpie.compile_pymc_model(model, freeze_model=False)
+            compiled = compile_cached(model)
+            if compiled is None:
+                compiled = nutpie.compile_pymc_model(model, freeze_model=False)
         _COMPILED_CACHE[key] = compiled
         return compiled, False
     data = {var.name: np.asarray(var.get_value()) for var in model.data_vars}
-    reused = compiled.with_data(**data)
+    if _has_cached_callbacks(compiled):
+        reused = with_shared_data(compiled, data)
+    else:
+        reused = compiled.with_data(**data)
     # nutpie labels the posterior with the coords it saw at compile time; a panel of the
     # same shape with municipalities in another order must get its own labels.
     coords = dict(reused.coords or {})
     coords.update({name: pd.Index(values) for name, values in model.coords.items()})
     return dataclasses.replace(reused, _coords=coords), True
+
+
+def _has_cached_callbacks(compiled) -> bool:
+    """Whether ``compiled`` came from :func:`vekst.nutpie_callbacks.compile_cached`, whose
+    pointer array has its own layout (nutpie's ``with_data`` would misread it)."""
+    return np.asarray(compiled.user_data).dtype == np.uint64
 
 
 def compile_key(
