@@ -202,21 +202,19 @@ def _callback(
         arguments.append(f"shared_{i}")
     call = ", ".join(["x", *arguments])
     meta_length = sum(1 + rank for rank in layout.ranks.values()) or 1
+    unpacked = [
+        f"    meta = numba.carray(user_data_, ({meta_length},), np.uint64)",
+        *unpack,
+        "    x = numba.carray(x_, (N_DIM,))",
+    ]
+    size, values = numba.types.uint64, numba.types.CPointer(numba.types.double)
     if kind == "logp":
-        signature = numba.types.int64(
-            numba.types.uint64,
-            numba.types.CPointer(numba.types.double),
-            numba.types.CPointer(numba.types.double),
-            numba.types.CPointer(numba.types.double),
-            numba.types.voidptr,
-        )
+        arguments_c = (size, values, values, values, numba.types.voidptr)
         body = [
             "def vekst_logp_callback(dim, x_, out_, logp_, user_data_):",
             "    if dim != N_DIM:",
             "        return -1",
-            f"    meta = numba.carray(user_data_, ({meta_length},), np.uint64)",
-            *unpack,
-            "    x = numba.carray(x_, (N_DIM,))",
+            *unpacked,
             "    out = numba.carray(out_, (N_DIM,))",
             "    logp = numba.carray(logp_, ())",
             "    try:",
@@ -232,20 +230,12 @@ def _callback(
             "    return 0",
         ]
     else:
-        signature = numba.types.int64(
-            numba.types.uint64,
-            numba.types.uint64,
-            numba.types.CPointer(numba.types.double),
-            numba.types.CPointer(numba.types.double),
-            numba.types.voidptr,
-        )
+        arguments_c = (size, size, values, values, numba.types.voidptr)
         body = [
             "def vekst_expand_callback(dim, expanded, x_, out_, user_data_):",
             "    if dim != N_DIM or expanded != N_EXPANDED:",
             "        return -1",
-            f"    meta = numba.carray(user_data_, ({meta_length},), np.uint64)",
-            *unpack,
-            "    x = numba.carray(x_, (N_DIM,))",
+            *unpacked,
             "    out = numba.carray(out_, (N_EXPANDED,))",
             "    try:",
             f"        (values,) = graph_function({call})",
@@ -254,6 +244,7 @@ def _callback(
             "        return -2",
             "    return 0",
         ]
+    signature = numba.types.int64(*arguments_c)
     source = "\n".join(body) + "\n"
     graph_key = CACHED_SRC_FUNCTIONS.get(graph_function.py_func)
     global_env = {
