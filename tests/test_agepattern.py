@@ -88,8 +88,11 @@ def test_known_schedules_are_recovered_inside_their_intervals(known):
     truth = group_sums(z)  # (m, group)
     lo, hi = np.quantile(group_sums(pattern), [0.025, 0.975], axis=0)
     inside = (truth >= lo) & (truth <= hi)
-    assert inside.mean() >= 0.8  # measured 0.825 for nominal 0.95 (pooling bias)
-    assert inside[SUBURB].all()
+    assert inside.mean() >= 0.8  # measured 0.867 for nominal 0.95 (pooling bias)
+    # One municipality, three groups: at 95 % each, all three inside fails one time in
+    # seven by chance, so the suburb is held to the 99.5 % interval.
+    lo_wide, hi_wide = np.quantile(group_sums(pattern[:, SUBURB]), [0.0025, 0.9975], axis=0)
+    assert ((truth[SUBURB] >= lo_wide) & (truth[SUBURB] <= hi_wide)).all()
     # The estimate is informative: intervals much narrower than the spread of truths.
     assert np.median(hi - lo) < 0.5 * truth.std(0).min() * 4
     # The profile that spreads the total is recovered too.
@@ -265,3 +268,21 @@ def test_spread_widens_when_held_out_errors_persist_over_years(known):
     young_adults = slice(20, 50)
     assert np.median(steady.noise_scale[:, young_adults]) < 1.3
     assert 1.4 < np.median(widened.noise_scale[:, young_adults]) < 2.3
+
+
+def test_class_mean_is_not_pulled_toward_the_precise_members():
+    # Half the class loses people at some ages and is noisy there (many old people, say),
+    # half gains a little and is precise. A member without an estimate of its own must get
+    # the class average (-0.5), not the inverse-variance mean that the precise half
+    # dominates (about +1): that bias gave small places old-age gains they never had.
+    from vekst.projection.agepattern import _pool
+
+    n_mun, shape = 61, np.r_[np.ones(10), -np.ones(10)]  # zero-sum over 2 sexes x 10 ages
+    strength = np.r_[np.full(30, -2.0), np.full(30, 1.0), 0.0]
+    estimate = strength[:, None] * shape[None]
+    variance = np.r_[np.full(30, 4.0), np.full(30, 0.01), np.inf][:, None] * np.ones(20)
+    classes = np.zeros(n_mun, dtype=int)
+    regions = np.arange(n_mun)  # one member per region: no regional deviation
+    pooled, _, weight = _pool(estimate, variance, classes, regions, 0.0)
+    assert weight[-1].max() == 0.0
+    np.testing.assert_allclose(pooled[-1], -0.5 * shape, atol=1e-6)
