@@ -463,3 +463,28 @@ def test_collapsed_poisson_births_have_the_cell_wise_posterior():
     assert np.abs(collapsed[1] - collapsed[0]) > 1.0  # the points differ in density
     for a, b in zip(grads[0], grads[1], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_the_gate_reads_the_stored_diagnostics_only_while_they_describe_the_posterior(
+    fitted, tmp_path, monkeypatch
+):
+    import vekst.fit as fit_module
+
+    loaded = load_fit(save_fit(fitted, tmp_path / "fit.nc"))
+    computed = []
+    real_diagnose = fit_module.diagnose
+
+    def counting_diagnose(idata, **kwargs):
+        computed.append(idata.posterior.sizes["draw"])
+        return real_diagnose(idata, **kwargs)
+
+    monkeypatch.setattr(fit_module, "diagnose", counting_diagnose)
+    stored = require_converged(loaded.idata, allow_unconverged=True)
+    assert stored == fitted.diagnostics
+    assert computed == []  # read back, not recomputed (13-17 s on the national fit)
+    # Draws cut after the fit are diagnosed again: the stored verdict is not theirs.
+    cut = loaded.idata.copy()
+    cut.posterior = cut.posterior.isel(draw=slice(0, 20))
+    again = require_converged(cut, allow_unconverged=True)
+    assert computed == [20]
+    assert again.ess_bulk_min < stored.ess_bulk_min
