@@ -461,8 +461,8 @@ def write_projection_files(
 ) -> dict[str, Path]:
     """Write the projection and its summaries.
 
-    Files: ``projection.nc`` (h5netcdf, compressed) or ``projection.zarr``,
-    ``population_summary.csv``,
+    Files: ``projection.nc`` (h5netcdf; single ages uncompressed, the rest gzip) or
+    ``projection.zarr``, ``population_summary.csv``,
     ``age_groups.csv`` (when the projection keeps ages), ``region.csv``, ``county.csv``,
     ``nation.csv`` (when the coordinate exists) and ``data_dictionary.csv`` (what every
     column means). CSV files are UTF-8 with a byte-order mark, one header row, codes as
