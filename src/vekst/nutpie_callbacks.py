@@ -20,6 +20,7 @@ falls back to ``nutpie.compile_pymc_model``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -277,22 +278,17 @@ def _callback(
     return numba.cfunc(signature, cache=cache_key is not None)(function)
 
 
-_AS_POINTER = None
-
-
+@functools.cache
 def _as_pointer():
     """A numba intrinsic turning an address (uint64) into a void pointer."""
-    global _AS_POINTER
-    if _AS_POINTER is None:
-        from numba.core import cgutils, types
-        from numba.extending import intrinsic
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
 
-        @intrinsic
-        def as_pointer(typingctx, address):
-            def codegen(context, builder, signature, arguments):
-                return builder.inttoptr(arguments[0], cgutils.voidptr_t)
+    @intrinsic
+    def as_pointer(typingctx, address):
+        def codegen(context, builder, signature, arguments):
+            return builder.inttoptr(arguments[0], cgutils.voidptr_t)
 
-            return types.voidptr(address), codegen
+        return types.voidptr(address), codegen
 
-        _AS_POINTER = as_pointer
-    return _AS_POINTER
+    return as_pointer

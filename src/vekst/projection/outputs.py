@@ -281,13 +281,13 @@ def _encoding(projection: xr.Dataset) -> dict:
     again for 1 % smaller files. gzip keeps the small variables readable by every
     netCDF-4 reader (LZF would not be).
     """
-    encoding = {}
+    encoding: dict[str, dict] = {}
     for name, variable in projection.data_vars.items():
-        spec: dict = {"zlib": True, "complevel": 1, "shuffle": True}
         if name == "population":
             sizes = variable.shape
-            spec = {"chunksizes": (min(sizes[0], 50), 1, *sizes[2:])}
-        encoding[str(name)] = spec
+            encoding[str(name)] = {"chunksizes": (min(sizes[0], 50), 1, *sizes[2:])}
+        else:
+            encoding[str(name)] = {"zlib": True, "complevel": 1, "shuffle": True}
     return encoding
 
 
