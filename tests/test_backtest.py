@@ -313,6 +313,15 @@ def test_cli_prints_and_writes_the_tables(tmp_path):
     assert set(table["level"]) == {"municipality", "county", "region"}
     for name in ("backtest_pooled.csv", "backtest_notes.json", "backtest_headline.md"):
         assert (out / name).exists(), name
+    # The chance floor of the scored origins and horizon, below every method's median APE.
+    floor = pd.read_csv(out / "backtest_chance_floor.csv")
+    assert set(floor["horizon"]) == {1}
+    pooled = pd.read_csv(out / "backtest_pooled.csv")
+    ages = pooled[(pooled["level"] == "municipality") & (pooled["size_class"] == "all")]
+    lowest = ages.groupby("age_group")["median_ape"].min()
+    at_all = floor[floor["size_class"] == "all"].set_index("age_group")["floor_median_ape"]
+    assert (at_all.reindex(lowest.index) < lowest).all()
+    assert at_all["0"] > 5.0  # newborn cells of a few dozen: chance alone misses by ~9 %
     # the finished origins were kept; a second run reads them back and writes the same table
     assert sorted(p.name for p in (out / "backtest_origins").glob("*.json")) == [
         "origin_2016.json",

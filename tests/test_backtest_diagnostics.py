@@ -160,6 +160,27 @@ def test_headline_checks_the_targets_against_the_numbers():
     assert "- [ ] MAPE and CRPS at h = 2 below naive10's and OLS's" in bad
 
 
+def test_headline_shows_the_chance_floor_of_the_last_horizon():
+    from vekst.evaluate.headline import headline_markdown
+
+    pooled = _pooled(0.8, 0.78, {"bayes": 1.0, "ols": 2.0, "naive10": 2.0})
+    floor = pd.DataFrame(
+        {
+            "horizon": [1, 2, 2],
+            "size_class": ["all", "all", "<2k"],
+            "age_group": ["total", "total", "total"],
+            "n": [10, 10, 4],
+            "floor_median_ape": [0.11, 0.22, 0.55],
+            "floor_mean_ape": [0.2, 0.3, 0.7],
+        }
+    )
+    text = headline_markdown(pooled, floor=floor)
+    row = next(line for line in text.splitlines() if line.startswith("| total |"))
+    assert row.endswith("| 0.22 |")  # horizon 2, all sizes: not h = 1, not <2k
+    assert "| chance floor |" in text and "No method can go below it." in text
+    assert "chance floor" not in headline_markdown(pooled)
+
+
 def test_backtest_files_are_written_whole_and_readable_by_others(tmp_path):
     # Temporary files from mkstemp are private (0600); published results must follow the
     # umask like any other file, or a shared results folder cannot be read by colleagues.

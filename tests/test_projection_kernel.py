@@ -280,6 +280,57 @@ def test_survivors_are_binomial_around_their_expectation():
     np.testing.assert_allclose(exact.deaths[:, 0], np.tile(people * q, (5, 1)), rtol=1e-5)
 
 
+def test_chance_deaths_of_tiny_old_groups_keep_their_expectation():
+    """Groups of a person or two at hazards of 95+ year olds: the cap that keeps a cell
+    from losing more people than it has must not take deaths off on average (a capped
+    mean-1 log-normal lost 6-30 % of them, and small places' 90+ grew)."""
+    n_draws = 20000
+    population = np.zeros((3, 2, 4), np.float32)
+    population[0, :, 2] = 2.0  # one age in the group: hazard 0.6, q = 0.45
+    population[1, :, 2] = 0.5
+    population[2, :, 2:] = 0.6  # two ages with different hazards in one group
+    hazard = np.zeros((1, 2, 4))
+    hazard[..., 2], hazard[..., 3] = 0.6, 1.2
+    inputs = KernelInputs(
+        population=population,
+        hazard=hazard,
+        newborn_hazard=np.zeros((1, 2)),
+        asfr=np.zeros((1, 4)),
+        female_birth_share=0.5,
+        in_share=np.zeros((3, 2, 4)),
+        out_propensity=np.zeros((3, 2, 4)),
+        death_noise=DeathNoise(seed=7, years=(2023,), first_age=2, group_width=5),
+    )
+    noisy = run_kernel(inputs, n_draws, chunk_size=500)
+    expected = noisy.expected_deaths[0, 0]
+    deaths = noisy.deaths[:, 0]
+    standard_error = deaths.std(0) / np.sqrt(n_draws)
+    assert np.all(np.abs(deaths.mean(0) - expected) < 4 * standard_error + 1e-6)
+    assert np.all(deaths.std(0) > 0.1 * np.sqrt(expected))  # still noisy
+    # No cell ends below zero or above its own people.
+    assert np.all(deaths >= 0) and np.all(deaths <= population.sum((1, 2)) + 1e-4)
+
+
+def test_capped_lognormal_location_gives_mean_one():
+    from scipy.special import ndtr
+
+    from vekst.projection.kernel import capped_lognormal_location
+
+    sd = np.array([0.05, 0.4, 0.9, 1.5, 2.5, 0.9])
+    cap = np.array([1.5, 2.2, 2.2, 3.0, 2.0, np.inf])
+    mu = capped_lognormal_location(sd, cap)
+    log_cap = np.log(cap)
+    with np.errstate(invalid="ignore"):
+        mean = np.exp(mu + sd**2 / 2) * ndtr((log_cap - mu - sd**2) / sd) + cap * ndtr(
+            (mu - log_cap) / sd
+        )
+    mean[~np.isfinite(cap)] = np.exp(mu + sd**2 / 2)[~np.isfinite(cap)]
+    np.testing.assert_allclose(mean, 1.0, atol=1e-9)
+    # A cap far away leaves the plain log-normal; a binding one raises the location.
+    assert mu[0] == -0.5 * sd[0] ** 2 and mu[5] == -0.5 * sd[5] ** 2
+    assert np.all(mu[1:5] > -0.5 * sd[1:5] ** 2)
+
+
 def test_death_noise_does_not_depend_on_chunking():
     noise = DeathNoise(seed=4, years=(2023,), first_age=2)
     small = run_kernel(_old_age_inputs(noise), 30, chunk_size=4)
@@ -320,7 +371,10 @@ def test_compiled_death_noise_matches_the_group_formula():
     sizes = np.diff(np.append(starts, 12))
     group_deaths = np.add.reduceat(deaths[..., 4:], starts - 4, axis=-1)
     group_people = np.add.reduceat(population[..., 4:].astype(np.float64), starts - 4, axis=-1)
-    factor = noise.factors(draws, t, group_deaths, group_people)
+    cell_share = np.where(population > 0, deaths / np.maximum(population, 1e-30), 0.0)[..., 4:]
+    largest = np.maximum.reduceat(cell_share, starts - 4, axis=-1)
+    factor = noise.factors(draws, t, group_deaths, group_people, largest)
+    assert np.all(factor * largest <= 1 + 1e-9)  # no cell loses more than it has
     expected = survivors.astype(np.float64)
     expected[..., 4:] = np.maximum(
         population[..., 4:] - deaths[..., 4:] * np.repeat(factor, sizes, axis=-1), 0.0

@@ -160,7 +160,7 @@ def notes_lines(result) -> list[str]:
     return lines
 
 
-def write_outputs(result, out: Path) -> dict[str, Path]:
+def write_outputs(result, out: Path, panel=None) -> dict[str, Path]:
     """Write the table, the pooled table, the diagnostics and the notes into ``out``.
 
     Files: ``backtest_table.csv`` (per origin, long format), ``backtest_pooled.csv``
@@ -168,7 +168,10 @@ def write_outputs(result, out: Path) -> dict[str, Path]:
     level and horizon) with ``backtest_variance_growth.csv`` (exponents),
     ``backtest_rescaling.csv`` (diagnostic only), ``backtest_headline.md`` (the headline
     with the targets met or missed, :func:`vekst.evaluate.headline.headline_markdown`) and
-    ``backtest_notes.json``.
+    ``backtest_notes.json``. Given the observed ``panel``, also
+    ``backtest_chance_floor.csv``: the median APE that chance births and deaths alone
+    cost a forecaster who knew every rate (:func:`vekst.evaluate.chance.chance_floor`),
+    shown beside the age groups in the headline.
     """
     from vekst.evaluate import rescaling_factors, variance_growth
     from vekst.evaluate.result import write_csv_atomic
@@ -189,13 +192,35 @@ def write_outputs(result, out: Path) -> dict[str, Path]:
     from vekst.evaluate.headline import headline_markdown
 
     pooled = result.table(pooled=True)
-    headline = headline_markdown(pooled, variance_growth(result.variance), notes=result.notes)
+    floor = None
+    if panel is not None:
+        floor = _chance_floor(result, panel)
+        if floor is not None:
+            paths["chance_floor"] = write_csv_atomic(floor, out / "backtest_chance_floor.csv")
+    headline = headline_markdown(
+        pooled, variance_growth(result.variance), notes=result.notes, floor=floor
+    )
     write_text_atomic(headline + "\n", out / "backtest_headline.md")
     paths["headline"] = out / "backtest_headline.md"
     notes = {"settings": result.settings, "origins": {str(o): n for o, n in result.notes.items()}}
     write_json_atomic(notes, out / "backtest_notes.json")
     paths["notes"] = out / "backtest_notes.json"
     return paths
+
+
+def _chance_floor(result, panel):
+    """The chance floor for the result's origins and horizons, or ``None`` (with the
+    reason printed) where the panel lacks what it needs."""
+    from vekst.errors import PanelError
+    from vekst.evaluate.chance import chance_floor
+
+    origins = sorted(int(o) for o in result.notes)
+    horizons = sorted(int(h) for h in result.scores["horizon"].unique())
+    try:
+        return chance_floor(panel, origins, horizons)
+    except (PanelError, KeyError) as error:
+        console.print(f"[yellow]chance floor not computed[/]: {error}")
+        return None
 
 
 def print_diagnostics(result) -> None:
@@ -380,7 +405,7 @@ def register(app: typer.Typer) -> None:
             console.print(size_table(pooled))
         console.print(age_table(pooled))
         print_diagnostics(result)
-        paths = write_outputs(result, out)
+        paths = write_outputs(result, out, panel)
         console.print(f"tables, diagnostics and notes written to {out}: {sorted(paths)}")
         if scores_out is not None:
             result.to_csv(scores_out, which="scores")

@@ -52,6 +52,7 @@ def headline_markdown(
     *,
     notes: dict | None = None,
     method: str = "bayes",
+    floor: pd.DataFrame | None = None,
 ) -> str:
     """The headline of a backtest as Markdown.
 
@@ -65,6 +66,9 @@ def headline_markdown(
         ``BacktestResult.notes`` (origins, convergence gate).
     method
         The ensemble method whose bands are judged.
+    floor
+        :func:`vekst.evaluate.chance.chance_floor` of the run: its median APE is shown
+        beside the age groups.
 
     Returns
     -------
@@ -138,15 +142,26 @@ def headline_markdown(
         has_bias = has_cover and "aggregate_bias" in cover.columns
         extra = [f"{method} 80 % coverage"] if has_cover else []
         extra += [f"{method} aggregate bias"] if has_bias else []
+        chance = _floor_at(floor, last)
+        extra += ["chance floor"] if chance is not None else []
         lines += _table(
             ["age group", *methods, *extra],
             [
                 [g, *[_num(table.loc[g, m]) for m in methods]]
                 + ([_pct(cover.loc[g, "coverage_80"])] if has_cover else [])
                 + ([_num(cover.loc[g, "aggregate_bias"])] if has_bias else [])
+                + ([_num(chance.get(g, float("nan")))] if chance is not None else [])
                 for g in order
             ],
         )
+        if chance is not None:
+            lines.append(
+                "Chance floor: the median APE of a forecaster who knew every municipality's "
+                "fertility, mortality and migration exactly, from the chance of births "
+                "(Poisson) and deaths (binomial) alone (`backtest_chance_floor.csv`). No "
+                "method can go below it."
+            )
+            lines.append("")
         if has_bias:
             lines.append(
                 "Aggregate bias: the summed forecast of all municipalities' cells against the "
@@ -165,6 +180,14 @@ def headline_markdown(
             lines.append("")
     lines += _targets(pooled, method, last)
     return "\n".join(lines)
+
+
+def _floor_at(floor: pd.DataFrame | None, horizon: int) -> dict | None:
+    """Floor median APE by age group at ``horizon`` over all sizes, or ``None``."""
+    if floor is None or floor.empty:
+        return None
+    rows = floor[(floor["horizon"] == horizon) & (floor["size_class"] == "all")]
+    return dict(zip(rows["age_group"], rows["floor_median_ape"], strict=True)) or None
 
 
 def _targets(pooled: pd.DataFrame, method: str, last: int) -> list[str]:
