@@ -299,7 +299,9 @@ def test_chance_deaths_of_tiny_old_groups_keep_their_expectation():
         female_birth_share=0.5,
         in_share=np.zeros((3, 2, 4)),
         out_propensity=np.zeros((3, 2, 4)),
-        death_noise=DeathNoise(seed=7, years=(2023,), first_age=2, group_width=5),
+        death_noise=DeathNoise(
+            seed=7, years=(2023,), first_age=2, group_width=5, corrected_from=2
+        ),
     )
     noisy = run_kernel(inputs, n_draws, chunk_size=500)
     expected = noisy.expected_deaths[0, 0]
@@ -311,24 +313,30 @@ def test_chance_deaths_of_tiny_old_groups_keep_their_expectation():
     assert np.all(deaths >= 0) and np.all(deaths <= population.sum((1, 2)) + 1e-4)
 
 
-def test_capped_lognormal_location_gives_mean_one():
-    from scipy.special import ndtr
-
-    from vekst.projection.kernel import capped_lognormal_location
-
-    sd = np.array([0.05, 0.4, 0.9, 1.5, 2.5, 0.9])
-    cap = np.array([1.5, 2.2, 2.2, 3.0, 2.0, np.inf])
-    mu = capped_lognormal_location(sd, cap)
-    log_cap = np.log(cap)
-    with np.errstate(invalid="ignore"):
-        mean = np.exp(mu + sd**2 / 2) * ndtr((log_cap - mu - sd**2) / sd) + cap * ndtr(
-            (mu - log_cap) / sd
-        )
-    mean[~np.isfinite(cap)] = np.exp(mu + sd**2 / 2)[~np.isfinite(cap)]
-    np.testing.assert_allclose(mean, 1.0, atol=1e-9)
-    # A cap far away leaves the plain log-normal; a binding one raises the location.
-    assert mu[0] == -0.5 * sd[0] ** 2 and mu[5] == -0.5 * sd[5] ** 2
-    assert np.all(mu[1:5] > -0.5 * sd[1:5] ** 2)
+def test_capped_factors_keep_mean_one_and_their_order():
+    """Groups of a few people at old-age death risks: the factor never lets a group lose
+    more people than it has, and still has mean 1; with the correction off it does not."""
+    people = np.array([40.0, 8.0, 2.0, 2.0, 0.5, 0.2])
+    share = np.array([0.2, 0.25, 0.3, 0.45, 0.45, 0.5])
+    n_draws = 20_000
+    deaths = np.tile(people * share, (n_draws, 1))
+    population = np.tile(people, (n_draws, 1))
+    draws = slice(0, n_draws)
+    noise = DeathNoise(seed=2, years=(2023,), first_age=0, group_width=1, corrected_from=0)
+    factor = noise.factors(draws, 0, deaths, population)
+    standard_error = factor.std(0) / np.sqrt(n_draws)
+    assert np.all(np.abs(factor.mean(0) - 1.0) < 4 * standard_error)
+    assert np.all(factor * share <= 1.0 + 1e-12) and np.all(factor >= 0)
+    z = noise.shocks(draws, 0, (len(people),))
+    for g in range(len(people)):  # monotone in the shock: common random numbers hold
+        assert np.all(np.diff(factor[np.argsort(z[:, g]), g]) >= -1e-12)
+    # Variance: the binomial's where the cap leaves room, less where it cannot.
+    binomial_sd = np.sqrt(people * share * (1 - share))
+    ratio = (factor * people * share).std(0) / binomial_sd
+    assert 0.95 < ratio[0] < 1.05 and np.all(ratio > 0.2)
+    plain = DeathNoise(seed=2, years=(2023,), first_age=0, group_width=1, corrected_from=99)
+    lost = 1.0 - plain.factors(draws, 0, deaths, population).mean(0)
+    assert np.all(lost[2:] > 4 * standard_error[2:])  # the small groups lost deaths
 
 
 def test_death_noise_does_not_depend_on_chunking():
