@@ -39,5 +39,8 @@ def callbacks_loaded_from_disk() -> int:
 
 
 if __name__ == "__main__":
+    from vekst import graph_cache
+
     print(f"FINGERPRINT {fingerprint()}")
     print(f"CALLBACKS_FROM_CACHE {callbacks_loaded_from_disk()}")
+    print(f"GRAPHS_FROM_CACHE {graph_cache.loaded}")

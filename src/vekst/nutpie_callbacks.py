@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
 from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 
@@ -35,7 +36,7 @@ __all__ = ["compile_cached", "with_shared_data"]
 _LAYOUT_VERSION = "4"
 
 
-def compile_cached(model) -> object | None:
+def compile_cached(model, graph_path: Path | None = None) -> object | None:
     """nutpie's compiled model of ``model`` with callbacks cached across processes.
 
     Parameters
@@ -43,6 +44,9 @@ def compile_cached(model) -> object | None:
     model
         A ``pymc.Model`` whose data stay shared (not frozen), as ``nutpie.compile_pymc_model``
         with ``freeze_model=False`` compiles it.
+    graph_path
+        Where the rewritten graphs of this model are kept between processes
+        (:func:`vekst.graph_cache.graph_cache_path`); ``None`` rewrites them every time.
 
     Returns
     -------
@@ -55,10 +59,13 @@ def compile_cached(model) -> object | None:
             CompiledPyMCModel,
             _make_functions,
             _prepare_dims_and_coords,
+            _rv_dict_to_flat_array_wrapper,
         )
     except ImportError:
         return None
     from pymc.initial_point import make_initial_point_fn
+
+    from vekst.graph_cache import load_graphs, store_graphs
 
     initial_point = _locked(
         make_initial_point_fn(
@@ -68,13 +75,31 @@ def compile_cached(model) -> object | None:
             return_transformed=True,
         )
     )
-    n_dim, n_expanded, logp_graph, expand_graph, initial_point_fn, shape_info = _make_functions(
-        model,
-        mode="NUMBA",
-        compute_grad=True,
-        join_expanded=True,
-        pymc_initial_point_fn=initial_point,
-    )
+    stored = load_graphs(graph_path) if graph_path is not None else None
+    if stored is None:
+        n_dim, n_expanded, logp_graph, expand_graph, initial_point_fn, shape_info = (
+            _make_functions(
+                model,
+                mode="NUMBA",
+                compute_grad=True,
+                join_expanded=True,
+                pymc_initial_point_fn=initial_point,
+            )
+        )
+        if graph_path is not None:
+            store_graphs(graph_path, (n_dim, n_expanded, logp_graph, expand_graph, shape_info))
+    else:
+        n_dim, n_expanded, logp_graph, expand_graph, shape_info = stored
+        names, _, shapes = shape_info
+        free = len(model.free_RVs)
+        initial_point_fn = _rv_dict_to_flat_array_wrapper(
+            initial_point, names=names[:free], shapes=shapes[:free]
+        )
+        # The stored graphs hold the data of the process that wrote them.
+        current = {variable.name: variable.get_value() for variable in model.data_vars}
+        for variable in [*logp_graph.get_shared(), *expand_graph.get_shared()]:
+            if variable.name in current:
+                variable.set_value(current[variable.name])
     shared_data: dict[str, np.ndarray] = {}
     for variable in [*logp_graph.get_shared(), *expand_graph.get_shared()]:
         value = np.array(variable.get_value(), order="C", copy=True)

@@ -44,14 +44,9 @@ def _digest(array: xr.DataArray) -> str:
 
 def _code_digest() -> str:
     """Digest of vekst's source files: any change to the code invalidates a store."""
-    import vekst
+    from vekst.graph_cache import code_digest
 
-    root = Path(vekst.__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return code_digest()
 
 
 def _spec_digest(spec) -> str:
