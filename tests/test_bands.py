@@ -55,3 +55,26 @@ def test_age_groups_and_aggregates_are_reported_at_the_longest_horizon():
     section = bands_section(band_coverage(table), "en", backtest=table)
     assert len(section["blocks"]) == 3
     assert "Labour-market regions" in section["blocks"][1]["html"]
+
+
+def test_the_age_table_shows_the_chance_floor_of_its_horizon():
+    table = _table()
+    floor = pd.DataFrame(
+        {
+            "horizon": [2, 2, 1, 2],
+            "size_class": ["all", "all", "all", "<2k"],
+            "age_group": ["90+", "0", "90+", "90+"],
+            "n": [10, 10, 10, 4],
+            "floor_median_ape": [6.03, 8.78, 3.81, 12.8],
+            "floor_mean_ape": [7.0, 10.0, 4.0, 15.0],
+        }
+    )
+    section = bands_section(band_coverage(table), "en", backtest=table, floor=floor)
+    html = section["blocks"][2]["html"]
+    assert "Chance floor" in html and "6.0 %" in html and "8.8 %" in html
+    assert "3.8 %" not in html and "12.8 %" not in html  # other horizon, other size
+    assert "No method can go below it." in section["blocks"][2]["caption"]
+    plain = bands_section(band_coverage(table), "nb", backtest=table)
+    assert "Tilfeldighetsgulv" not in plain["blocks"][2]["html"]
+    norsk = bands_section(band_coverage(table), "nb", backtest=table, floor=floor)
+    assert "Tilfeldighetsgulv" in norsk["blocks"][2]["html"]

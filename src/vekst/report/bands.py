@@ -22,6 +22,7 @@ __all__ = [
     "band_coverage",
     "bands_section",
     "read_backtest_table",
+    "read_chance_floor",
 ]
 
 #: Size classes of the backtest, smallest first (inhabitants at the forecast origin).
@@ -44,6 +45,23 @@ def read_backtest_table(path: str | Path | None = None) -> pd.DataFrame | None:
     """
     if path is None:
         path = Path(__file__).resolve().parents[3] / "docs" / "results" / "backtest_table.csv"
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype={"size_class": str, "age_group": str})
+
+
+def read_chance_floor(path: str | Path | None = None) -> pd.DataFrame | None:
+    """Read the backtest's chance floor (``backtest_chance_floor.csv``), or ``None``.
+
+    Parameters
+    ----------
+    path
+        The CSV; default beside the default backtest table (``docs/results``).
+    """
+    if path is None:
+        path = Path(__file__).resolve().parents[3] / "docs" / "results"
+        path = path / "backtest_chance_floor.csv"
     path = Path(path)
     if not path.is_file():
         return None
@@ -141,10 +159,14 @@ def coverage_for_script(coverage: pd.DataFrame) -> dict[str, Any]:
 
 
 def bands_section(
-    coverage: pd.DataFrame, lang: Lang | str, backtest: pd.DataFrame | None = None
+    coverage: pd.DataFrame,
+    lang: Lang | str,
+    backtest: pd.DataFrame | None = None,
+    floor: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The section: coverage tables (totals; with ``backtest`` also counties, regions and
-    age groups) and a sentence on what they mean."""
+    age groups, with ``floor`` the chance floor beside the age groups' median errors) and
+    a sentence on what they mean."""
     from vekst.report.html_helpers import table_block
     from vekst.report.i18n import t
 
@@ -185,7 +207,7 @@ def bands_section(
         )
     blocks = [table_block(shown, caption)]
     if backtest is not None:
-        blocks.extend(_detail_blocks(backtest, lang))
+        blocks.extend(_detail_blocks(backtest, lang, floor))
     return {"id": "bands", "title": t("bands", lang), "intro": intro, "blocks": blocks}
 
 
@@ -193,7 +215,9 @@ def _percent(frame: pd.DataFrame, lang: Lang) -> pd.DataFrame:
     return frame.map(lambda v: fmt_number(100 * v, lang, 0) + " %")
 
 
-def _detail_blocks(backtest: pd.DataFrame, lang: Lang) -> list[dict[str, Any]]:
+def _detail_blocks(
+    backtest: pd.DataFrame, lang: Lang, floor: pd.DataFrame | None = None
+) -> list[dict[str, Any]]:
     """Counties and regions, and age groups, from the same backtests."""
     from vekst.report.html_helpers import table_block
 
@@ -226,7 +250,21 @@ def _detail_blocks(backtest: pd.DataFrame, lang: Lang) -> list[dict[str, Any]]:
             shown[("Median feil" if lang is Lang.nb else "Median error")] = ages[
                 "median_ape"
             ].map(lambda v: fmt_number(v, lang, 1) + " %")
+        chance = _floor_by_group(floor, horizon)
+        if chance is not None and "median_ape" in ages:
+            shown[("Tilfeldighetsgulv" if lang is Lang.nb else "Chance floor")] = [
+                fmt_number(chance[g], lang, 1) + " %" if g in chance else "–"
+                for g in shown.index
+            ]
         shown.index.name = "Alder" if lang is Lang.nb else "Age"
+        floor_note = {
+            Lang.nb: " Tilfeldighetsgulvet er medianfeilen en framskriving ville hatt selv "
+            "om den kjente fruktbarhet, dødelighet og flytting i hver kommune nøyaktig: "
+            "tilfeldige fødsler og dødsfall alene. Ingen metode kommer under det.",
+            Lang.en: " The chance floor is the median error a forecast would have even if it "
+            "knew every municipality's fertility, mortality and migration exactly: the chance "
+            "of births and deaths alone. No method can go below it.",
+        }[lang] if chance is not None and "median_ape" in ages else ""
         blocks.append(table_block(shown, (
             f"Aldersgrupper, {horizon} år fram: andel av kommune x aldersgruppe der det "
             "faktiske tallet lå innenfor 50, 80 og 95 %-intervallet, og median absolutt "
@@ -237,5 +275,14 @@ def _detail_blocks(backtest: pd.DataFrame, lang: Lang) -> list[dict[str, Any]]:
             "real number fell inside the 50, 80 and 95 % bands, and the median absolute "
             "percentage error. Small groups (infants, 90+) in small municipalities move by "
             "chance a lot."
-        )))
+        ) + floor_note))
     return blocks
+
+
+def _floor_by_group(floor: pd.DataFrame | None, horizon: int) -> dict[str, float] | None:
+    """The chance floor's median APE by age group at ``horizon``, all sizes, or ``None``."""
+    if floor is None or floor.empty:
+        return None
+    rows = floor[(floor["horizon"] == horizon) & (floor["size_class"] == "all")]
+    found = dict(zip(rows["age_group"].astype(str), rows["floor_median_ape"], strict=True))
+    return found or None

@@ -96,6 +96,9 @@ class ReportOptions:
     backtest
         The backtest table (long format, ``docs/results/backtest_table.csv``) for the
         section "How good are these bands?"; ``None`` leaves the section out.
+    chance_floor
+        The backtest's chance floor (``backtest_chance_floor.csv``,
+        :func:`vekst.evaluate.chance.chance_floor`), shown beside the age groups' errors.
     official
         Official projection rows (:func:`vekst.evaluate.official.read_ssb_projection`),
         drawn beside the fan chart of the municipalities they cover.
@@ -116,6 +119,7 @@ class ReportOptions:
     k: int = 10
     dpi: int = DPI
     backtest: pd.DataFrame | None = None
+    chance_floor: pd.DataFrame | None = None
     official: pd.DataFrame | None = None
     pyramid_group: int = 5
     housing_plan: xr.Dataset | None = None
@@ -333,7 +337,9 @@ def write_report(
     coverage_note = ""
     if options.backtest is not None:
         coverage = band_coverage(options.backtest)
-        sections.append(bands_section(coverage, lang, backtest=options.backtest))
+        sections.append(
+            bands_section(coverage, lang, backtest=options.backtest, floor=options.chance_floor)
+        )
         horizon, share = coverage_for_script(coverage)["all"]
         coverage_note = t(
             "coverage_measured", lang, measured=f"{100 * share:.0f} %", horizon=horizon
