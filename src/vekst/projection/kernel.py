@@ -213,6 +213,8 @@ class DeathNoise:
 
 #: Below this cap (every cell of the group all but certain to die) deaths keep their mean.
 _MIN_CAP = 1.001
+
+
 @dataclass(frozen=True)
 class KernelInputs:
     """Everything the kernel needs, as plain arrays.
@@ -552,7 +554,7 @@ def _keep_mean_under_cap_impl(factor, log_variance, cap, first_corrected) -> Non
             sd = math.sqrt(s2)
             log_cap = math.log(c)
             if log_cap + 0.5 * s2 > _FAR * sd:
-                continue  # the cap loses under 1e-9 of the mean
+                continue  # L <= Phi(sd - 6): at most ~1e-6 expected deaths of the group
             above = 0.5 * math.erfc(-(0.5 * s2 - log_cap) / (sd * _SQRT2))
             beyond = 0.5 * math.erfc(-(-0.5 * s2 - log_cap) / (sd * _SQRT2))
             lost = above - c * beyond
@@ -562,7 +564,9 @@ def _keep_mean_under_cap_impl(factor, log_variance, cap, first_corrected) -> Non
 
 
 _SQRT2 = math.sqrt(2.0)
-#: Caps this many sds of the log factor above its location lose under 1e-9 of the mean.
+#: Caps this many sds of the log factor above its location are left as they are: what
+#: they take off, ``L <= Phi(sd - 6)`` of the mean, is at most ~1e-6 expected deaths of a
+#: group whatever its size (a large ``sd`` means a group expecting a tiny fraction of one).
 _FAR = 6.0
 
 
