@@ -31,7 +31,7 @@ from vekst.data.components import survival_probability
 from vekst.errors import PanelError
 from vekst.evaluate.scoring import ALL_SIZES, age_group_population, size_class
 
-__all__ = ["chance_floor", "chance_variance"]
+__all__ = ["chance_floor", "chance_variance", "floor_by_age_group"]
 
 
 def chance_variance(panel: xr.Dataset, origin: int, horizon: int) -> xr.DataArray:
@@ -67,9 +67,10 @@ def chance_variance(panel: xr.Dataset, origin: int, horizon: int) -> xr.DataArra
     rates = panel["mortality_rate"]
     survival = survival_probability(rates)
     cohort = xr.ones_like(survival.isel(year=0, drop=True))
+    rate_years = {int(y) for y in survival["year"].values}
     for k in range(1, int(horizon) + 1):
         year = target - k
-        if year not in set(int(y) for y in survival["year"].values) or bool(
+        if year not in rate_years or bool(
             survival.sel(year=year).isnull().all()
         ):
             raise PanelError(
@@ -167,3 +168,20 @@ def _groups(cells: pd.DataFrame):
         yield (group, ALL_SIZES), index
     for key, index in cells.groupby(["age_group", "size_class"], sort=False).indices.items():
         yield key, index
+
+
+def floor_by_age_group(floor: pd.DataFrame | None, horizon: int) -> dict[str, float] | None:
+    """Floor median APE by age group at ``horizon`` over all sizes, or ``None``.
+
+    Parameters
+    ----------
+    floor
+        :func:`chance_floor`'s table (or ``None``).
+    horizon
+        Years ahead.
+    """
+    if floor is None or floor.empty:
+        return None
+    rows = floor[(floor["horizon"] == horizon) & (floor["size_class"] == ALL_SIZES)]
+    found = dict(zip(rows["age_group"].astype(str), rows["floor_median_ape"], strict=True))
+    return found or None

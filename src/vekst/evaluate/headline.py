@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from vekst.evaluate.chance import floor_by_age_group
 from vekst.evaluate.scoring import SIZE_CLASSES, TOTAL
 
 __all__ = ["headline_markdown"]
@@ -142,7 +143,7 @@ def headline_markdown(
         has_bias = has_cover and "aggregate_bias" in cover.columns
         extra = [f"{method} 80 % coverage"] if has_cover else []
         extra += [f"{method} aggregate bias"] if has_bias else []
-        chance = _floor_at(floor, last)
+        chance = floor_by_age_group(floor, last)
         extra += ["chance floor"] if chance is not None else []
         lines += _table(
             ["age group", *methods, *extra],
@@ -180,14 +181,6 @@ def headline_markdown(
             lines.append("")
     lines += _targets(pooled, method, last)
     return "\n".join(lines)
-
-
-def _floor_at(floor: pd.DataFrame | None, horizon: int) -> dict | None:
-    """Floor median APE by age group at ``horizon`` over all sizes, or ``None``."""
-    if floor is None or floor.empty:
-        return None
-    rows = floor[(floor["horizon"] == horizon) & (floor["size_class"] == "all")]
-    return dict(zip(rows["age_group"], rows["floor_median_ape"], strict=True)) or None
 
 
 def _targets(pooled: pd.DataFrame, method: str, last: int) -> list[str]:

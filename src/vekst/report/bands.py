@@ -250,7 +250,9 @@ def _detail_blocks(
             shown[("Median feil" if lang is Lang.nb else "Median error")] = ages[
                 "median_ape"
             ].map(lambda v: fmt_number(v, lang, 1) + " %")
-        chance = _floor_by_group(floor, horizon)
+        from vekst.evaluate.chance import floor_by_age_group
+
+        chance = floor_by_age_group(floor, horizon)
         if chance is not None and "median_ape" in ages:
             shown[("Tilfeldighetsgulv" if lang is Lang.nb else "Chance floor")] = [
                 fmt_number(chance[g], lang, 1) + " %" if g in chance else "–"
@@ -277,12 +279,3 @@ def _detail_blocks(
             "chance a lot."
         ) + floor_note))
     return blocks
-
-
-def _floor_by_group(floor: pd.DataFrame | None, horizon: int) -> dict[str, float] | None:
-    """The chance floor's median APE by age group at ``horizon``, all sizes, or ``None``."""
-    if floor is None or floor.empty:
-        return None
-    rows = floor[(floor["horizon"] == horizon) & (floor["size_class"] == "all")]
-    found = dict(zip(rows["age_group"].astype(str), rows["floor_median_ape"], strict=True))
-    return found or None
