@@ -39,7 +39,10 @@ def iid_spec():
 @pytest.fixture(scope="module")
 def fitted(simulated):
     data, _ = simulated
-    return fit_model(iid_spec(), data, draws=500, tune=500, chains=2, seed=7, progress=False)
+    return fit_model(
+        iid_spec(), data, draws=500, tune=500, chains=2, seed=7, progress=False,
+        log_likelihood=True,
+    )
 
 
 def _interval(samples, prob=0.94):

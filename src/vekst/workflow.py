@@ -96,6 +96,7 @@ def fit_panel(
     config: SamplerConfig | None = None,
     *,
     employment_rate: xr.DataArray | None = None,
+    log_likelihood: bool = False,
 ):
     """Fit a model spec to a panel.
 
@@ -110,6 +111,8 @@ def fit_panel(
         Sampler settings; default :class:`SamplerConfig()`.
     employment_rate
         National employment rates by age and sex for DS; estimated when omitted.
+    log_likelihood
+        Keep the pointwise log-likelihood (:func:`vekst.fit.fit_model`).
 
     Returns
     -------
@@ -136,6 +139,7 @@ def fit_panel(
         sampler=config.sampler,
         progress=config.progress,
         target_accept=config.target_accept,
+        log_likelihood=log_likelihood,
     )
 
 

@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
             spec = load_spec(path)
             name = spec.name if spec.name not in fits else f"{spec.name} ({path})"
             with console.status(f"fitting {name}"):
-                fits[name] = fit_panel(data, spec, config)
+                fits[name] = fit_panel(data, spec, config, log_likelihood=True)
             d = fits[name].diagnostics
             gate = "passed" if d.converged else "FAILED: " + "; ".join(d.problems)
             console.print(f"{name}: convergence gate {gate}")

@@ -636,6 +636,14 @@ class _State:
         flat = state.reshape(-1, state.shape[2] * state.shape[3])[:, self.fertile]
         return (flat @ self.asfr[t]).astype(np.float64).reshape(state.shape[:2])
 
+    def _national_survival(self, t: int, n: int, shift) -> np.ndarray:
+        """One-year survival ``(draw or 1, 1, sex, age)`` of step ``t`` without municipal
+        deviations: the same numbers as :meth:`_survival_probability`, not broadcast."""
+        if shift is None:
+            return self.p_national[t][None, None]
+        neg_hazard = self.neg_hazard[t] * shift[:, None].astype(self.dtype)
+        return np.exp(neg_hazard)
+
     def _survival_probability(self, t, n, mort, shift, *, out: np.ndarray) -> None:
         """One-year survival ``(draw, municipality, sex, age)`` of step ``t`` into ``out``."""
         if mort is None and shift is None:
@@ -682,8 +690,14 @@ class _State:
             # receives the previous row's oldest survivors, which are discarded below.
             flat_pop, flat_tmp, flat_nxt = pop.reshape(-1), tmp.reshape(-1), nxt.reshape(-1)
             if inputs.death_noise is not None:
-                self._survival_probability(t, n, mort, shift, out=tmp)
-                np.multiply(pop, tmp, out=tmp)
+                if mort is None:
+                    # Survival differs only by draw, sex and age: one exp per draw's
+                    # (sex, age) instead of per cell (the fits of the embedded panel have
+                    # no municipal mortality deviation).
+                    np.multiply(pop, self._national_survival(t, n, shift), out=tmp)
+                else:
+                    self._survival_probability(t, n, mort, shift, out=tmp)
+                    np.multiply(pop, tmp, out=tmp)
                 _noisy_survivors(pop, tmp, inputs.death_noise, draws, t)
                 np.copyto(flat_nxt[1:], flat_tmp[:-1])
                 nxt[..., -1] += tmp[..., -1]
