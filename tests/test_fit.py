@@ -131,6 +131,14 @@ def test_refit_with_new_data_reuses_the_compiled_model(fitted):
     other, _ = simulate_migration_data(n_regions=10, municipalities_per_region=6, seed=43)
     again = fit_model(iid_spec(), other, draws=50, tune=50, chains=1, seed=2, progress=False)
     assert again.timings["compile_reused"] == 1.0
+    # The pointwise log-likelihood (10 s of the national fit) only where asked for.
+    assert "log_likelihood" not in again.idata.groups()
+    n_obs = int(fitted.migration.observed.sum())
+    assert fitted.idata.log_likelihood["net_migration_obs"].size == n_obs * 2 * 500
+    from vekst.commands.compare import CompareError, compare_fits
+
+    with pytest.raises(CompareError, match="no pointwise log-likelihood"):
+        compare_fits({"fitted": fitted, "plain": again})
     # Different data, so a different posterior: the new data really reached the sampler.
     assert not np.allclose(
         again.idata.posterior["attractiveness"].mean(("chain", "draw")),
@@ -216,6 +224,14 @@ def test_reused_compiled_model_labels_a_reordered_panel_correctly(fitted, simula
     )
     again = fit_model(iid_spec(), swapped, draws=300, tune=300, chains=2, seed=7, progress=False)
     assert again.timings["compile_reused"] == 1.0
+    # The pointwise log-likelihood (10 s of the national fit) only where asked for.
+    assert "log_likelihood" not in again.idata.groups()
+    n_obs = int(fitted.migration.observed.sum())
+    assert fitted.idata.log_likelihood["net_migration_obs"].size == n_obs * 2 * 500
+    from vekst.commands.compare import CompareError, compare_fits
+
+    with pytest.raises(CompareError, match="no pointwise log-likelihood"):
+        compare_fits({"fitted": fitted, "plain": again})
     before = fitted.idata.posterior["attractiveness"].mean(("chain", "draw"))
     after = again.idata.posterior["attractiveness"].mean(("chain", "draw"))
     assert list(after["municipality"].values) == list(swapped.municipalities)

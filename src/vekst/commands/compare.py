@@ -45,11 +45,18 @@ def compare_fits(fits: dict) -> object:
     Raises
     ------
     CompareError
-        When the fits were made on different observations.
+        When the fits were made on different observations, or one has no pointwise
+        log-likelihood.
     """
     import arviz as az
 
     idatas = {name: getattr(fit, "idata", fit) for name, fit in fits.items()}
+    without = [name for name, idata in idatas.items() if "log_likelihood" not in idata.groups()]
+    if without:
+        raise CompareError(
+            f"the fit of {', '.join(without)} has no pointwise log-likelihood; fit with "
+            "`fit_model(..., log_likelihood=True)` (as `vekst compare` does)."
+        )
     sizes = {name: int(i.log_likelihood["net_migration_obs"].size) for name, i in idatas.items()}
     per_draw = {
         name: sizes[name]
