@@ -5,13 +5,13 @@ The same estimators as ArviZ's ``az.rhat(method="rank")`` and ``az.ess(method="b
 localization: an improved R-hat"), computed over all quantities of a posterior in a few
 array passes. ArviZ 0.x evaluates them one scalar quantity at a time in Python: for the
 national fit's 2,291 quantities that took 13-19 s of every fit, longer than compiling
-the model from the cache. ``tests/test_mcmc_diagnostics.py`` checks these functions
-against ArviZ itself on chains with known autocorrelation, ties, constant and missing
+the model from the cache. ``tests/test_mcmc_diagnostics.py`` checks them against
+ArviZ itself on chains with known autocorrelation, ties, constant and missing
 values.
 
-The public functions take draws as ``(chain, draw, quantity)`` and return one value per
-quantity. Inside, every quantity is a contiguous row ``(quantity, chain, draw)``: sorts,
-partitions and FFTs along the last axis.
+``rank_diagnostics`` takes draws as ``(chain, draw, quantity)`` and returns one value per
+quantity for each diagnostic. Inside, every quantity is a contiguous row
+``(quantity, chain, draw)``: sorts, partitions and FFTs along the last axis.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from scipy import special, stats
 from scipy.fft import next_fast_len
 
-__all__ = ["ess_bulk", "ess_tail", "rank_diagnostics", "rhat_rank"]
+__all__ = ["rank_diagnostics"]
 
 #: Quantities per FFT batch: bounds the working memory (about 0.3 GB at 8,000 draws).
 _BATCH = 256
@@ -163,11 +163,14 @@ def rank_diagnostics(draws: np.ndarray) -> dict[str, np.ndarray]:
     Returns
     -------
     dict
-        ``rhat``, ``ess_bulk`` and ``ess_tail``, one value per quantity (as
-        :func:`rhat_rank`, :func:`ess_bulk` and :func:`ess_tail`).
+        One value per quantity: ``rhat`` (rank-normalised split R-hat, the larger of the
+        bulk and the folded one; NaN where a quantity has missing draws or no spread),
+        ``ess_bulk`` (ESS of the rank-normalised split chains) and ``ess_tail`` (the
+        smaller ESS of the indicators of being at or below the 5 % and the 95 %
+        quantile, R's type 7 quantiles); ESS NaN where a quantity has missing draws.
     """
     rows = _rows(draws)
-    if rows.shape[2] < 4:
+    if rows.shape[2] < 4 or rows.shape[0] == 0:
         nothing = np.full(rows.shape[0], np.nan)
         return {"rhat": nothing, "ess_bulk": nothing.copy(), "ess_tail": nothing.copy()}
     blocks = [rows[start : start + _BATCH] for start in range(0, rows.shape[0], _BATCH)]
@@ -192,58 +195,3 @@ def _rank_diagnostics_block(rows: np.ndarray) -> dict[str, np.ndarray]:
         "ess_bulk": np.where(valid, _ess_plain(bulk_scores), np.nan),
         "ess_tail": _ess_tail(rows, (0.05, 0.95), valid),
     }
-
-
-def rhat_rank(draws: np.ndarray) -> np.ndarray:
-    """Rank-normalised split R-hat: the larger of the bulk and the folded (tail) R-hat.
-
-    Parameters
-    ----------
-    draws
-        ``(chain, draw, quantity)``; at least 2 chains and 4 draws.
-
-    Returns
-    -------
-    numpy.ndarray
-        One R-hat per quantity; NaN where a quantity has missing draws or no spread.
-    """
-    rows = _rows(draws)
-    split = _split_chains(rows)
-    return _rhat_rank(split, _z_scale(split), _valid(rows) & (rows.shape[1] > 1))
-
-
-def ess_bulk(draws: np.ndarray) -> np.ndarray:
-    """Bulk effective sample size: ESS of the rank-normalised split chains.
-
-    Parameters
-    ----------
-    draws
-        ``(chain, draw, quantity)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        One ESS per quantity; NaN where a quantity has missing draws.
-    """
-    rows = _rows(draws)
-    return np.where(_valid(rows), _ess_plain(_z_scale(_split_chains(rows))), np.nan)
-
-
-def ess_tail(draws: np.ndarray, prob: tuple[float, float] = (0.05, 0.95)) -> np.ndarray:
-    """Tail effective sample size: the smaller ESS of the indicators of being at or below
-    the 5 % and the 95 % quantile (R's type 7 quantiles, as ArviZ).
-
-    Parameters
-    ----------
-    draws
-        ``(chain, draw, quantity)``.
-    prob
-        The two quantile levels.
-
-    Returns
-    -------
-    numpy.ndarray
-        One ESS per quantity; NaN where a quantity has missing draws.
-    """
-    rows = _rows(draws)
-    return _ess_tail(rows, prob, _valid(rows))
