@@ -16,12 +16,13 @@ quantity for each diagnostic. Inside, every quantity is a contiguous row
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import special, stats
 from scipy.fft import next_fast_len
+
+from vekst.threads import usable_cpus
 
 __all__ = ["rank_diagnostics"]
 
@@ -175,12 +176,7 @@ def rank_diagnostics(draws: np.ndarray) -> dict[str, np.ndarray]:
         return {"rhat": nothing, "ess_bulk": nothing.copy(), "ess_tail": nothing.copy()}
     blocks = [rows[start : start + _BATCH] for start in range(0, rows.shape[0], _BATCH)]
     # numpy's sorts, partitions and FFTs release the GIL: blocks of quantities in threads.
-    workers = min(
-        len(blocks),
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
-        4,
-    )
-    with ThreadPoolExecutor(max(workers, 1)) as pool:
+    with ThreadPoolExecutor(min(len(blocks), usable_cpus(), 4)) as pool:
         results = list(pool.map(_rank_diagnostics_block, blocks))
     return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
 

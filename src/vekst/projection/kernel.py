@@ -63,7 +63,6 @@ The accounting follows :mod:`vekst.data.components` (flows labelled with the age
 from __future__ import annotations
 
 import math
-import os
 import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +73,7 @@ from typing import Protocol
 import numpy as np
 
 from vekst.projection.spread import apply_net_migration, spread_signed_schedule
+from vekst.threads import usable_cpus
 
 __all__ = [
     "DeathNoise",
@@ -466,8 +466,7 @@ def kernel_workers(workers: int | None, n_chunks: int, trace: TraceFn | None = N
     if trace is not None:
         return 1
     if workers is None:
-        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        workers = min(available or os.cpu_count() or 1, MAX_WORKERS)
+        workers = min(usable_cpus(), MAX_WORKERS)
     return max(1, min(int(workers), n_chunks))
 
 
