@@ -278,12 +278,12 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         horizon: Annotated[int, typer.Option(help="Years ahead to score.")] = 4,
-        draws: Annotated[int, typer.Option(help="Posterior draws per chain of each fit.")] = 500,
-        tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 500,
-        chains: Annotated[int, typer.Option(help="Chains per fit.")] = 2,
+        draws: Annotated[int, typer.Option(help="Posterior draws per chain of each fit.")] = 1500,
+        tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
+        chains: Annotated[int, typer.Option(help="Chains per fit.")] = 4,
         target_accept: Annotated[
             float, typer.Option(min=0.5, max=0.999, help="NUTS target acceptance of each fit.")
-        ] = 0.99,
+        ] = 0.95,
         projection_draws: Annotated[int, typer.Option(help="Posterior draws projected.")] = 200,
         spec: Annotated[
             str | None,

@@ -141,10 +141,10 @@ class BacktestConfig:
     horizon: int = 4
     methods: tuple[str, ...] = DEFAULT_METHODS
     spec: ModelSpec | str | None = None
-    draws: int = 500
-    tune: int = 500
-    chains: int = 2
-    target_accept: float = 0.99
+    draws: int = 1500
+    tune: int = 1000
+    chains: int = 4
+    target_accept: float = 0.95
     n_draws: int = 200
     seed: int = 20240101
     sampler: str = "nutpie"
