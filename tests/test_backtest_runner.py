@@ -18,17 +18,29 @@ def small_panel(default_panel):
     return default_panel.sel(municipality=codes, year=slice(2005, 2016)).copy(deep=True)
 
 
-def _pipeline(monkeypatch, converged=lambda origin: True, calls=None):
-    """A stand-in fit whose projection draws depend on the seed it is given."""
+def _pipeline(monkeypatch, converged=lambda origin: True, calls=None, sampler_seen=None):
+    """A stand-in fit whose projection draws depend on the seed it is given.
+
+    ``converged(origin)`` decides the gate; one taking ``(origin, config)`` sees the
+    sampler settings too.
+    """
 
     def fit_panel(panel, spec=None, config=None, *, employment_rate=None):
         origin = int(panel.attrs["backtest_origin"])
-        ok = converged(origin)
+        try:
+            ok = converged(origin, config)
+        except TypeError:
+            ok = converged(origin)
         if calls is not None:
             calls.append((origin, config.seed))
+        if sampler_seen is not None:
+            sampler_seen.append((origin, config))
+        problems = [] if ok else ["max R-hat 1.2"]
         diagnostics = SimpleNamespace(
             converged=ok,
-            as_dict=lambda: {"converged": ok, "problems": [] if ok else ["max R-hat 1.2"]},
+            divergences=0,
+            problems=tuple(problems),
+            as_dict=lambda: {"converged": ok, "problems": problems},
         )
         return SimpleNamespace(idata=None, diagnostics=diagnostics)
 
@@ -73,6 +85,44 @@ def test_a_failed_gate_is_recorded_per_origin_and_in_the_table(small_panel, monk
     assert result.notes[2014]["diagnostics"]["problems"] == ["max R-hat 1.2"]
 
 
+def test_an_unconverged_origin_is_fitted_again_and_the_second_fit_is_used(
+    small_panel, monkeypatch
+):
+    seen: list = []
+    # Origin 2014 passes the gate only with more draws than the first fit had.
+    _pipeline(
+        monkeypatch,
+        converged=lambda origin, config: origin != 2014 or config.draws > 1500,
+        sampler_seen=seen,
+    )
+    config = BacktestConfig(origins=(2012, 2014), horizon=1, methods=METHODS, n_draws=20)
+    result = backtest(small_panel, config)
+    assert result.converged() == {2012: True, 2014: True}
+    fits_2014 = [sampler for origin, sampler in seen if origin == 2014]
+    assert [s.draws for s in fits_2014] == [1500, 3000]
+    assert fits_2014[0].seed == fits_2014[1].seed
+    assert [origin for origin, _ in seen].count(2012) == 1
+    note = result.notes[2014]
+    assert note["first_fit"]["diagnostics"]["problems"] == ["max R-hat 1.2"]
+    assert note["refit_sampler"]["draws"] == 3000
+    assert "first_fit" not in result.notes[2012]
+    from vekst.evaluate.headline import headline_markdown
+
+    headline = headline_markdown(result.table(pooled=True), notes=result.notes)
+    expected = "gate: none; fitted a second time after a failed gate: [2014]"
+    assert expected in headline
+
+
+def test_without_refit_an_unconverged_origin_is_fitted_once(small_panel, monkeypatch):
+    seen: list = []
+    _pipeline(monkeypatch, converged=lambda origin: False, sampler_seen=seen)
+    config = BacktestConfig(
+        origins=(2014,), horizon=1, methods=METHODS, n_draws=20, refit_unconverged=False
+    )
+    result = backtest(small_panel, config)
+    assert len(seen) == 1 and result.converged() == {2014: False}
+
+
 def test_a_failing_method_is_reported_and_the_others_are_kept(small_panel, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("sampler crashed")
@@ -108,3 +158,22 @@ def test_store_reuses_an_origin_only_with_the_same_settings_data_and_code(
     # the model's code changed since: not reused either
     monkeypatch.setattr("vekst.evaluate.store._code_digest", lambda: "another version")
     assert not OriginStore(tmp_path, config, small_panel, small_panel).has(2012)
+
+
+@pytest.mark.parametrize(
+    ("divergences", "problems", "draws", "target_accept"),
+    [
+        (3, ("3 divergent transitions",), 1500, 0.99),
+        (0, ("R-hat 1.012 > 1.01 for 'attract_region_sigma'",), 3000, 0.95),
+        (34, ("bulk ESS 338 < 400 for 'year_effect_mu'", "34 divergent transitions"), 3000, 0.99),
+    ],
+)
+def test_a_refit_is_aimed_at_what_failed(divergences, problems, draws, target_accept):
+    from vekst.evaluate.methods import refit_settings
+    from vekst.workflow import SamplerConfig
+
+    first = SamplerConfig(draws=1500, tune=1000, chains=4, target_accept=0.95, seed=7)
+    failed = SimpleNamespace(divergences=divergences, problems=problems)
+    second = refit_settings(first, failed)
+    assert (second.draws, second.target_accept) == (draws, target_accept)
+    assert (second.tune, second.chains, second.seed) == (1000, 4, 7)

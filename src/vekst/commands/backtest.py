@@ -152,6 +152,13 @@ def notes_lines(result) -> list[str]:
                 if note.get("converged")
                 else ("[red]FAILED[/] (" + "; ".join(diagnostics.get("problems", [])) + ")")
             )
+            if "first_fit" in note:
+                first = note["first_fit"]["diagnostics"].get("problems", [])
+                refit = note.get("refit_sampler", {})
+                gate += (
+                    f" at the second fit ({refit.get('draws')} draws, target acceptance "
+                    f"{refit.get('target_accept')}; the first failed: {'; '.join(first)})"
+                )
             parts.append(f"convergence gate {gate}")
         for method, message in note.get("failed", {}).items():
             parts.append(f"[red]{method} failed[/]: {message}")
@@ -284,6 +291,14 @@ def register(app: typer.Typer) -> None:
         target_accept: Annotated[
             float, typer.Option(min=0.5, max=0.999, help="NUTS target acceptance of each fit.")
         ] = 0.95,
+        refit_unconverged: Annotated[
+            bool,
+            typer.Option(
+                help="Fit an origin once more when its fit fails the convergence gate "
+                "(twice the draws after a high R-hat or low ESS, target acceptance 0.99 "
+                "after divergences)."
+            ),
+        ] = True,
         projection_draws: Annotated[int, typer.Option(help="Posterior draws projected.")] = 200,
         spec: Annotated[
             str | None,
@@ -352,6 +367,7 @@ def register(app: typer.Typer) -> None:
                 tune=tune,
                 chains=chains,
                 target_accept=target_accept,
+                refit_unconverged=refit_unconverged,
                 n_draws=projection_draws,
                 seed=seed,
             )
@@ -362,7 +378,8 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"backtest origins {years}, horizons 1-{horizon}, methods {list(chosen)}; fits: "
             f"{chains} chains x {draws} draws (+{tune} tuning, target acceptance "
-            f"{target_accept}), {projection_draws} projected "
+            f"{target_accept}{'; refit once if the gate fails' if refit_unconverged else ''}), "
+            f"{projection_draws} projected "
             f"draws; finished origins kept in {folder or '(nowhere: --no-resume)'}"
         )
         if workers or scheduler:

@@ -122,6 +122,12 @@ class BacktestConfig:
         is observed before the origin, else ``no_jobs`` (stated in the notes).
     draws, tune, chains, target_accept
         Sampler settings of each Bayesian fit (per chain).
+    refit_unconverged
+        Fit an origin once more when its fit fails the convergence gate, with settings
+        aimed at what failed (:func:`vekst.evaluate.methods.refit_settings`); the second
+        fit is used and its gate recorded, the first one's diagnostics are kept in the
+        notes. Without it (or when the second fit fails too) the rows say
+        ``converged=False``.
     n_draws
         Posterior draws projected.
     seed
@@ -145,6 +151,7 @@ class BacktestConfig:
     tune: int = 1000
     chains: int = 4
     target_accept: float = 0.95
+    refit_unconverged: bool = True
     n_draws: int = 200
     seed: int = 20240101
     sampler: str = "nutpie"

@@ -84,9 +84,11 @@ def headline_markdown(
         origins = sorted(int(o) for o in notes)
         failed = [o for o in origins if notes[o].get("converged") is False]
         task_failed = [o for o in origins if "task_failed" in notes[o]]
+        refitted = [o for o in origins if "first_fit" in notes[o]]
         lines.append(
             f"Origins {origins[0]}-{origins[-1]} ({len(origins)}); fits failing the "
             f"convergence gate: {failed or 'none'}"
+            + (f"; fitted a second time after a failed gate: {refitted}" if refitted else "")
             + (f"; origins whose task failed: {task_failed}" if task_failed else "")
             + "."
         )

@@ -26,10 +26,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PRIOR_EMPLOYMENT_PROFILE",
+    "REFIT_TARGET_ACCEPT",
     "OriginInputs",
     "employment_profile",
     "forecast_method",
     "parse_methods",
+    "refit_settings",
     "resolve_spec",
 ]
 
@@ -163,6 +165,33 @@ class OriginInputs:
     note: dict
 
 
+#: Target acceptance of a second fit after divergent transitions.
+REFIT_TARGET_ACCEPT = 0.99
+
+
+def refit_settings(sampler, diagnostics) -> object:
+    """Sampler settings for a second fit of an origin whose first fit failed the gate.
+
+    Aimed at what failed: divergent transitions get a smaller step (target acceptance
+    :data:`REFIT_TARGET_ACCEPT`), a high R-hat or a low effective sample size twice the
+    draws. The seed stays: the second fit is reproducible like the first.
+
+    Parameters
+    ----------
+    sampler
+        The first fit's :class:`vekst.workflow.SamplerConfig`.
+    diagnostics
+        The first fit's :class:`vekst.fit.Diagnostics`.
+    """
+    changes: dict = {}
+    if diagnostics.divergences > 0:
+        changes["target_accept"] = max(sampler.target_accept, REFIT_TARGET_ACCEPT)
+    mixing = [p for p in diagnostics.problems if "R-hat" in p or "ESS" in p or "BFMI" in p]
+    if mixing or not changes:
+        changes["draws"] = 2 * sampler.draws
+    return sampler.with_overrides(**changes)
+
+
 def _bayes(inputs: OriginInputs, config: BacktestConfig) -> xr.Dataset:
     """Fit and project through the library's pipeline; the gate is recorded, not enforced."""
     # imported here: pymc is slow to import and the baselines do not need it
@@ -178,6 +207,17 @@ def _bayes(inputs: OriginInputs, config: BacktestConfig) -> xr.Dataset:
         progress=config.progress,
     )
     fit = fit_panel(inputs.truncated, inputs.spec, sampler, employment_rate=inputs.profile)
+    if config.refit_unconverged and not fit.diagnostics.converged:
+        retry = refit_settings(sampler, fit.diagnostics)
+        inputs.note["first_fit"] = {
+            "sampler": {"draws": sampler.draws, "tune": sampler.tune,
+                        "target_accept": sampler.target_accept},
+            "diagnostics": fit.diagnostics.as_dict(),
+        }
+        inputs.note["refit_sampler"] = {
+            "draws": retry.draws, "tune": retry.tune, "target_accept": retry.target_accept
+        }
+        fit = fit_panel(inputs.truncated, inputs.spec, retry, employment_rate=inputs.profile)
     diagnostics = fit.diagnostics.as_dict()
     inputs.note["diagnostics"] = diagnostics
     inputs.note["converged"] = bool(fit.diagnostics.converged)
