@@ -212,6 +212,17 @@ def test_spread_is_calibrated_on_the_last_years_of_the_window(known):
     assert none.noise_scale == 1.0
 
 
+def test_a_short_window_is_calibrated_on_fewer_years():
+    # Flow years 2013-2021 (nine): the last four are twice as noisy. Calibrated on the
+    # last three, the spread widens; with seven years there is nothing to calibrate on.
+    noisier, _, _ = known_panel(late_noise=2.0)
+    nine = estimate_age_pattern(noisier.sel(year=slice(2013, BASE)), before_year=BASE)
+    assert "calibrated on 2019-2021" in nine.source
+    assert 1.5 < np.median(nine.noise_scale) < 2.6
+    seven = estimate_age_pattern(noisier.sel(year=slice(2015, BASE)), before_year=BASE)
+    assert seven.noise_scale == 1.0 and "calibrated" not in seven.source
+
+
 def test_spread_is_calibrated_per_size_class(known):
     # Later years twice as noisy in municipalities of 50,000 and more only: they get
     # about twice the spread, those of 20,000-50,000 about their own.

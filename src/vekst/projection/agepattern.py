@@ -345,7 +345,9 @@ def estimate_age_pattern(
         from their realised totals, and the residual spread of each 10-year age band is
         scaled (by 0.75-3) so that 80 % of the prediction errors fall inside the 80 %
         bands the draws imply.
-        0 = no calibration (also with fewer than ``calibrate_years + 6`` years).
+        A shorter window is calibrated on fewer years, down to 2, so that 6 years are left
+        to estimate from; below 8 years there is no calibration (factor 1).
+        0 = no calibration.
 
     Returns
     -------
@@ -431,8 +433,9 @@ def estimate_age_pattern(
         "(empirical Bayes); per-draw schedules and yearly residual patterns"
     )
     scale: float | np.ndarray = 1.0
-    if calibrate_years > 0 and len(used) >= calibrate_years + 6:
-        split = int(np.sort(used)[-calibrate_years])
+    held_out = min(calibrate_years, len(used) - _MIN_TRAINING_YEARS)
+    if calibrate_years > 0 and held_out >= min(_MIN_HELD_OUT_YEARS, calibrate_years):
+        split = int(np.sort(used)[-held_out])
         early = estimate_age_pattern(panel, before_year=split, smoothing=smoothing,
                                      min_years=min_years, calibrate_years=0)
         late = np.isin(flow_years, flow_years[flow_years >= split])
@@ -469,6 +472,12 @@ def _bands(values: np.ndarray, n_age: int) -> np.ndarray:
     cells = values.reshape(*lead, -1, n_age)[..., : n_age // 10 * 10]
     return cells.reshape(*lead, cells.shape[-2], -1, 10).sum(-1)
 
+
+#: Years a calibration estimates the schedules from, and the fewest it holds out: with
+#: fewer than 2 held-out years the sum over years, what a stock accumulates, has no
+#: spread to calibrate on (the uncalibrated backtest origins 2009-2012 have 4-7 years).
+_MIN_TRAINING_YEARS = 6
+_MIN_HELD_OUT_YEARS = 2
 
 #: Held-out errors (municipality x year x sex) a size class needs in a 10-year age band
 #: for a factor of its own; fewer fall back to the pooled factor.
