@@ -23,6 +23,8 @@ from vekst.models.spec import ModelSpec, load_spec
 
 if TYPE_CHECKING:
     from vekst.evaluate.backtest import BacktestConfig
+    from vekst.fit import Diagnostics
+    from vekst.workflow import SamplerConfig
 
 __all__ = [
     "PRIOR_EMPLOYMENT_PROFILE",
@@ -169,12 +171,13 @@ class OriginInputs:
 REFIT_TARGET_ACCEPT = 0.99
 
 
-def refit_settings(sampler, diagnostics) -> object:
+def refit_settings(sampler: SamplerConfig, diagnostics: Diagnostics) -> SamplerConfig:
     """Sampler settings for a second fit of an origin whose first fit failed the gate.
 
     Aimed at what failed: divergent transitions get a smaller step (target acceptance
-    :data:`REFIT_TARGET_ACCEPT`), a high R-hat or a low effective sample size twice the
-    draws. The seed stays: the second fit is reproducible like the first.
+    :data:`REFIT_TARGET_ACCEPT`), any other problem (a high R-hat, a low effective sample
+    size or BFMI) twice the draws. The seed stays: the second fit is reproducible like
+    the first.
 
     Parameters
     ----------
@@ -186,7 +189,7 @@ def refit_settings(sampler, diagnostics) -> object:
     changes: dict = {}
     if diagnostics.divergences > 0:
         changes["target_accept"] = max(sampler.target_accept, REFIT_TARGET_ACCEPT)
-    mixing = [p for p in diagnostics.problems if "R-hat" in p or "ESS" in p or "BFMI" in p]
+    mixing = [p for p in diagnostics.problems if "divergent" not in p]
     if mixing or not changes:
         changes["draws"] = 2 * sampler.draws
     return sampler.with_overrides(**changes)
