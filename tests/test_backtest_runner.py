@@ -18,19 +18,15 @@ def small_panel(default_panel):
     return default_panel.sel(municipality=codes, year=slice(2005, 2016)).copy(deep=True)
 
 
-def _pipeline(monkeypatch, converged=lambda origin: True, calls=None, sampler_seen=None):
-    """A stand-in fit whose projection draws depend on the seed it is given.
-
-    ``converged(origin)`` decides the gate; one taking ``(origin, config)`` sees the
-    sampler settings too.
-    """
+def _pipeline(
+    monkeypatch, converged=lambda origin, config: True, calls=None, sampler_seen=None
+):
+    """A stand-in fit whose projection draws depend on the seed it is given;
+    ``converged(origin, sampler_config)`` decides its gate."""
 
     def fit_panel(panel, spec=None, config=None, *, employment_rate=None):
         origin = int(panel.attrs["backtest_origin"])
-        try:
-            ok = converged(origin, config)
-        except TypeError:
-            ok = converged(origin)
+        ok = converged(origin, config)
         if calls is not None:
             calls.append((origin, config.seed))
         if sampler_seen is not None:
@@ -72,7 +68,7 @@ def test_each_origin_is_seeded_by_its_key_so_it_runs_alone_the_same(small_panel,
 
 
 def test_a_failed_gate_is_recorded_per_origin_and_in_the_table(small_panel, monkeypatch):
-    _pipeline(monkeypatch, converged=lambda origin: origin != 2014)
+    _pipeline(monkeypatch, converged=lambda origin, config: origin != 2014)
     config = BacktestConfig(origins=(2012, 2014), horizon=1, methods=METHODS, n_draws=20)
     result = backtest(small_panel, config)
     assert result.converged() == {2012: True, 2014: False}
@@ -115,7 +111,7 @@ def test_an_unconverged_origin_is_fitted_again_and_the_second_fit_is_used(
 
 def test_without_refit_an_unconverged_origin_is_fitted_once(small_panel, monkeypatch):
     seen: list = []
-    _pipeline(monkeypatch, converged=lambda origin: False, sampler_seen=seen)
+    _pipeline(monkeypatch, converged=lambda origin, config: False, sampler_seen=seen)
     config = BacktestConfig(
         origins=(2014,), horizon=1, methods=METHODS, n_draws=20, refit_unconverged=False
     )

@@ -195,6 +195,11 @@ def refit_settings(sampler: SamplerConfig, diagnostics: Diagnostics) -> SamplerC
     return sampler.with_overrides(**changes)
 
 
+def _sampler_note(sampler: SamplerConfig) -> dict:
+    """The settings of a fit that the notes record."""
+    return {"draws": sampler.draws, "tune": sampler.tune, "target_accept": sampler.target_accept}
+
+
 def _bayes(inputs: OriginInputs, config: BacktestConfig) -> xr.Dataset:
     """Fit and project through the library's pipeline; the gate is recorded, not enforced."""
     # imported here: pymc is slow to import and the baselines do not need it
@@ -213,13 +218,10 @@ def _bayes(inputs: OriginInputs, config: BacktestConfig) -> xr.Dataset:
     if config.refit_unconverged and not fit.diagnostics.converged:
         retry = refit_settings(sampler, fit.diagnostics)
         inputs.note["first_fit"] = {
-            "sampler": {"draws": sampler.draws, "tune": sampler.tune,
-                        "target_accept": sampler.target_accept},
+            "sampler": _sampler_note(sampler),
             "diagnostics": fit.diagnostics.as_dict(),
         }
-        inputs.note["refit_sampler"] = {
-            "draws": retry.draws, "tune": retry.tune, "target_accept": retry.target_accept
-        }
+        inputs.note["refit_sampler"] = _sampler_note(retry)
         fit = fit_panel(inputs.truncated, inputs.spec, retry, employment_rate=inputs.profile)
     diagnostics = fit.diagnostics.as_dict()
     inputs.note["diagnostics"] = diagnostics
