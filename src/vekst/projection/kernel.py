@@ -62,7 +62,6 @@ The accounting follows :mod:`vekst.data.components` (flows labelled with the age
 
 from __future__ import annotations
 
-import math
 import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +71,7 @@ from typing import Protocol
 
 import numpy as np
 
+from vekst.projection.death_factor import chance_factors
 from vekst.projection.spread import apply_net_migration, spread_signed_schedule
 from vekst.threads import usable_cpus
 
@@ -116,26 +116,28 @@ class DeathNoise:
 
     Deaths are summed per municipality, sex and age group (``group_width`` years from
     ``first_age``; the last group holds the open age). A group with ``D`` expected deaths
-    among ``P`` people gets ``D f`` deaths, where ``f`` is log-normal with mean 1 and
-    variance ``(1 - D / P) / D``: the binomial's mean and variance, never negative. Each
-    cell of the group takes its share of the change, so ``f`` is capped at ``1 / q_max``
-    (``q_max`` the largest share of a cell of the group that dies): no cell loses more
-    people than it has. Without the noise the bands of small cells (the oldest ages, small
-    municipalities) hold only rate uncertainty, while chance alone moves a group of 40
-    people aged 90+ by about 10 % in four years.
+    among ``P`` people gets ``D f``, where ``f`` is a factor with mean 1, the binomial's
+    variance ``(1 - D / P) / D`` and about its skewness, never negative
+    (:mod:`vekst.projection.death_factor`). Each cell of the group takes its share of the
+    change, so ``f`` is capped at ``1 / q_max`` (``q_max`` the largest share of a cell of
+    the group that dies): no cell loses more people than it has. Without the noise the
+    bands of small cells (the oldest ages, small municipalities) hold only rate
+    uncertainty, while chance alone moves a group of 40 people aged 90+ by about 10 % in
+    four years.
 
     The cap keeps the mean: where it can bind, the capped factor is moved towards the cap
-    by what the cap took off (``_cap_keeping_mean_impl``). Capping a mean-1
-    log-normal alone took 6 % of the expected deaths of a group of two people aged 95+
-    and 20-30 % below one person; in places under 2,000 inhabitants that added 3 points
-    to the projected 90+ after four years (backtest origin 2015). Such groups keep less
-    than the binomial's variance (the bound leaves no room for more).
+    by what the cap took off. Capping the mean-1 log-normal factor used before took 6 % of
+    the expected deaths of a group of two people aged 95+ and 20-30 % below one person; in
+    places under 2,000 inhabitants that added 3 points to the projected 90+ after four
+    years (backtest origin 2015). Such groups keep less than the binomial's variance (the
+    bound leaves no room for more).
 
     Why not per cell: most single-age cells of small places hold a fraction of a person,
     where a normal approximation cut to ``[0, P]`` adds deaths on average (it did: +2,500
-    deaths a year nationally). A log-normal factor of a standard normal keeps common random
-    numbers exact between runs, which :mod:`vekst.uncertainty` relies on. Shocks are keyed
-    by calendar year and draw, so other chunk sizes or a shorter horizon see the same ones.
+    deaths a year nationally). A factor that rises with a standard normal shock keeps
+    common random numbers exact between runs, which :mod:`vekst.uncertainty` relies on.
+    Shocks are keyed by calendar year and draw, so other chunk sizes or a shorter horizon
+    see the same ones.
 
     Attributes
     ----------
@@ -189,28 +191,13 @@ class DeathNoise:
         z = self.shocks(draws, t, deaths.shape[1:])
         if largest_share is None:
             largest_share = np.zeros_like(deaths)
-        n_groups = deaths.shape[-1]
-        flat = (-1, n_groups)
-        sd, half_variance, cap = _lognormal_terms(
-            deaths.reshape(flat), population.reshape(flat), largest_share.reshape(flat)
-        )
-        # exp(sd z - s2 / 2): numpy's vectorised exp, the rest in the compiled passes.
-        factor = np.multiply(sd.reshape(z.shape), z, out=z)
-        np.subtract(factor, half_variance.reshape(z.shape), out=factor)
-        np.exp(factor, out=factor)
-        _cap_keeping_mean(
-            factor.reshape(flat), sd, half_variance, cap, self.corrected_groups(n_groups).start
-        )
-        return factor
+        first = self.corrected_groups(deaths.shape[-1]).start
+        return chance_factors(z, deaths, population, largest_share, first)
 
     def corrected_groups(self, n_groups: int) -> slice:
         """The groups from ``corrected_from`` on, whose cap is kept mean-neutral."""
         first = -(-(self.corrected_from - self.first_age) // self.group_width)
         return slice(min(max(first, 0), n_groups), None)
-
-
-#: Below this cap (every cell of the group all but certain to die) deaths keep their mean.
-_MIN_CAP = 1.001
 
 
 @dataclass(frozen=True)
@@ -491,11 +478,9 @@ def _noisy_survivors(
 ) -> None:
     """Replace expected ``survivors`` by survivors after chance deaths (:class:`DeathNoise`).
 
-    The group sums and the expansion of the group factors back to single ages are compiled
-    loops over the cells (one pass each, no temporaries). Of the factors, only the ``exp``
-    of the shocks is numpy's (vectorised, several times faster than a compiled scalar loop
-    calling it once per group, measured); their terms and the cap are one compiled pass
-    each (about 15 numpy passes over the groups before).
+    The group sums, the factors (:func:`vekst.projection.death_factor.chance_factors`)
+    and the expansion of the group factors back to single ages are compiled loops (one
+    pass each, no temporaries).
     """
     starts = noise.group_starts(population.shape[-1]).astype(np.int64)
     n_age = population.shape[-1]
@@ -532,73 +517,6 @@ def _group_deaths_impl(population, survivors, starts):
     return deaths, people, largest
 
 
-def _lognormal_terms_impl(deaths, people, largest_share):
-    """Per group: sd and half the variance of the log factor, and its cap (``NaN`` where
-    the group keeps its expected deaths: none expected, or all but certain to die).
-
-    The log-normal has mean 1 and relative variance ``(1 - D / P) / D``; the cap is
-    ``1 / q_max``, ``q_max`` the larger of the group's death share and its cells' largest.
-    """
-    n_rows, n_groups = deaths.shape
-    sd = np.empty((n_rows, n_groups))
-    half_variance = np.empty((n_rows, n_groups))
-    cap = np.empty((n_rows, n_groups))
-    for r in range(n_rows):
-        for g in range(n_groups):
-            died, alive = deaths[r, g], people[r, g]
-            share = died / alive if alive > 0.0 else 0.0
-            largest = max(largest_share[r, g], share)
-            c = 1.0 / largest if largest > 0.0 else math.inf
-            relative_variance = (1.0 - share) / died if died > 0.0 else 0.0
-            log_variance = math.log1p(max(relative_variance, 0.0))
-            sd[r, g] = math.sqrt(log_variance)
-            half_variance[r, g] = 0.5 * log_variance
-            cap[r, g] = c if died > 0.0 and c > _MIN_CAP else math.nan
-    return sd, half_variance, cap
-
-
-def _cap_keeping_mean_impl(factor, sd, half_variance, cap, first_corrected) -> None:
-    """Cap mean-1 log-normal factors, in place, and from group ``first_corrected`` on
-    make the capped factors mean-neutral again.
-
-    A ``NaN`` cap sets the factor to 1 (no noise). ``min(X, c)`` loses
-    ``L = E[(X - c)+]`` of the mean. The factor becomes ``min(X, c) (1 - w) + c w`` with
-    ``w = L / (c - 1 + L)``: its mean is ``(1 - L)(1 - w) + c w = 1``, it stays within
-    ``[0, c]`` and rises with ``X``, so common random numbers keep their order. ``L`` has
-    a closed form, ``Phi((s2/2 - log c)/s) - c Phi((-s2/2 - log c)/s)`` (``s2`` the log
-    variance).
-    """
-    n_rows, n_groups = factor.shape
-    for r in range(n_rows):
-        for g in range(n_groups):
-            c = cap[r, g]
-            if math.isnan(c):
-                factor[r, g] = 1.0
-                continue
-            capped = min(factor[r, g], c)
-            factor[r, g] = capped
-            s = sd[r, g]
-            if g < first_corrected or s <= 0.0 or not math.isfinite(c):
-                continue
-            s2 = 2.0 * half_variance[r, g]
-            log_cap = math.log(c)
-            if log_cap + 0.5 * s2 > _FAR * s:
-                continue  # L <= Phi(sd - 6): at most ~1e-6 expected deaths of the group
-            above = 0.5 * math.erfc(-(0.5 * s2 - log_cap) / (s * _SQRT2))
-            beyond = 0.5 * math.erfc(-(-0.5 * s2 - log_cap) / (s * _SQRT2))
-            lost = above - c * beyond
-            if lost > 0.0:
-                weight = lost / (c - 1.0 + lost)
-                factor[r, g] = capped * (1.0 - weight) + c * weight
-
-
-_SQRT2 = math.sqrt(2.0)
-#: Caps this many sds of the log factor above its location are left as they are: what
-#: they take off, ``L <= Phi(sd - 6)`` of the mean, is at most ~1e-6 expected deaths of a
-#: group whatever its size (a large ``sd`` means a group expecting a tiny fraction of one).
-_FAR = 6.0
-
-
 def _scale_deaths_impl(population, survivors, factor, starts) -> None:
     """Multiply each cell's deaths by its group's factor, in place on ``survivors``."""
     n_rows, n_age = population.shape
@@ -616,12 +534,9 @@ try:
     from numba import njit
 
     _group_deaths = njit(cache=True, nogil=True)(_group_deaths_impl)
-    _lognormal_terms = njit(cache=True, nogil=True)(_lognormal_terms_impl)
-    _cap_keeping_mean = njit(cache=True, nogil=True)(_cap_keeping_mean_impl)
     _scale_deaths = njit(cache=True, nogil=True)(_scale_deaths_impl)
 except ImportError:  # pragma: no cover - numba comes with nutpie
     _group_deaths, _scale_deaths = _group_deaths_impl, _scale_deaths_impl
-    _lognormal_terms, _cap_keeping_mean = _lognormal_terms_impl, _cap_keeping_mean_impl
 
 
 def _row_sum(array: np.ndarray) -> np.ndarray:
