@@ -113,8 +113,8 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
         if not hold_mortality:
             death_noise = DeathNoise(seed=int(c.seed), years=tuple(int(y) for y in calendar))
             mortality_note["deaths"] = (
-                "chance deaths per municipality, sex and 5-year age group from 50 (binomial "
-                "mean and variance)"
+                "chance deaths per municipality, sex and 5-year age group from 50 (the "
+                "binomial's mean and variance, about its skewness)"
             )
         # One generator per calendar year: a shorter run sees the same shocks.
         birth_noise = np.stack(
