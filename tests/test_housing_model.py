@@ -1,8 +1,8 @@
 """The housing coefficient: recovered where housing drives migration, near zero where it
 does not, and beside the OLS estimate of the same equation.
 
-The two Bayesian fits (about 45 s on 2 cores, most of it compilation) are marked slow; the
-OLS checks on the same simulated panels run in the default tier."""
+The Bayesian checks (20 replicate fits per effect, about 1 min on 2 cores) are marked slow;
+the OLS checks on the same simulated panels run in the default tier."""
 
 import numpy as np
 import pytest
@@ -48,30 +48,69 @@ def _simulate(effect: float, seed: int):
     )
 
 
+#: Replicate panels of the Bayesian checks: one panel's 90 % interval misses the truth one
+#: time in ten by design (seed 3 of the current simulator does, for both effects), so the
+#: checks are frequencies over replicates.
+REPLICATE_SEEDS = range(1, 21)
+#: Two-sided 90 % interval of a normal estimate.
+Z_90 = 1.6449
+
+
 @pytest.fixture(scope="module", params=[0.15, 0.0], ids=["effect", "no-effect"])
-def fitted(request):
-    data, _ = _simulate(request.param, seed=3)
-    fit = fit_model(_spec(), data, draws=300, tune=300, chains=2, seed=5, progress=False)
-    samples = fit.idata.posterior["beta_mu"].sel(covariate="housing_0").values.ravel()
-    return request.param, data, samples
+def replicates(request):
+    """Per replicate: the posterior 90 % interval and mean of the housing coefficient, and
+    the OLS estimate and standard error on the same panel."""
+    rows = []
+    for seed in REPLICATE_SEEDS:
+        data, _ = _simulate(request.param, seed=seed)
+        fit = fit_model(_spec(), data, draws=300, tune=300, chains=2, seed=5, progress=False)
+        samples = fit.idata.posterior["beta_mu"].sel(covariate="housing_0").values.ravel()
+        low, high = np.quantile(samples, [0.05, 0.95])
+        ols = fit_ols(data)
+        rows.append(
+            {
+                "low": low,
+                "high": high,
+                "mean": float(np.mean(samples)),
+                "ols": float(ols.beta.sel(covariate="housing_0")),
+                "ols_se": float(ols.beta_se.sel(covariate="housing_0")),
+            }
+        )
+    return request.param, rows
 
 
 @pytest.mark.slow
-def test_housing_coefficient_inside_its_90_percent_interval(fitted):
-    effect, _, samples = fitted
-    low, high = np.quantile(samples, [0.05, 0.95])
-    assert low <= effect <= high, (effect, low, high)
-    # Informative: the interval is narrow enough to tell 0.15 from 0.
-    assert high - low < 0.12, (low, high)
+def test_housing_coefficient_90_percent_intervals_cover_near_nominal(replicates):
+    effect, rows = replicates
+    inside = [r["low"] <= effect <= r["high"] for r in rows]
+    # 20 replicates at 90 %: 15 or fewer inside has probability 4 % when the intervals
+    # are calibrated (measured: 18 of 20 for both effects; OLS's intervals 15 of 20).
+    assert sum(inside) >= 16, (effect, sum(inside))
+    # Informative: the intervals are narrow enough to tell 0.15 from 0.
+    assert np.median([r["high"] - r["low"] for r in rows]) < 0.13
 
 
 @pytest.mark.slow
-def test_housing_coefficient_close_to_ols_on_the_same_data(fitted):
-    _, data, samples = fitted
-    ols = fit_ols(data)
-    estimate = float(ols.beta.sel(covariate="housing_0"))
-    se = float(ols.beta_se.sel(covariate="housing_0"))
-    assert abs(np.mean(samples) - estimate) < 2 * se, (np.mean(samples), estimate, se)
+def test_housing_effect_told_from_zero_over_replicates(replicates):
+    effect, rows = replicates
+    excludes_zero = np.mean([r["low"] > 0 or r["high"] < 0 for r in rows])
+    if effect > 0:
+        assert excludes_zero >= 0.8, excludes_zero
+    else:
+        assert excludes_zero <= 0.25, excludes_zero
+
+
+@pytest.mark.slow
+def test_housing_coefficient_beats_ols_on_the_same_panels(replicates):
+    """OLS ignores the municipal attractiveness it shares the panel with: its errors are
+    larger than its standard errors say, and the partially pooled estimate is closer."""
+    effect, rows = replicates
+    bayes_rmse = np.sqrt(np.mean([(r["mean"] - effect) ** 2 for r in rows]))
+    ols_rmse = np.sqrt(np.mean([(r["ols"] - effect) ** 2 for r in rows]))
+    assert bayes_rmse < ols_rmse, (bayes_rmse, ols_rmse)
+    bayes_inside = np.mean([r["low"] <= effect <= r["high"] for r in rows])
+    ols_inside = np.mean([abs(r["ols"] - effect) <= Z_90 * r["ols_se"] for r in rows])
+    assert bayes_inside > ols_inside, (bayes_inside, ols_inside)
 
 
 def test_housing_term_switched_off_where_unobserved():

@@ -142,6 +142,13 @@ def register(app: typer.Typer) -> None:
         migration_only: Annotated[
             bool, typer.Option(help="Fit the migration block only (faster; no vital blocks).")
         ] = False,
+        exchangeable_years: Annotated[
+            bool,
+            typer.Option(
+                help="Check the spec with exchangeable years (no time structure), simulated "
+                "as such; the time-structured default needs longer chains."
+            ),
+        ] = False,
         workers: Annotated[
             int,
             typer.Option(
@@ -158,6 +165,7 @@ def register(app: typer.Typer) -> None:
         from vekst.cluster import ClusterConfig, TaskRunner
         from vekst.models.spec import load_spec
         from vekst.recovery import check_recovery
+        from vekst.recovery import exchangeable_years as with_exchangeable_years
         from vekst.recovery import migration_only as without_vital_blocks
 
         def report(r, result, seconds):
@@ -179,6 +187,8 @@ def register(app: typer.Typer) -> None:
         model_spec = load_spec(spec)
         if migration_only:
             model_spec = without_vital_blocks(model_spec)
+        if exchangeable_years:
+            model_spec = with_exchangeable_years(model_spec)
         table = check_recovery(
             replicates,
             spec=model_spec,
