@@ -18,7 +18,8 @@ from vekst.fit import (
     save_fit,
 )
 from vekst.models.ols import fit_ols
-from vekst.models.spec import load_spec, spec_from_dict
+from vekst.models.spec import load_spec
+from vekst.recovery import exchangeable_years
 from vekst.simulate import simulate_migration_data
 
 
@@ -29,11 +30,7 @@ def simulated():
 
 def iid_spec():
     """The default spec with exchangeable years, the structure the simulated data have."""
-    raw = load_spec().to_dict()
-    raw["migration"].update(
-        time_structure="iid", national_immigration=False, local_persistence=False
-    )
-    return spec_from_dict(raw)
+    return exchangeable_years(load_spec())
 
 
 @pytest.fixture(scope="module")

@@ -277,13 +277,25 @@ def migration_only(spec):
     spec
         A :class:`~vekst.models.spec.ModelSpec`.
     """
+    return _spec_variant(
+        spec,
+        "migration",
+        "vital blocks off",
+        fertility={"enabled": False},
+        mortality={"enabled": False},
+    )
+
+
+def _spec_variant(spec, suffix: str, change: str, **blocks: dict):
+    """A copy of ``spec`` named ``<name>-<suffix>`` with ``blocks`` (block name -> fields)
+    updated; ``change`` says what differs, for the spec's source."""
     from vekst.models.spec import spec_from_dict
 
     raw = spec.to_dict()
-    raw["name"] = f"{spec.name}-migration"
-    raw["fertility"]["enabled"] = False
-    raw["mortality"]["enabled"] = False
-    return spec_from_dict(raw, source=f"{spec.name} (vital blocks off)")
+    raw["name"] = f"{spec.name}-{suffix}"
+    for block, fields in blocks.items():
+        raw[block].update(fields)
+    return spec_from_dict(raw, source=f"{spec.name} ({change})")
 
 
 #: Persistence of the simulated states of a time-structured spec's default truth: national
@@ -303,14 +315,16 @@ def exchangeable_years(spec):
     spec
         A :class:`~vekst.models.spec.ModelSpec`.
     """
-    from vekst.models.spec import spec_from_dict
-
-    raw = spec.to_dict()
-    raw["name"] = f"{spec.name}-iid"
-    raw["migration"].update(
-        time_structure="iid", national_immigration=False, local_persistence=False
+    return _spec_variant(
+        spec,
+        "iid",
+        "exchangeable years",
+        migration={
+            "time_structure": "iid",
+            "national_immigration": False,
+            "local_persistence": False,
+        },
     )
-    return spec_from_dict(raw, source=f"{spec.name} (exchangeable years)")
 
 
 def default_truth(spec):
