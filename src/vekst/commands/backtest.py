@@ -178,7 +178,10 @@ def write_outputs(result, out: Path, panel=None) -> dict[str, Path]:
     ``backtest_notes.json``. Given the observed ``panel``, also
     ``backtest_chance_floor.csv``: the median APE that chance births and deaths alone
     cost a forecaster who knew every rate (:func:`vekst.evaluate.chance.chance_floor`),
-    shown beside the age groups in the headline.
+    shown beside the age groups in the headline. With the Bayesian method and a baseline
+    scored, also ``backtest_paired.csv``: by horizon and age group, the difference in
+    median APE from the best baseline with a 90 % interval from resampling municipalities
+    (:func:`vekst.evaluate.paired.best_baseline_comparison`), in the headline too.
     """
     from vekst.evaluate import rescaling_factors, variance_growth
     from vekst.evaluate.result import write_csv_atomic
@@ -204,8 +207,11 @@ def write_outputs(result, out: Path, panel=None) -> dict[str, Path]:
         floor = _chance_floor(result, panel)
         if floor is not None:
             paths["chance_floor"] = write_csv_atomic(floor, out / "backtest_chance_floor.csv")
+    paired = _paired(result)
+    if paired is not None:
+        paths["paired"] = write_csv_atomic(paired, out / "backtest_paired.csv")
     headline = headline_markdown(
-        pooled, variance_growth(result.variance), notes=result.notes, floor=floor
+        pooled, variance_growth(result.variance), notes=result.notes, floor=floor, paired=paired
     )
     write_text_atomic(headline + "\n", out / "backtest_headline.md")
     paths["headline"] = out / "backtest_headline.md"
@@ -213,6 +219,19 @@ def write_outputs(result, out: Path, panel=None) -> dict[str, Path]:
     write_json_atomic(notes, out / "backtest_notes.json")
     paths["notes"] = out / "backtest_notes.json"
     return paths
+
+
+def _paired(result, method: str = "bayes"):
+    """``method`` against the best baseline at every horizon, or ``None`` when the run
+    scored no such pair (one method only, or ``method`` not run)."""
+    from vekst.evaluate.paired import best_baseline_comparison
+
+    scores = result.scores
+    methods = set(scores["method"].unique()) if not scores.empty else set()
+    if method not in methods or len(methods) < 2:
+        return None
+    horizons = sorted(int(h) for h in scores["horizon"].unique())
+    return best_baseline_comparison(scores, method, horizons=horizons)
 
 
 def _chance_floor(result, panel):

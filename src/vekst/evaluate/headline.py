@@ -54,6 +54,7 @@ def headline_markdown(
     notes: dict | None = None,
     method: str = "bayes",
     floor: pd.DataFrame | None = None,
+    paired: pd.DataFrame | None = None,
 ) -> str:
     """The headline of a backtest as Markdown.
 
@@ -70,13 +71,17 @@ def headline_markdown(
     floor
         :func:`vekst.evaluate.chance.chance_floor` of the run: its median APE is shown
         beside the age groups.
+    paired
+        :func:`vekst.evaluate.paired.best_baseline_comparison` of the run: whether each age
+        group's difference from the best baseline at the last horizon is beyond noise.
 
     Returns
     -------
     str
         Sections: coverage by horizon x size class; counties and regions; accuracy at the
-        last horizon against every baseline; age groups at the last horizon; variance
-        growth; the targets met or missed.
+        last horizon against every baseline; age groups at the last horizon, with the
+        paired comparison against the best baseline; variance growth; the targets met or
+        missed.
     """
     lines: list[str] = []
     notes = notes or {}
@@ -172,6 +177,7 @@ def headline_markdown(
                 "90+) is pushed up by chance alone, so it is not shown."
             )
             lines.append("")
+    lines += _paired_section(paired, last)
     if growth is not None and not growth.empty:
         pooled_growth = growth[(growth["origin"] == "pooled") & (growth["method"] == method)]
         if not pooled_growth.empty:
@@ -181,11 +187,49 @@ def headline_markdown(
                 "shocks: h^1; the observed errors of the embedded panel: h^1.4 to h^2)."
             )
             lines.append("")
-    lines += _targets(pooled, method, last)
+    lines += _targets(pooled, method, last, paired)
     return "\n".join(lines)
 
 
-def _targets(pooled: pd.DataFrame, method: str, last: int) -> list[str]:
+def _paired_section(paired: pd.DataFrame | None, last: int) -> list[str]:
+    """The difference from the best baseline per age group at the last horizon."""
+    if paired is None or paired.empty:
+        return []
+    rows = paired[paired["horizon"] == last]
+    if rows.empty:
+        return []
+    method = str(rows["method"].iloc[0])
+    level = float(rows["level"].iloc[0])
+    lines = [
+        f"**{method} against the best baseline by age group at h = {last}: difference in "
+        f"median APE (points), {100 * level:.0f} % interval from resampling municipalities**",
+        "",
+    ]
+    lines += _table(
+        ["age group", "best baseline", "difference", "interval", "verdict"],
+        [
+            [
+                str(r.age_group),
+                str(r.baseline),
+                f"{r.difference:+.2f}",
+                f"{r.lo:+.2f} to {r.hi:+.2f}",
+                str(r.verdict),
+            ]
+            for r in rows.itertuples(index=False)
+        ],
+    )
+    lines.append(
+        "Both methods' errors of a cell are kept together and every origin of a municipality "
+        "is resampled as one (`backtest_paired.csv`, all horizons; "
+        "`vekst.evaluate.paired`). Within noise: the backtest cannot tell the two apart."
+    )
+    lines.append("")
+    return lines
+
+
+def _targets(
+    pooled: pd.DataFrame, method: str, last: int, paired: pd.DataFrame | None = None
+) -> list[str]:
     mine = pooled[(pooled["method"] == method) & (pooled["age_group"] == TOTAL)]
     if mine.empty or "coverage_80" not in mine:
         return []
@@ -221,14 +265,19 @@ def _targets(pooled: pd.DataFrame, method: str, last: int) -> list[str]:
             for other in ("naive10", "ols")
         )
         checks.append((f"MAPE and CRPS at h = {last} below naive10's and OLS's", better))
-    checks += _age_targets(pooled, method, last)
+    checks += _age_targets(pooled, method, last, paired)
     lines = ["**Targets**", ""]
     lines += [f"- [{'x' if bool(ok) else ' '}] {text}" for text, ok in checks]
     return [*lines, ""]
 
 
-def _age_targets(pooled: pd.DataFrame, method: str, last: int) -> list[tuple[str, bool]]:
-    """The age-detail targets: median APE below every baseline, 80 % cell coverage."""
+def _age_targets(
+    pooled: pd.DataFrame, method: str, last: int, paired: pd.DataFrame | None = None
+) -> list[tuple[str, bool]]:
+    """The age-detail targets: median APE below every baseline, 80 % cell coverage.
+
+    Where ``paired`` judges a missed group, its verdict follows the group's name.
+    """
     ages = pooled[
         (pooled["level"] == "municipality")
         & (pooled["size_class"] == "all")
@@ -243,12 +292,17 @@ def _age_targets(pooled: pd.DataFrame, method: str, last: int) -> list[tuple[str
     )
     best_other = others.min(axis=1).reindex(mine.index)
     worse = [g for g in mine.index if not mine.loc[g, "median_ape"] < best_other.loc[g]]
+    verdicts = {}
+    if paired is not None and not paired.empty:
+        at_last = paired[(paired["horizon"] == last) & (paired["method"] == method)]
+        verdicts = dict(zip(at_last["age_group"], at_last["verdict"], strict=True))
+    named = [f"{g} ({verdicts[g]})" if g in verdicts else g for g in worse]
     cover = mine["coverage_80"]
     outside = [f"{g} {100 * c:.0f}" for g, c in cover.items() if not 0.75 <= c <= 0.85]
     return [
         (
             f"median APE at h = {last} below every baseline in every age group"
-            + (f" (not in: {', '.join(worse)})" if worse else ""),
+            + (f" (not in: {', '.join(named)})" if worse else ""),
             not worse,
         ),
         (
