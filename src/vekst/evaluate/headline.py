@@ -221,7 +221,10 @@ def _paired_section(paired: pd.DataFrame | None, last: int) -> list[str]:
     lines.append(
         "Both methods' errors of a cell are kept together and every origin of a municipality "
         "is resampled as one (`backtest_paired.csv`, all horizons; "
-        "`vekst.evaluate.paired`). Within noise: the backtest cannot tell the two apart."
+        "`vekst.evaluate.paired`). Within noise: the backtest cannot tell the two apart. "
+        f"Each interval holds the true difference {100 * level:.0f} % of the time, so among "
+        f"{len(rows)} groups about {len(rows) * (1 - level):.1f} verdicts of 'better' or "
+        "'worse' are expected by chance where the methods are equal."
     )
     lines.append("")
     return lines
