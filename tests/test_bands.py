@@ -78,3 +78,36 @@ def test_the_age_table_shows_the_chance_floor_of_its_horizon():
     assert "Tilfeldighetsgulv" not in plain["blocks"][2]["html"]
     norsk = bands_section(band_coverage(table), "nb", backtest=table, floor=floor)
     assert "Tilfeldighetsgulv" in norsk["blocks"][2]["html"]
+
+
+def test_the_age_table_says_how_the_model_compares_with_the_best_other_method(tmp_path):
+    from vekst.report.bands import read_paired_comparison
+
+    table = _table()
+    paired = pd.DataFrame(
+        {
+            "horizon": [2, 2, 1],
+            "age_group": ["90+", "20-29", "20-29"],
+            "method": "bayes",
+            "baseline": ["ols", "naive10", "ols"],
+            "difference": [0.19, -0.3, -9.0],
+            "lo": [0.02, -0.48, -10.0],
+            "hi": [0.35, -0.15, -8.0],
+            "verdict": ["worse", "better", "better"],
+        }
+    )
+    path = tmp_path / "backtest_paired.csv"
+    paired.to_csv(path, index=False)
+    read = read_paired_comparison(path)
+    assert read_paired_comparison(tmp_path / "missing.csv") is None
+    section = bands_section(band_coverage(table), "en", backtest=table, paired=read)
+    html = section["blocks"][2]["html"]
+    assert "Against the best other method" in html
+    assert "+0.19 (ols): worse" in html and "\u22120.30 (naive10): better" in html
+    assert "9.00" not in html  # horizon 1 is not the table's horizon
+    row_of_0 = next(row for row in html.split("<tr") if ">0<" in row)
+    assert "–" in row_of_0  # no comparison for age 0: a dash, not a made-up verdict
+    assert "resampling whole municipalities" in section["blocks"][2]["caption"]
+    norsk = bands_section(band_coverage(table), "nb", backtest=table, paired=read)
+    assert "Mot beste andre metode" in norsk["blocks"][2]["html"]
+    assert "dårligere" in norsk["blocks"][2]["html"] and "0,19" in norsk["blocks"][2]["html"]

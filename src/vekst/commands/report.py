@@ -124,7 +124,7 @@ def build_report(
     from vekst.models.data import MigrationData
     from vekst.models.ols import fit_ols
     from vekst.projection.outputs import UNCERTAINTY_FILE
-    from vekst.report.bands import read_backtest_table, read_chance_floor
+    from vekst.report.bands import read_backtest_table, read_chance_floor, read_paired_comparison
     from vekst.report.html import ReportOptions, write_report
 
     projection_file = _projection_file(projection)
@@ -158,6 +158,8 @@ def build_report(
         options.backtest = read_backtest_table()
         if options.chance_floor is None:
             options.chance_floor = read_chance_floor()
+        if options.paired is None:
+            options.paired = read_paired_comparison()
     if official is not None:
         from vekst.evaluate.official import read_ssb_projection
 

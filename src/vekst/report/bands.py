@@ -23,6 +23,7 @@ __all__ = [
     "bands_section",
     "read_backtest_table",
     "read_chance_floor",
+    "read_paired_comparison",
 ]
 
 #: Size classes of the backtest, smallest first (inhabitants at the forecast origin).
@@ -51,6 +52,12 @@ def read_backtest_table(path: str | Path | None = None) -> pd.DataFrame | None:
     return pd.read_csv(path, dtype={"size_class": str, "age_group": str})
 
 
+def _results_file(name: str, path: str | Path | None) -> Path:
+    if path is None:
+        return Path(__file__).resolve().parents[3] / "docs" / "results" / name
+    return Path(path)
+
+
 def read_chance_floor(path: str | Path | None = None) -> pd.DataFrame | None:
     """Read the backtest's chance floor (``backtest_chance_floor.csv``), or ``None``.
 
@@ -59,13 +66,46 @@ def read_chance_floor(path: str | Path | None = None) -> pd.DataFrame | None:
     path
         The CSV; default beside the default backtest table (``docs/results``).
     """
-    if path is None:
-        path = Path(__file__).resolve().parents[3] / "docs" / "results"
-        path = path / "backtest_chance_floor.csv"
-    path = Path(path)
+    path = _results_file("backtest_chance_floor.csv", path)
     if not path.is_file():
         return None
     return pd.read_csv(path, dtype={"size_class": str, "age_group": str})
+
+
+def read_paired_comparison(path: str | Path | None = None) -> pd.DataFrame | None:
+    """Read the backtest's comparison with the best baseline (``backtest_paired.csv``,
+    :func:`vekst.evaluate.paired.best_baseline_comparison`), or ``None``.
+
+    Parameters
+    ----------
+    path
+        The CSV; default beside the default backtest table (``docs/results``).
+    """
+    path = _results_file("backtest_paired.csv", path)
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype={"age_group": str, "baseline": str, "verdict": str})
+
+
+#: The paired comparison's verdicts in the report's words.
+_VERDICTS = {
+    "better": ("better", "bedre"),
+    "worse": ("worse", "dårligere"),
+    "within noise": ("no clear difference", "ingen sikker forskjell"),
+}
+
+
+def _against_best(paired: pd.DataFrame | None, horizon: int, lang: Lang) -> dict[str, str]:
+    """Per age group: the difference from the best other method and the verdict, as text."""
+    if paired is None or paired.empty:
+        return {}
+    rows = paired[(paired["horizon"] == horizon) & (paired["method"] == "bayes")]
+    out = {}
+    for r in rows.itertuples(index=False):
+        words = _VERDICTS.get(str(r.verdict), (str(r.verdict),) * 2)[lang is Lang.nb]
+        points = ("+" if r.difference > 0 else "") + fmt_number(r.difference, lang, 2)
+        out[str(r.age_group)] = f"{points} ({r.baseline}): {words}"
+    return out
 
 
 def band_coverage(backtest: pd.DataFrame, method: str = "bayes") -> pd.DataFrame:
@@ -163,10 +203,12 @@ def bands_section(
     lang: Lang | str,
     backtest: pd.DataFrame | None = None,
     floor: pd.DataFrame | None = None,
+    paired: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The section: coverage tables (totals; with ``backtest`` also counties, regions and
-    age groups, with ``floor`` the chance floor beside the age groups' median errors) and
-    a sentence on what they mean."""
+    age groups, with ``floor`` the chance floor beside the age groups' median errors, with
+    ``paired`` the difference from the best other method) and a sentence on what they
+    mean."""
     from vekst.report.html_helpers import table_block
     from vekst.report.i18n import t
 
@@ -207,7 +249,7 @@ def bands_section(
         )
     blocks = [table_block(shown, caption)]
     if backtest is not None:
-        blocks.extend(_detail_blocks(backtest, lang, floor))
+        blocks.extend(_detail_blocks(backtest, lang, floor, paired))
     return {"id": "bands", "title": t("bands", lang), "intro": intro, "blocks": blocks}
 
 
@@ -216,7 +258,10 @@ def _percent(frame: pd.DataFrame, lang: Lang) -> pd.DataFrame:
 
 
 def _detail_blocks(
-    backtest: pd.DataFrame, lang: Lang, floor: pd.DataFrame | None = None
+    backtest: pd.DataFrame,
+    lang: Lang,
+    floor: pd.DataFrame | None = None,
+    paired: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Counties and regions, and age groups, from the same backtests."""
     from vekst.report.html_helpers import table_block
@@ -258,6 +303,12 @@ def _detail_blocks(
                 fmt_number(chance[g], lang, 1) + " %" if g in chance else "–"
                 for g in shown.index
             ]
+        against = _against_best(paired, horizon, lang)
+        if against and "median_ape" in ages:
+            shown[("Mot beste andre metode" if lang is Lang.nb
+                   else "Against the best other method")] = [
+                against.get(g, "–") for g in shown.index
+            ]
         shown.index.name = "Alder" if lang is Lang.nb else "Age"
         floor_note = {
             Lang.nb: " Tilfeldighetsgulvet er medianfeilen en framskriving ville hatt selv "
@@ -267,6 +318,19 @@ def _detail_blocks(
             "knew every municipality's fertility, mortality and migration exactly: the chance "
             "of births and deaths alone. No method can go below it.",
         }[lang] if chance is not None and "median_ape" in ages else ""
+        if against and "median_ape" in ages:
+            floor_note += {
+                Lang.nb: " Mot beste andre metode: forskjell i medianfeil (prosentpoeng; "
+                "negativ er bedre) fra den metoden som bommet minst av OLS (den publiserte "
+                "modellen), snitt av siste 5 eller 10 år, kohort-komponent med faste rater "
+                "og ingen flytting. «Ingen sikker forskjell»: 90 %-intervallet fra "
+                "trekking av hele kommuner inneholder null.",
+                Lang.en: " Against the best other method: difference in median error "
+                "(percentage points; negative is better) from whichever did best of OLS (the "
+                "published model), the mean of the last 5 or 10 years, a cohort-component "
+                "projection with fixed rates and no migration. 'No clear difference': the "
+                "90 % interval from resampling whole municipalities holds zero.",
+            }[lang]
         blocks.append(table_block(shown, (
             f"Aldersgrupper, {horizon} år fram: andel av kommune x aldersgruppe der det "
             "faktiske tallet lå innenfor 50, 80 og 95 %-intervallet, og median absolutt "

@@ -99,6 +99,10 @@ class ReportOptions:
     chance_floor
         The backtest's chance floor (``backtest_chance_floor.csv``,
         :func:`vekst.evaluate.chance.chance_floor`), shown beside the age groups' errors.
+    paired
+        The backtest's comparison with the best other method by age group
+        (``backtest_paired.csv``, :func:`vekst.evaluate.paired.best_baseline_comparison`),
+        shown beside the age groups' errors.
     official
         Official projection rows (:func:`vekst.evaluate.official.read_ssb_projection`),
         drawn beside the fan chart of the municipalities they cover.
@@ -120,6 +124,7 @@ class ReportOptions:
     dpi: int = DPI
     backtest: pd.DataFrame | None = None
     chance_floor: pd.DataFrame | None = None
+    paired: pd.DataFrame | None = None
     official: pd.DataFrame | None = None
     pyramid_group: int = 5
     housing_plan: xr.Dataset | None = None
@@ -338,7 +343,13 @@ def write_report(
     if options.backtest is not None:
         coverage = band_coverage(options.backtest)
         sections.append(
-            bands_section(coverage, lang, backtest=options.backtest, floor=options.chance_floor)
+            bands_section(
+                coverage,
+                lang,
+                backtest=options.backtest,
+                floor=options.chance_floor,
+                paired=options.paired,
+            )
         )
         horizon, share = coverage_for_script(coverage)["all"]
         coverage_note = t(
