@@ -91,6 +91,10 @@ def test_best_baseline_comparison_picks_the_best_other_method_per_age_group():
                     )
     rows.append({"origin": 0, "method": "bayes", "horizon": 4, "level": "county",
                  "municipality": "c1", "age_group": "90+", "ape": 100.0})
+    # A group the method never scored (APE undefined everywhere) is left out, not an error.
+    rows += [{"origin": 0, "method": m, "horizon": 4, "level": "municipality",
+              "municipality": "m0", "age_group": "empty", "ape": np.nan if m == "bayes" else 1.0}
+             for m in ("bayes", "ols")]
     table = best_baseline_comparison(pd.DataFrame(rows), "bayes", n_boot=300).set_index(
         "age_group"
     )
@@ -99,6 +103,7 @@ def test_best_baseline_comparison_picks_the_best_other_method_per_age_group():
     assert table.loc["90+", "baseline"] == "naive"
     assert table.loc["90+", "verdict"] == "worse"
     assert (table["n_municipalities"] == 80).all()  # the county row is not a municipality
+    assert "empty" not in table.index
 
 
 def test_the_headline_says_which_missed_groups_are_beyond_noise():

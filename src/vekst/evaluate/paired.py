@@ -154,11 +154,14 @@ def best_baseline_comparison(
         others = [m for m in wide.columns if m != method]
         for group, cells in wide.groupby(level="age_group", sort=False):
             mine = cells[method].to_numpy()
+            if not np.isfinite(mine).any():  # the method scored no cell of this group
+                continue
             medians = {
                 m: float(np.nanmedian(cells[m].where(np.isfinite(mine)).to_numpy()))
                 for m in others
                 if cells[m].notna().any()
             }
+            medians = {m: v for m, v in medians.items() if np.isfinite(v)}
             if not medians:
                 continue
             baseline = min(medians, key=medians.get)
