@@ -218,9 +218,28 @@ def test_a_short_window_is_calibrated_on_fewer_years():
     noisier, _, _ = known_panel(late_noise=2.0)
     nine = estimate_age_pattern(noisier.sel(year=slice(2013, BASE)), before_year=BASE)
     assert "calibrated on 2019-2021" in nine.source
+    assert nine.calibrated_on == (2019, 2021)
+    assert nine.reindex(nine.municipalities[::-1]).calibrated_on == (2019, 2021)
     assert 1.5 < np.median(nine.noise_scale) < 2.6
     seven = estimate_age_pattern(noisier.sel(year=slice(2015, BASE)), before_year=BASE)
     assert seven.noise_scale == 1.0 and "calibrated" not in seven.source
+    assert seven.calibrated_on is None
+
+
+def test_the_backtest_reads_the_calibration_from_the_projection():
+    import json
+
+    import xarray as xr
+
+    from vekst.evaluate.methods import schedule_calibration
+
+    def projection(years):
+        assumptions = {"migration_schedule": "...", "migration_schedule_calibrated_on": years}
+        return xr.Dataset(attrs={"assumptions": json.dumps(assumptions)})
+
+    assert schedule_calibration(projection((2019, 2021))) == [2019, 2021]
+    assert schedule_calibration(projection(None)) is None
+    assert schedule_calibration(xr.Dataset()) is None  # no schedule recorded
 
 
 def test_spread_is_calibrated_per_size_class(known):

@@ -202,3 +202,40 @@ def test_backtest_files_are_written_whole_and_readable_by_others(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert pd.read_csv(table)["a"].tolist() == [1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["n.json", "t.csv.gz"]
+
+
+def test_headline_shows_calibrated_origins_apart_from_short_panels():
+    from vekst.evaluate.headline import headline_markdown
+
+    pooled = _pooled(0.8, 0.78, {"bayes": 1.0, "ols": 2.0, "naive10": 2.0})
+    rows = []
+    # origin: (coverage of municipal totals, of counties, of 90+ cells, units scored)
+    for origin, (mun, county, old, n) in {
+        2010: (0.90, 1.00, 0.95, 100),
+        2014: (0.70, 0.80, 0.80, 100),
+        2015: (0.80, 0.60, 0.90, 300),
+    }.items():
+        for horizon in (1, 2):
+            base = dict(origin=origin, method="bayes", horizon=horizon, size_class="all")
+            rows += [
+                dict(base, level="municipality", age_group="total", coverage_80=mun, n=n),
+                dict(base, level="county", age_group="total", coverage_80=county, n=15),
+                dict(base, level="municipality", age_group="90+", coverage_80=old, n=n),
+                dict(base, method="ols", level="municipality", age_group="total",
+                     coverage_80=np.nan, n=n),
+            ]
+    table = pd.DataFrame(rows)
+    notes = {2010: {"schedule_calibrated_on": None}, 2014: {"schedule_calibrated_on": [2010, 2013]},
+             2015: {"schedule_calibrated_on": [2011, 2014]}}
+    text = headline_markdown(pooled, notes=notes, per_origin=table)
+    assert "calibrated migration age schedules (2014-2015) and short panels" in text
+    assert "(2010)" in text
+    # weighted by units scored: (0.70 * 100 + 0.80 * 300) / 400 = 0.775 -> 78
+    assert "| municipality (calibrated) | 78 | 78 |" in text
+    assert "| municipality (short panels) | 90 | 90 |" in text
+    assert "| county (calibrated) | 70 | 70 |" in text  # equal weights: (0.8 + 0.6) / 2
+    assert "| 90+ | 88 | 95 |" in text  # (0.8 * 100 + 0.9 * 300) / 400 = 0.875
+    # Without the record (older notes), or with one kind of origin only, no such section.
+    assert "by history" not in headline_markdown(pooled, notes={2010: {}}, per_origin=table)
+    only_calibrated = {o: {"schedule_calibrated_on": [2010, 2013]} for o in (2010, 2014, 2015)}
+    assert "by history" not in headline_markdown(pooled, notes=only_calibrated, per_origin=table)

@@ -211,7 +211,12 @@ def write_outputs(result, out: Path, panel=None) -> dict[str, Path]:
     if paired is not None:
         paths["paired"] = write_csv_atomic(paired, out / "backtest_paired.csv")
     headline = headline_markdown(
-        pooled, variance_growth(result.variance), notes=result.notes, floor=floor, paired=paired
+        pooled,
+        variance_growth(result.variance),
+        notes=result.notes,
+        floor=floor,
+        paired=paired,
+        per_origin=result.table(),
     )
     write_text_atomic(headline + "\n", out / "backtest_headline.md")
     paths["headline"] = out / "backtest_headline.md"

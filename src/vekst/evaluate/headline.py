@@ -55,6 +55,7 @@ def headline_markdown(
     method: str = "bayes",
     floor: pd.DataFrame | None = None,
     paired: pd.DataFrame | None = None,
+    per_origin: pd.DataFrame | None = None,
 ) -> str:
     """The headline of a backtest as Markdown.
 
@@ -74,6 +75,10 @@ def headline_markdown(
     paired
         :func:`vekst.evaluate.paired.best_baseline_comparison` of the run: whether each age
         group's difference from the best baseline at the last horizon is beyond noise.
+    per_origin
+        ``BacktestResult.table()`` (one row set per origin): with ``notes`` that say which origins'
+        migration age schedules were calibrated, the 80 % coverage of those origins is
+        shown apart from that of the short panels.
 
     Returns
     -------
@@ -178,6 +183,7 @@ def headline_markdown(
             )
             lines.append("")
     lines += _paired_section(paired, last)
+    lines += _history_section(per_origin, notes, method, last)
     if growth is not None and not growth.empty:
         pooled_growth = growth[(growth["origin"] == "pooled") & (growth["method"] == method)]
         if not pooled_growth.empty:
@@ -189,6 +195,74 @@ def headline_markdown(
             lines.append("")
     lines += _targets(pooled, method, last, paired)
     return "\n".join(lines)
+
+
+def _weighted_coverage(rows: pd.DataFrame, by: str) -> pd.Series:
+    """80 % coverage over origins, each origin's rows weighted by their scored units."""
+    weights = rows["n"].astype(float)
+    covered = (rows["coverage_80"] * weights).groupby(rows[by]).sum()
+    return covered / weights.groupby(rows[by]).sum()
+
+
+def _history_section(
+    table: pd.DataFrame | None, notes: dict, method: str, last: int
+) -> list[str]:
+    """80 % coverage of origins with calibrated migration age schedules against short panels.
+
+    An origin with too few years of flows before it cannot calibrate the schedules'
+    spread on held-out years (:func:`vekst.projection.agepattern.estimate_age_pattern`);
+    its bands behave differently, and a user's full panel is in the calibrated case.
+    """
+    if table is None or table.empty or not notes:
+        return []
+    known = {int(o): n["schedule_calibrated_on"] for o, n in notes.items()
+             if "schedule_calibrated_on" in n}
+    calibrated = sorted(o for o, years in known.items() if years)
+    short = sorted(o for o, years in known.items() if not years)
+    if not calibrated or not short:
+        return []
+    rows = table[(table["method"] == method) & table["coverage_80"].notna()]
+    totals = rows[(rows["age_group"] == TOTAL) & (rows["size_class"] == "all")]
+    groups = [("calibrated", calibrated), ("short panels", short)]
+    body = []
+    for level in dict.fromkeys(totals["level"]):
+        for label, origins in groups:
+            part = totals[(totals["level"] == level) & totals["origin"].isin(origins)]
+            by_h = _weighted_coverage(part, "horizon")
+            body.append([f"{level} ({label})", *[_pct(by_h.get(h)) for h in sorted(by_h.index)]])
+    horizons = sorted(int(h) for h in totals["horizon"].unique())
+    lines = [
+        f"**80 % coverage (%) by history: origins with calibrated migration age schedules "
+        f"({_span(calibrated)}) and short panels too short to calibrate ({_span(short)})**",
+        "",
+    ]
+    lines += _table(["totals", *[f"h = {h}" for h in horizons]], body)
+    cells = rows[
+        (rows["level"] == "municipality")
+        & (rows["size_class"] == "all")
+        & (rows["age_group"] != TOTAL)
+        & (rows["horizon"] == last)
+    ]
+    if not cells.empty:
+        by_group = {
+            label: _weighted_coverage(cells[cells["origin"].isin(origins)], "age_group")
+            for label, origins in groups
+        }
+        lines += _table(
+            [f"cells at h = {last}", *[label for label, _ in groups]],
+            [
+                [g, *[_pct(by_group[label].get(g)) for label, _ in groups]]
+                for g in dict.fromkeys(cells["age_group"])
+            ],
+        )
+    return lines
+
+
+def _span(origins: list[int]) -> str:
+    """``2013-2018`` for consecutive origins, else the list."""
+    if len(origins) > 1 and origins[-1] - origins[0] == len(origins) - 1:
+        return f"{origins[0]}-{origins[-1]}"
+    return ", ".join(str(o) for o in origins)
 
 
 def _paired_section(paired: pd.DataFrame | None, last: int) -> list[str]:

@@ -226,7 +226,7 @@ def _bayes(inputs: OriginInputs, config: BacktestConfig) -> xr.Dataset:
     diagnostics = fit.diagnostics.as_dict()
     inputs.note["diagnostics"] = diagnostics
     inputs.note["converged"] = bool(fit.diagnostics.converged)
-    return project_fit(
+    projection = project_fit(
         fit,
         inputs.truncated,
         allow_unconverged=True,
@@ -238,6 +238,22 @@ def _bayes(inputs: OriginInputs, config: BacktestConfig) -> xr.Dataset:
         detail="age_groups",
         record_components=False,
     )
+    inputs.note["schedule_calibrated_on"] = schedule_calibration(projection)
+    return projection
+
+
+def schedule_calibration(projection: xr.Dataset) -> list[int] | None:
+    """The years the projection's migration age schedules were calibrated on, from its
+    assumptions (``None``: the panel was too short to calibrate, or no schedule was used).
+
+    The backtest records it per origin, so its headline can show the bands of origins with
+    calibrated schedules apart from those of short panels.
+    """
+    import json
+
+    assumptions = json.loads(projection.attrs.get("assumptions", "{}"))
+    years = assumptions.get("migration_schedule_calibrated_on")
+    return [int(y) for y in years] if years else None
 
 
 def _baseline(method: str, inputs: OriginInputs) -> xr.Dataset:

@@ -105,6 +105,9 @@ class AgePattern:
         patterns) per municipality and age, ``(municipality, age)``, constant within
         10-year bands and size classes, calibrated on later years of the estimation window
         (see :func:`estimate_age_pattern`); 1 without calibration.
+    calibrated_on
+        First and last year of the flows the spread was calibrated on; ``None`` where the
+        window was too short to calibrate (or calibration was switched off).
     """
 
     municipalities: np.ndarray
@@ -119,6 +122,7 @@ class AgePattern:
     years: np.ndarray
     source: str
     noise_scale: float | np.ndarray = 1.0
+    calibrated_on: tuple[int, int] | None = None
     _loadings: dict = field(default_factory=dict, repr=False)
 
     def to_dataset(self, ages: np.ndarray | None = None) -> xr.Dataset:
@@ -163,6 +167,7 @@ class AgePattern:
             noise_scale=(
                 self.noise_scale[index] if np.ndim(self.noise_scale) == 2 else self.noise_scale
             ),
+            calibrated_on=self.calibrated_on,
             _loadings=loadings,
         )
 
@@ -433,6 +438,7 @@ def estimate_age_pattern(
         "(empirical Bayes); per-draw schedules and yearly residual patterns"
     )
     scale: float | np.ndarray = 1.0
+    calibrated_on = None
     held_out = min(calibrate_years, len(used) - _MIN_TRAINING_YEARS)
     if calibrate_years > 0 and held_out >= min(_MIN_HELD_OUT_YEARS, calibrate_years):
         split = int(np.sort(used)[-held_out])
@@ -444,6 +450,7 @@ def estimate_age_pattern(
         )
         typical = np.median(scale, axis=0)
         bands = ", ".join(f"{a}-{a + 9}: {typical[a]:.2f}" for a in range(0, n_age - 9, 10))
+        calibrated_on = (split, int(used.max()))
         source += (
             f"; spread by age band and size class x (median {bands}) "
             f"(calibrated on {split}-{int(used.max())})"
@@ -462,6 +469,7 @@ def estimate_age_pattern(
         years=flow_years,
         source=source,
         noise_scale=scale,
+        calibrated_on=calibrated_on,
         _loadings=loadings,
     )
 

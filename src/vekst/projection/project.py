@@ -169,6 +169,7 @@ def project(
             uncertainty=stochastic and "age_schedule" not in held,
         )
         assumptions["migration_schedule"] = age_pattern.source
+        assumptions["migration_schedule_calibrated_on"] = age_pattern.calibrated_on
     else:
         assumptions["migration_schedule"] = schedule.source
 
