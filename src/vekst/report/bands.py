@@ -31,6 +31,17 @@ SIZE_CLASSES: tuple[str, ...] = ("<2k", "2-5k", "5-20k", "20-50k", "50k+")
 _REQUIRED = ("method", "horizon", "size_class", "age_group", "coverage_80")
 
 
+def _read_results(name: str, path: str | Path | None, text: tuple[str, ...]):
+    """A CSV of the backtest's results (default: ``docs/results/<name>`` of the source
+    tree), with the columns ``text`` read as text; ``None`` when there is none."""
+    if path is None:
+        path = Path(__file__).resolve().parents[3] / "docs" / "results" / name
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype=dict.fromkeys(text, str))
+
+
 def read_backtest_table(path: str | Path | None = None) -> pd.DataFrame | None:
     """Read the backtest table, or ``None`` when there is none.
 
@@ -44,18 +55,7 @@ def read_backtest_table(path: str | Path | None = None) -> pd.DataFrame | None:
     pandas.DataFrame or None
         The table with ``size_class`` and ``age_group`` as text.
     """
-    if path is None:
-        path = Path(__file__).resolve().parents[3] / "docs" / "results" / "backtest_table.csv"
-    path = Path(path)
-    if not path.is_file():
-        return None
-    return pd.read_csv(path, dtype={"size_class": str, "age_group": str})
-
-
-def _results_file(name: str, path: str | Path | None) -> Path:
-    if path is None:
-        return Path(__file__).resolve().parents[3] / "docs" / "results" / name
-    return Path(path)
+    return _read_results("backtest_table.csv", path, ("size_class", "age_group"))
 
 
 def read_chance_floor(path: str | Path | None = None) -> pd.DataFrame | None:
@@ -66,10 +66,7 @@ def read_chance_floor(path: str | Path | None = None) -> pd.DataFrame | None:
     path
         The CSV; default beside the default backtest table (``docs/results``).
     """
-    path = _results_file("backtest_chance_floor.csv", path)
-    if not path.is_file():
-        return None
-    return pd.read_csv(path, dtype={"size_class": str, "age_group": str})
+    return _read_results("backtest_chance_floor.csv", path, ("size_class", "age_group"))
 
 
 def read_paired_comparison(path: str | Path | None = None) -> pd.DataFrame | None:
@@ -81,10 +78,7 @@ def read_paired_comparison(path: str | Path | None = None) -> pd.DataFrame | Non
     path
         The CSV; default beside the default backtest table (``docs/results``).
     """
-    path = _results_file("backtest_paired.csv", path)
-    if not path.is_file():
-        return None
-    return pd.read_csv(path, dtype={"age_group": str, "baseline": str, "verdict": str})
+    return _read_results("backtest_paired.csv", path, ("age_group", "baseline", "verdict"))
 
 
 #: The paired comparison's verdicts in the report's words.
