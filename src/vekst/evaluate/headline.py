@@ -224,13 +224,13 @@ def _history_section(
     rows = table[(table["method"] == method) & table["coverage_80"].notna()]
     totals = rows[(rows["age_group"] == TOTAL) & (rows["size_class"] == "all")]
     groups = [("calibrated", calibrated), ("short panels", short)]
+    horizons = sorted(int(h) for h in totals["horizon"].unique())
     body = []
     for level in dict.fromkeys(totals["level"]):
         for label, origins in groups:
             part = totals[(totals["level"] == level) & totals["origin"].isin(origins)]
             by_h = _weighted_coverage(part, "horizon")
-            body.append([f"{level} ({label})", *[_pct(by_h.get(h)) for h in sorted(by_h.index)]])
-    horizons = sorted(int(h) for h in totals["horizon"].unique())
+            body.append([f"{level} ({label})", *[_pct(by_h.get(h)) for h in horizons]])
     lines = [
         f"**80 % coverage (%) by history: origins with calibrated migration age schedules "
         f"({_span(calibrated)}) and short panels too short to calibrate ({_span(short)})**",

@@ -30,14 +30,13 @@ def _weighted_medians(values: np.ndarray, cluster: np.ndarray, counts: np.ndarra
     """The median of ``values`` under each row of cluster ``counts`` ``(resample, cluster)``.
 
     A cell counts as many times as its cluster was drawn; the median is the smallest value
-    whose cumulative weight reaches half the total (sorted once, one cumulative sum per
-    resample, no copies of the data).
+    whose cumulative weight reaches half the total: the values are sorted once, and each
+    resample is one integer cumulative sum over its cells' weights, done in place.
     """
     order = np.argsort(values, kind="stable")
-    weights = counts[:, cluster[order]].astype(np.float64)
-    cumulative = np.cumsum(weights, axis=1)
-    half = 0.5 * cumulative[:, -1:]
-    index = np.argmax(cumulative >= half, axis=1)
+    cumulative = counts[:, cluster[order]]  # (resample, cell), a new integer array
+    np.cumsum(cumulative, axis=1, out=cumulative)
+    index = np.argmax(2 * cumulative >= cumulative[:, -1:], axis=1)
     return values[order][index]
 
 

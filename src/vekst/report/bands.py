@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from vekst.evaluate.paired import BETTER, TIED, WORSE
 from vekst.report.i18n import Lang, fmt_number
 
 __all__ = [
@@ -83,9 +84,9 @@ def read_paired_comparison(path: str | Path | None = None) -> pd.DataFrame | Non
 
 #: The paired comparison's verdicts in the report's words.
 _VERDICTS = {
-    "better": ("better", "bedre"),
-    "worse": ("worse", "dårligere"),
-    "within noise": ("no clear difference", "ingen sikker forskjell"),
+    BETTER: ("better", "bedre"),
+    WORSE: ("worse", "dårligere"),
+    TIED: ("no clear difference", "ingen sikker forskjell"),
 }
 
 
@@ -297,8 +298,8 @@ def _detail_blocks(
                 fmt_number(chance[g], lang, 1) + " %" if g in chance else "–"
                 for g in shown.index
             ]
-        against = _against_best(paired, horizon, lang)
-        if against and "median_ape" in ages:
+        against = _against_best(paired, horizon, lang) if "median_ape" in ages else {}
+        if against:
             shown[("Mot beste andre metode" if lang is Lang.nb
                    else "Against the best other method")] = [
                 against.get(g, "–") for g in shown.index
@@ -312,7 +313,7 @@ def _detail_blocks(
             "knew every municipality's fertility, mortality and migration exactly: the chance "
             "of births and deaths alone. No method can go below it.",
         }[lang] if chance is not None and "median_ape" in ages else ""
-        if against and "median_ape" in ages:
+        if against:
             floor_note += {
                 Lang.nb: " Mot beste andre metode: forskjell i medianfeil (prosentpoeng; "
                 "negativ er bedre) fra den metoden som bommet minst av OLS (den publiserte "
