@@ -349,7 +349,7 @@ def estimate_age_pattern(
         window: the schedule is estimated without them, their age patterns are predicted
         from their realised totals, and the residual spread of each 10-year age band is
         scaled (by 0.75-3) so that 80 % of the prediction errors fall inside the 80 %
-        bands the draws imply.
+        bands the draws imply together with chance deaths (see :func:`_calibrated_scale`).
         A shorter window is calibrated on fewer years, down to 2, so that 6 years are left
         to estimate from; below 8 years there is no calibration (factor 1).
         0 = no calibration.
@@ -365,6 +365,7 @@ def estimate_age_pattern(
         no municipality has ``min_years`` complete years.
     """
     panel, derived = _with_net_migration(panel)
+    derived_flows = derived or panel["net_migration"].attrs.get("derived") == "yes"
     years = np.asarray(panel["year"].values)
     flow_years = years[:-1] if before_year is None else years[years < before_year]
     flow_years = flow_years[np.isin(flow_years + 1, years)]
@@ -384,6 +385,8 @@ def estimate_age_pattern(
         )
     per_capita = values / np.where(totals > 0, totals, 1.0)[..., None, None]
     y = np.where(observed[..., None, None], per_capita, 0.0)
+    # Held-out years are scored unsmoothed, as the backtest scores stocks.
+    y_unsmoothed = y.reshape(n_mun, n_hist, -1).copy()
     y[..., 1:] = whittaker_smooth(y[..., 1:], smoothing)
     y = y.reshape(n_mun, n_hist, -1)
     rate = y.sum(-1)
@@ -445,8 +448,9 @@ def estimate_age_pattern(
         early = estimate_age_pattern(panel, before_year=split, smoothing=smoothing,
                                      min_years=min_years, calibrate_years=0)
         late = np.isin(flow_years, flow_years[flow_years >= split])
+        chance = _death_chance_variance(panel, flow_years[late], totals[:, late], derived_flows)
         scale = _calibrated_scale(
-            early, y[:, late], observed[:, late] & usable[:, None], classes
+            early, y_unsmoothed[:, late], observed[:, late] & usable[:, None], classes, chance
         )
         typical = np.median(scale, axis=0)
         bands = ", ".join(f"{a}-{a + 9}: {typical[a]:.2f}" for a in range(0, n_age - 9, 10))
@@ -487,9 +491,9 @@ def _bands(values: np.ndarray, n_age: int) -> np.ndarray:
 _MIN_TRAINING_YEARS = 6
 _MIN_HELD_OUT_YEARS = 2
 
-#: Held-out errors (municipality x year x sex) a size class needs in a 10-year age band
-#: for a factor of its own; fewer fall back to the pooled factor.
-_MIN_CALIBRATION_ERRORS = 40
+#: Held-out errors (municipality x year, both sexes together) a size class needs in a
+#: 10-year age band for a factor of its own; fewer fall back to the pooled factor.
+_MIN_CALIBRATION_ERRORS = 30
 
 #: Standard normal 90 % quantile: an 80 % central band is +-1.2816 sd.
 _Z90 = 1.2815515655446004
@@ -511,31 +515,98 @@ def t_predictive_factor(n_years: np.ndarray) -> np.ndarray:
     return np.where(n >= 3, factor, 1.0)
 
 
+
+def _death_chance_variance(
+    panel: xr.Dataset, flow_years: np.ndarray, totals: np.ndarray, derived: bool
+) -> np.ndarray:
+    r"""Variance of chance deaths in residual net migration per resident, by cell.
+
+    Net migration derived by the cohort residual method is what national survival leaves
+    unexplained, so each cell's flow carries the binomial noise of its deaths,
+    :math:`P_a\,p_a(1 - p_a)` survivors' variance, over the squared population of the
+    municipality. The projection draws its deaths separately, so a calibration that
+    counted this noise as migration would count it twice. Zero for observed flows.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(municipality, year, sex x age)``, cells as in the schedule.
+    """
+    from vekst.data.components import survival_probability, survive
+
+    population = panel["population"].sel(year=flow_years)
+    n_mun, n_years = totals.shape
+    n_cells = len(SEXES) * population.sizes["age"]
+    if not derived or "mortality_rate" not in panel:
+        return np.zeros((n_mun, n_years, n_cells))
+    p = survival_probability(panel["mortality_rate"].sel(year=flow_years))
+    variance = survive(population * (1 - p), p)
+    values = variance.transpose("municipality", "year", "sex", "age").sel(sex=list(SEXES))
+    values = np.nan_to_num(np.asarray(values.values, dtype=np.float64))
+    per_capita = values / np.maximum(totals, 1.0)[..., None, None] ** 2
+    return per_capita.reshape(n_mun, n_years, n_cells)
+
+
 def _calibrated_scale(
-    early: AgePattern, y_late: np.ndarray, observed: np.ndarray, classes: np.ndarray
+    early: AgePattern,
+    y_late: np.ndarray,
+    observed: np.ndarray,
+    classes: np.ndarray,
+    chance_variance: np.ndarray | None = None,
 ) -> np.ndarray:
     r"""Factor per municipality and age on the spread so that 80 % bands fit later errors.
 
-    Per municipality and 10-year age band the draws imply an 80 % band of half-width
-    :math:`t_{0.9,\,n-2}\, s \sqrt{1 + 1/n}` for one year's pattern (the yearly residual
-    plus the schedule's uncertainty). The factor is the 80 % quantile of the held-out
-    errors in units of that half-width, so that 80 % of them fall inside. The 80 %
-    quantile, not the median, because the product's headline bands are 80 % bands and
-    the errors are heavier-tailed than the model's spread (schedules shift).
+    Per municipality and 10-year age band (both sexes summed, as planners' age groups
+    are: a year's residual pattern moves women and men together, so their errors add up
+    rather than cancel) the draws imply an 80 % band for one year's pattern of
+    half-width :math:`h_1` with :math:`h_1^2 = t_{0.9,\,n-2}^2 s^2 + z_{0.9}^2 w s^2/n`:
+    the yearly residual widened to its Student-t predictive plus the schedule's
+    uncertainty, which pooling toward the size class and region shrinks to the fraction
+    :math:`w` (the weight on the municipality's own estimate) of the unpooled
+    :math:`s^2/n`. The factor :math:`f` is the 80 % quantile of the held-out errors
+    :math:`e` in the sense :math:`e^2 \le f^2 h_1^2 + c^2`, so that 80 % of them fall
+    inside. The 80 % quantile, not the median, because the product's headline bands are
+    80 % bands and the errors are heavier-tailed than the model's spread (schedules shift).
+
+    :math:`c` is the 80 % half-width of chance deaths (``chance_variance``): flows derived
+    by the residual method carry the binomial noise of each cell's deaths, which the
+    projection draws on its own (:class:`vekst.projection.kernel.DeathNoise`). Counted as
+    migration it was counted twice: held out from 2013-2018, the cells of 80-84, 85-89
+    and 90+ covered 86-87 % at every horizon. Without that chance it is 0. The held-out
+    errors are taken unsmoothed (what the backtest scores), the residuals smoothed (what
+    the draws resample).
 
     The same is done for the errors summed over the held-out years (what a stock
     accumulates over a horizon of that many years) against the spread the draws imply for
-    such a sum, :math:`t_{0.9,\,n-2}\, s \sqrt{k + k^2/n}` for :math:`k` years (yearly
-    residuals independent, the schedule's uncertainty shared by all years), and the larger
-    of the two factors is kept. Schedules drift, so their errors persist from year to year
-    more than the draws assume: with the one-year factor alone the 80 % bands of 20-29
-    covered 80 % of cells one year ahead and 74 % four years ahead (backtest 2009-2018).
+    such a sum, :math:`t_{0.9,\,n-2}^2 s^2 (k + k^2 w'/n)` for :math:`k` years
+    (:math:`w' = w\, z_{0.9}^2 / t_{0.9,\,n-2}^2`; yearly residuals independent, the
+    schedule's uncertainty shared by all years), and the larger of the two factors is
+    kept. Schedules drift, so their errors persist from year to year more than the draws
+    assume: with the one-year factor alone the 80 % bands of 20-29 covered 80 % of cells
+    one year ahead and 74 % four years ahead (backtest 2009-2018). The pooled share
+    :math:`w` matters here: at ages 40-89 it is 0.06-0.5 in all but the largest
+    municipalities, and with the unpooled :math:`s^2/n` the cells of 50-66 and 67-79
+    covered 74 % and 73 % four years ahead (origins 2013-2018).
 
     Per size class, where the class has :data:`_MIN_CALIBRATION_ERRORS` errors in the
     band, else pooled over all municipalities: the largest municipalities' schedules
     shift more than their residuals say (held out from 2010-2018, 50k+ covered 61-70 %
     at ages 20-66 with one pooled factor, the others 74-80 %), and a pooled factor is
     set by the many small ones.
+
+    Parameters
+    ----------
+    early
+        The schedules estimated without the held-out years.
+    y_late
+        Held-out flows per resident, unsmoothed, ``(municipality, year, sex x age)``.
+    observed
+        Which held-out municipality-years have data.
+    classes
+        Size class per municipality.
+    chance_variance
+        Variance of chance deaths in ``y_late``, same shape (:func:`_death_chance_variance`);
+        ``None`` for none.
 
     Returns
     -------
@@ -545,48 +616,71 @@ def _calibrated_scale(
     from scipy.stats import t as student_t
 
     n_mun, _, _, n_age = early.residuals.shape
+
+    def both_sexes(cells: np.ndarray) -> np.ndarray:
+        """``(..., sex x age)`` summed over 10-year bands and sexes: ``(..., 1, band)``."""
+        return _bands(cells, n_age).sum(-2, keepdims=True)
+
     prediction = (
         early.pattern.reshape(n_mun, 1, -1)
         + y_late.sum(-1, keepdims=True) * early.profile.reshape(n_mun, 1, -1)
     )
-    errors = _bands(y_late - prediction, n_age)  # (m, year, sex, band)
+    errors = both_sexes(y_late - prediction)  # (m, year, 1, band)
     fit_observed = early._loadings["observed"]
-    residuals = _bands(early.residuals.reshape(n_mun, early.residuals.shape[1], -1), n_age)
+    residuals = both_sexes(early.residuals.reshape(n_mun, early.residuals.shape[1], -1))
     counts = fit_observed.sum(1)
     n = np.maximum(counts, 3)[:, None, None]
     dof = np.maximum(n - 2, 1)
-    half_width2 = (residuals**2).sum(1) / dof * (1 + 1 / n) * student_t.ppf(0.9, dof) ** 2
+    t90 = student_t.ppf(0.9, dof)
+    per_year2 = (residuals**2).sum(1) / dof * t90**2  # (m, 1, band)
+    own_weight = both_sexes(early._loadings["weight_pattern"][:, None])[:, 0] / (2 * 10)
+    shared = own_weight * (_Z90 / t90) ** 2 / n
+    half_width2 = per_year2 * (1 + shared)
     usable = observed & (counts >= 3)[:, None]
+    if chance_variance is None:
+        chance_variance = np.zeros(y_late.shape)
+    chance2 = both_sexes(chance_variance) * _Z90**2  # (m, year, 1, band)
     n_bands = errors.shape[-1]
-    ratio = errors**2 / np.maximum(half_width2, 1e-300)[:, None]  # (m, year, sex, band)
+    ratio = (errors**2 - chance2) / np.maximum(half_width2, 1e-300)[:, None]
     k = usable.sum(1).astype(np.float64)[:, None, None]  # held-out years per municipality
-    summed = np.where(usable[..., None, None], errors, 0.0).sum(1)  # (m, sex, band)
-    per_year2 = half_width2 / (1 + 1 / n)
-    ratio_sum = summed**2 / np.maximum(per_year2 * (k + k**2 / n), 1e-300)
+    summed = np.where(usable[..., None, None], errors, 0.0).sum(1)  # (m, 1, band)
+    chance_summed2 = np.where(usable[..., None, None], chance2, 0.0).sum(1)
+    spread_summed2 = per_year2 * (k + k**2 * shared)
+    ratio_sum = (summed**2 - chance_summed2) / np.maximum(spread_summed2, 1e-300)
     has_sum = k[:, 0, 0] >= 2
 
     def quantile_factor(values: np.ndarray) -> float:
         values = values[np.isfinite(values)]
         if values.size < _MIN_CALIBRATION_ERRORS:
             return np.nan
-        return float(np.sqrt(np.quantile(values, 0.8)))
+        # Below 0 where chance deaths alone cover 80 % of the errors.
+        return float(np.sqrt(max(np.quantile(values, 0.8), 0.0)))
 
     def factors(members: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-        scale = fallback.copy()
-        held_out = ratio[members][usable[members]]  # (error, sex, band)
-        held_out_sum = ratio_sum[members & has_sum]  # (municipality, sex, band)
-        for band in range(n_bands):
-            one_year = quantile_factor(held_out[..., band].ravel())
-            if np.isfinite(one_year):
-                over_years = quantile_factor(held_out_sum[..., band].ravel())
-                scale[band] = np.nanmax([one_year, over_years])
-        return np.clip(scale, 0.75, 3.0)
+        """``(2, band)``: the one-year and the over-years factor; ``fallback`` where the
+        members have too few errors for their own."""
+        held_out = ratio[members][usable[members]]  # (error, 1, band)
+        held_out_sum = ratio_sum[members & has_sum]  # (municipality, 1, band)
+        one_year = np.array(
+            [quantile_factor(held_out[..., band].ravel()) for band in range(n_bands)]
+        )
+        over_years = np.array(
+            [quantile_factor(held_out_sum[..., band].ravel()) for band in range(n_bands)]
+        )
+        one_year = np.where(np.isfinite(one_year), one_year, fallback[0])
+        # A class with too few municipalities for a factor over years of its own (50k+
+        # has 19) keeps its own one-year level and takes the pooled persistence: its
+        # stocks accumulate errors as well, and with none it would cover less at h = 4.
+        persistence = np.divide(fallback[1], fallback[0], out=np.ones(n_bands),
+                                where=fallback[0] > 0)
+        over_years = np.where(np.isfinite(over_years), over_years, one_year * persistence)
+        return np.array([one_year, over_years])
 
-    pooled = factors(np.ones(n_mun, bool), np.ones(n_bands))
+    pooled = factors(np.ones(n_mun, bool), np.ones((2, n_bands)))
     band_scale = np.empty((n_mun, n_bands))
     for size in np.unique(classes):
         members = classes == size
-        band_scale[members] = factors(members, pooled)
+        band_scale[members] = np.clip(np.nanmax(factors(members, pooled), axis=0), 0.75, 3.0)
     # Ages past the last full band (100+) take the last band's factor.
     per_age = np.repeat(band_scale, 10, axis=1)[:, :n_age]
     tail = np.repeat(band_scale[:, -1:], n_age - per_age.shape[1], axis=1)
