@@ -515,7 +515,6 @@ def t_predictive_factor(n_years: np.ndarray) -> np.ndarray:
     return np.where(n >= 3, factor, 1.0)
 
 
-
 def _death_chance_variance(
     panel: xr.Dataset, flow_years: np.ndarray, totals: np.ndarray, derived: bool
 ) -> np.ndarray:
@@ -571,8 +570,8 @@ def _calibrated_scale(
     :math:`c` is the 80 % half-width of chance deaths (``chance_variance``): flows derived
     by the residual method carry the binomial noise of each cell's deaths, which the
     projection draws on its own (:class:`vekst.projection.kernel.DeathNoise`). Counted as
-    migration it was counted twice: held out from 2013-2018, the cells of 80-84, 85-89
-    and 90+ covered 86-87 % at every horizon. Without that chance it is 0. The held-out
+    migration it was counted twice: with origins 2013-2018, the cells of 80-84, 85-89
+    and 90+ covered 84-87 % at every horizon. Without that chance it is 0. The held-out
     errors are taken unsmoothed (what the backtest scores), the residuals smoothed (what
     the draws resample).
 
@@ -584,9 +583,10 @@ def _calibrated_scale(
     kept. Schedules drift, so their errors persist from year to year more than the draws
     assume: with the one-year factor alone the 80 % bands of 20-29 covered 80 % of cells
     one year ahead and 74 % four years ahead (backtest 2009-2018). The pooled share
-    :math:`w` matters here: at ages 40-89 it is 0.06-0.5 in all but the largest
-    municipalities, and with the unpooled :math:`s^2/n` the cells of 50-66 and 67-79
-    covered 74 % and 73 % four years ahead (origins 2013-2018).
+    :math:`w` matters here: at ages 40-89 it is 0.06-0.6 in municipalities under 20,000
+    inhabitants (median per size class, origin 2017), and with the unpooled
+    :math:`s^2/n` the cells of 50-66 and 67-79 covered 74 % and 73 % four years ahead
+    (origins 2013-2018).
 
     Per size class, where the class has :data:`_MIN_CALIBRATION_ERRORS` errors in the
     band, else pooled over all municipalities: the largest municipalities' schedules
@@ -637,9 +637,7 @@ def _calibrated_scale(
     shared = own_weight * (_Z90 / t90) ** 2 / n
     half_width2 = per_year2 * (1 + shared)
     usable = observed & (counts >= 3)[:, None]
-    if chance_variance is None:
-        chance_variance = np.zeros(y_late.shape)
-    chance2 = both_sexes(chance_variance) * _Z90**2  # (m, year, 1, band)
+    chance2 = 0.0 if chance_variance is None else both_sexes(chance_variance) * _Z90**2
     n_bands = errors.shape[-1]
     ratio = (errors**2 - chance2) / np.maximum(half_width2, 1e-300)[:, None]
     k = usable.sum(1).astype(np.float64)[:, None, None]  # held-out years per municipality
@@ -680,7 +678,7 @@ def _calibrated_scale(
     band_scale = np.empty((n_mun, n_bands))
     for size in np.unique(classes):
         members = classes == size
-        band_scale[members] = np.clip(np.nanmax(factors(members, pooled), axis=0), 0.75, 3.0)
+        band_scale[members] = np.clip(factors(members, pooled).max(axis=0), 0.75, 3.0)
     # Ages past the last full band (100+) take the last band's factor.
     per_age = np.repeat(band_scale, 10, axis=1)[:, :n_age]
     tail = np.repeat(band_scale[:, -1:], n_age - per_age.shape[1], axis=1)
