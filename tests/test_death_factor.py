@@ -78,3 +78,22 @@ def test_the_factor_rises_with_the_shock_and_stays_within_the_cap():
         first_corrected=0,
     )
     np.testing.assert_array_equal(fixed, [[1.0, 1.0]])
+
+
+def test_excess_table_is_what_a_cap_takes_off_the_mean():
+    """The table behind the cap's correction, against simulation: ``E[(P - p(z))+]``
+    with ``P`` the power of a standard normal and ``p(z)`` its value at the shock ``z``."""
+    table = power_normal_table()
+    n = 2_000_000
+    shocks = np.random.default_rng(4).standard_normal(n)
+    for b in (0.1, 0.6, 2.0):
+        i = round(b / table.excess_b_step)
+        power = np.maximum(1 + b * shocks, 0) ** 1.5
+        for z in (0.0, 0.8, 2.5):
+            j = round(z / table.z_step)
+            excess = np.maximum(power - (1 + b * z) ** 1.5, 0.0)
+            standard_error = excess.std() / np.sqrt(n)
+            assert abs(table.excess[i, j] - excess.mean()) < 4 * standard_error + 1e-9
+    # Taking off less the higher the cap, and nothing beyond the table's last shock.
+    assert np.all(np.diff(table.excess, axis=1) <= 1e-15)
+    assert table.excess[:, -1].max() < 1e-6

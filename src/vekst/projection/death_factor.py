@@ -31,7 +31,8 @@ largest share of a cell of the group that dies). ``min(f, c)`` loses
 ``L = E[(f - c)+]`` of the mean; where the correction is asked for, the factor becomes
 ``min(f, c) (1 - w) + c w`` with ``w = L / (c - 1 + L)``. Its mean is
 ``(1 - L)(1 - w) + c w = 1``, it stays within ``[0, c]`` and it still rises with ``z``.
-``L`` comes from a table of the tail expectations of the power (:func:`power_normal_table`).
+``L`` comes from a table of the power's expected excess over its value at the shock
+where the cap binds (:func:`power_normal_table`): one lookup, no error function.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ _SD_STEP = 0.0005
 _TAIL_B_STEP = 0.02
 _Z_MAX = 9.0
 _Z_STEP = 0.01
+#: Where the cap binds: ``c M(b) > M(b) >= 1``, so above the shock 0; beyond
+#: :data:`FAR_SHOCK` nothing is corrected.
+_EXCESS_Z = (0.0, FAR_SHOCK)
 
 
 @dataclass(frozen=True)
@@ -74,19 +78,21 @@ class PowerNormalTable:
         ``b`` at each sd of the grid (the largest the family has beyond its limit).
     mean
         ``M(b)``, the mean of the power, at each sd of the grid.
-    tail_b_step, z_first, z_step
-        Grid of the tail table: ``b = i * tail_b_step``, ``z = z_first + j * z_step``.
-    tail
-        ``E[max(1 + b Z, 0) ** POWER ; Z > z]`` on that grid, ``(b, z)``.
+    excess_b_step, z_step
+        Grid of the excess table: ``b = i * excess_b_step``, ``z = j * z_step`` from 0
+        to :data:`FAR_SHOCK`.
+    excess
+        ``E[(P - p(z))+]`` with ``P = max(1 + b Z, 0) ** POWER`` and ``p(z)`` its value
+        at the shock ``z``, on that grid, ``(b, z)``: what a cap at ``p(z)`` takes off
+        the power's mean. About 1 MB, so a lookup stays in the core's cache.
     """
 
     sd_step: float
     b: np.ndarray
     mean: np.ndarray
-    tail_b_step: float
-    z_first: float
+    excess_b_step: float
     z_step: float
-    tail: np.ndarray
+    excess: np.ndarray
 
 
 def _normal_density(z: np.ndarray) -> np.ndarray:
@@ -121,42 +127,51 @@ def power_normal_table() -> PowerNormalTable:
     sd_grid = np.arange(0.0, sd[-1], _SD_STEP)
 
     tail_b = np.arange(0.0, _B_MAX + _TAIL_B_STEP / 2, _TAIL_B_STEP)
-    integrand = _power(tail_b, z) * _normal_density(z)
-    # Reverse cumulative trapezoid: the integral from each z to the end of the grid.
-    pieces = 0.5 * (integrand[:, 1:] + integrand[:, :-1]) * _Z_STEP
-    tail = np.zeros_like(integrand)
-    tail[:, :-1] = np.cumsum(pieces[:, ::-1], axis=1)[:, ::-1]
+    power = _power(tail_b, z)
+    # E[P; Z > z] - p(z) P(Z > z), both as reverse cumulative trapezoids over the same
+    # grid, so their discretisation errors cancel in the difference.
+    tail = _reverse_trapezoid(power * _normal_density(z))
+    beyond = _reverse_trapezoid(_normal_density(z)[None, :])
+    kept = (z >= _EXCESS_Z[0] - _Z_STEP / 2) & (z <= _EXCESS_Z[1] + _Z_STEP / 2)
+    excess = tail[:, kept] - power[:, kept] * beyond[:, kept]
     return PowerNormalTable(
         sd_step=_SD_STEP,
         b=np.interp(sd_grid, sd, b),
         mean=np.interp(sd_grid, sd, mean),
-        tail_b_step=_TAIL_B_STEP,
-        z_first=float(z[0]),
+        excess_b_step=_TAIL_B_STEP,
         z_step=_Z_STEP,
-        tail=tail,
+        excess=np.ascontiguousarray(np.maximum(excess, 0.0)),
     )
 
 
-def _tail_at(tail_table, b, z):
-    """Bilinear interpolation of the tail table at ``(b, z)`` (clamped to the grid)."""
-    tail, tail_b_step, z_first, z_step = tail_table
-    n_b, n_z = tail.shape
-    x = min(b / tail_b_step, n_b - 1.000001)
-    y = min(max((z - z_first) / z_step, 0.0), n_z - 1.000001)
+def _reverse_trapezoid(integrand: np.ndarray) -> np.ndarray:
+    """The trapezoid integral of each row from every grid point to the grid's end."""
+    pieces = 0.5 * (integrand[:, 1:] + integrand[:, :-1]) * _Z_STEP
+    out = np.zeros_like(integrand)
+    out[:, :-1] = np.cumsum(pieces[:, ::-1], axis=1)[:, ::-1]
+    return out
+
+
+def _excess_at(excess_table, b, z):
+    """Bilinear interpolation of the excess table at ``(b, z)`` (clamped to the grid)."""
+    excess, b_step, z_step = excess_table
+    n_b, n_z = excess.shape
+    x = min(b / b_step, n_b - 1.000001)
+    y = min(max(z / z_step, 0.0), n_z - 1.000001)
     i, j = int(x), int(y)
     u, v = x - i, y - j
     return (
-        tail[i, j] * (1 - u) * (1 - v)
-        + tail[i + 1, j] * u * (1 - v)
-        + tail[i, j + 1] * (1 - u) * v
-        + tail[i + 1, j + 1] * u * v
+        excess[i, j] * (1 - u) * (1 - v)
+        + excess[i + 1, j] * u * (1 - v)
+        + excess[i, j + 1] * (1 - u) * v
+        + excess[i + 1, j + 1] * u * v
     )
 
 
-def _chance_factors_impl(z, deaths, people, largest_share, first_corrected, grid, tail_table):
+def _chance_factors_impl(z, deaths, people, largest_share, first_corrected, grid, excess_table):
     """Turn the shocks ``z`` ``(rows, groups)`` into capped chance factors, in place.
 
-    ``grid`` is ``(sd_step, b, mean)`` and ``tail_table`` ``(tail, tail_b_step, z_first,
+    ``grid`` is ``(sd_step, b, mean)`` and ``excess_table`` ``(excess, excess_b_step,
     z_step)`` of :class:`PowerNormalTable`. A group without expected deaths, or whose
     cells all but certainly die (cap below :data:`MIN_CAP`), keeps its expected deaths
     (factor 1). From group ``first_corrected`` on, the cap is made mean-neutral (module
@@ -190,8 +205,7 @@ def _chance_factors_impl(z, deaths, people, largest_share, first_corrected, grid
             z_cap = ((c * mean) ** (1.0 / POWER) - 1.0) / b
             if z_cap > FAR_SHOCK:
                 continue
-            beyond = 0.5 * math.erfc(z_cap / math.sqrt(2.0))
-            lost = _tail_at(tail_table, b, z_cap) / mean - c * beyond
+            lost = _excess_at(excess_table, b, z_cap) / mean
             if lost > 0.0:
                 weight = lost / (c - 1.0 + lost)
                 z[r, g] = capped * (1.0 - weight) + c * weight
@@ -200,8 +214,11 @@ def _chance_factors_impl(z, deaths, people, largest_share, first_corrected, grid
 try:
     from numba import njit
 
-    _tail_at = njit(cache=True, nogil=True)(_tail_at)
-    _chance_factors = njit(cache=True, nogil=True)(_chance_factors_impl)
+    _excess_at = njit(cache=True, nogil=True)(_excess_at)
+    # Fast-math without its no-NaN/no-infinity assumptions (an empty group's cap is
+    # infinite): 11 % less time per group.
+    _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+    _chance_factors = njit(cache=True, nogil=True, fastmath=_FAST)(_chance_factors_impl)
 except ImportError:  # pragma: no cover - numba comes with nutpie
     _chance_factors = _chance_factors_impl
 
@@ -244,6 +261,6 @@ def chance_factors(
         np.ascontiguousarray(largest_share, dtype=np.float64).reshape(flat),
         int(first_corrected),
         (table.sd_step, table.b, table.mean),
-        (table.tail, table.tail_b_step, table.z_first, table.z_step),
+        (table.excess, table.excess_b_step, table.z_step),
     )
     return factors

@@ -164,6 +164,8 @@ def _fused_impl(pattern, profile, residuals, index, totals, requested, cells, ca
                 applied, age0):
     n, n_mun, n_cells = cells.shape
     n_sex = n_cells // n_age
+    # A row's requested flows, computed once and read back while they sit in the cache.
+    flows = np.empty(n_cells)
     for row in range(n * n_mun):
         d, m = row // n_mun, row % n_mun
         size = totals[d, m]
@@ -186,6 +188,7 @@ def _fused_impl(pattern, profile, residuals, index, totals, requested, cells, ca
         for c in range(n_cells):
             x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
                       cells[d, m, c], cap, per_person)
+            flows[c] = x
             if x >= 0.0:
                 gain += x
             else:
@@ -203,18 +206,15 @@ def _fused_impl(pattern, profile, residuals, index, totals, requested, cells, ca
         if rest > 1e-9:
             free = 0.0
             for c in range(n_cells):
-                x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
-                      cells[d, m, c], cap, per_person)
                 room = cap * cells[d, m, c]
-                free += room - min(max(-x, 0.0), room)
+                free += room - min(max(-flows[c], 0.0), room)
             if free > 0.0:
                 share = min(rest / free, 1.0)
         for s in range(n_sex):
             age0[d, m, s] = cells[d, m, s * n_age]
         total = 0.0
         for c in range(n_cells):
-            x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
-                      cells[d, m, c], cap, per_person)
+            x = flows[c]
             cell = cells[d, m, c]
             room = cap * cell
             if x >= 0.0:
