@@ -84,7 +84,7 @@ class PowerNormalTable:
     excess
         ``E[(P - p(z))+]`` with ``P = max(1 + b Z, 0) ** POWER`` and ``p(z)`` its value
         at the shock ``z``, on that grid, ``(b, z)``: what a cap at ``p(z)`` takes off
-        the power's mean. About 1 MB, so a lookup stays in the core's cache.
+        the power's mean. 1.9 MB, a third of the whole tail table it replaces.
     """
 
     sd_step: float
