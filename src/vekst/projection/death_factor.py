@@ -56,7 +56,7 @@ FAR_SHOCK = 6.0
 _B_MAX = 8.0
 _B_STEP = 0.0025
 _SD_STEP = 0.0005
-_TAIL_B_STEP = 0.02
+_EXCESS_B_STEP = 0.02
 _Z_MAX = 9.0
 _Z_STEP = 0.01
 #: Where the cap binds: ``c M(b) > M(b) >= 1``, so above the shock 0; beyond
@@ -126,8 +126,8 @@ def power_normal_table() -> PowerNormalTable:
     sd = np.maximum.accumulate(sd)  # guards the interpolation against rounding at b ~ 0
     sd_grid = np.arange(0.0, sd[-1], _SD_STEP)
 
-    tail_b = np.arange(0.0, _B_MAX + _TAIL_B_STEP / 2, _TAIL_B_STEP)
-    power = _power(tail_b, z)
+    excess_b = np.arange(0.0, _B_MAX + _EXCESS_B_STEP / 2, _EXCESS_B_STEP)
+    power = _power(excess_b, z)
     # E[P; Z > z] - p(z) P(Z > z), both as reverse cumulative trapezoids over the same
     # grid, so their discretisation errors cancel in the difference.
     tail = _reverse_trapezoid(power * _normal_density(z))
@@ -138,7 +138,7 @@ def power_normal_table() -> PowerNormalTable:
         sd_step=_SD_STEP,
         b=np.interp(sd_grid, sd, b),
         mean=np.interp(sd_grid, sd, mean),
-        excess_b_step=_TAIL_B_STEP,
+        excess_b_step=_EXCESS_B_STEP,
         z_step=_Z_STEP,
         excess=np.ascontiguousarray(np.maximum(excess, 0.0)),
     )
