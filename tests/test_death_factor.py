@@ -80,20 +80,23 @@ def test_the_factor_rises_with_the_shock_and_stays_within_the_cap():
     np.testing.assert_array_equal(fixed, [[1.0, 1.0]])
 
 
-def test_excess_table_is_what_a_cap_takes_off_the_mean():
-    """The table behind the cap's correction, against simulation: ``E[(P - p(z))+]``
-    with ``P`` the power of a standard normal and ``p(z)`` its value at the shock ``z``."""
+def test_cap_table_is_what_a_cap_takes_off_the_mean():
+    """The table behind the cap's correction, against simulation: ``E[(f - 1 / q)+]``
+    with ``f`` the power of a standard normal over its mean, at the sd of the row."""
     table = power_normal_table()
     n = 2_000_000
     shocks = np.random.default_rng(4).standard_normal(n)
-    for b in (0.1, 0.6, 2.0):
-        i = round(b / table.excess_b_step)
-        power = np.maximum(1 + b * shocks, 0) ** 1.5
-        for z in (0.0, 0.8, 2.5):
-            j = round(z / table.z_step)
-            excess = np.maximum(power - (1 + b * z) ** 1.5, 0.0)
-            standard_error = excess.std() / np.sqrt(n)
-            assert abs(table.excess[i, j] - excess.mean()) < 4 * standard_error + 1e-9
-    # Taking off less the higher the cap, and nothing beyond the table's last shock.
-    assert np.all(np.diff(table.excess, axis=1) <= 1e-15)
-    assert table.excess[:, -1].max() < 1e-6
+    fine_sd = np.arange(table.b.size) * table.sd_step
+    for sd in (0.1, 0.6, 1.2):
+        i = round(sd / table.lost_sd_step)
+        row_sd = i * table.lost_sd_step
+        b, mean = np.interp(row_sd, fine_sd, table.b), np.interp(row_sd, fine_sd, table.mean)
+        factor = np.maximum(1 + b * shocks, 0) ** 1.5 / mean
+        for q in (0.2, 0.5, 0.9):
+            j = round(q * table.q_steps)
+            lost = np.maximum(factor - table.q_steps / j, 0.0)
+            standard_error = lost.std() / np.sqrt(n)
+            assert abs(table.lost[i, j] - lost.mean()) < 4 * standard_error + 1e-6
+    # A higher cap (smaller q) takes off less, and a cap at infinity nothing.
+    assert np.all(np.diff(table.lost, axis=1) >= -1e-12)
+    np.testing.assert_array_equal(table.lost[:, 0], 0.0)

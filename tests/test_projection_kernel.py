@@ -371,7 +371,10 @@ def test_compiled_death_noise_matches_the_group_formula():
     noise = DeathNoise(seed=3, years=(2023, 2024), first_age=4, group_width=3)
     population = rng.uniform(0.0, 60.0, size=(5, 7, 2, 12)).astype(np.float32)
     population[0, 0, 0, 4:7] = 0.0  # an empty group keeps factor 1
-    survivors = (population * rng.uniform(0.6, 1.0, size=population.shape)).astype(np.float32)
+    survival = rng.uniform(0.6, 1.0, size=population.shape).astype(np.float32)
+    survival[1, 2, 1, 7] = 0.3  # the cell that dies most, but empty: not the cap's
+    population[1, 2, 1, 7] = 0.0
+    survivors = population * survival
     draws, t = slice(10, 15), 1
     starts = noise.group_starts(12)
     assert starts.tolist() == [4, 7, 10]
@@ -387,8 +390,21 @@ def test_compiled_death_noise_matches_the_group_formula():
     expected[..., 4:] = np.maximum(
         population[..., 4:] - deaths[..., 4:] * np.repeat(factor, sizes, axis=-1), 0.0
     )
-    noisy = survivors.copy()
-    _noisy_survivors(population, noisy, noise, draws, t)
+    noisy = np.empty_like(population)
+    _noisy_survivors(population, survival, noise, draws, t, out=noisy)
     np.testing.assert_allclose(noisy, expected, rtol=2e-6, atol=1e-4)
     assert not np.allclose(noisy[..., 4:], survivors[..., 4:])  # the noise did something
     np.testing.assert_array_equal(noisy[..., :4], survivors[..., :4])
+    # National survival broadcast over draws and municipalities gives the same as the
+    # full-sized array, and the survival array may receive the survivors itself.
+    # The caps matter here: every group's is corrected, and some bind.
+    capped = DeathNoise(seed=3, years=(2023, 2024), first_age=4, group_width=3, corrected_from=0)
+    national = survival[:1, :1]
+    broadcast = np.empty_like(population)
+    _noisy_survivors(population, national, capped, draws, t, out=broadcast)
+    in_place = np.broadcast_to(national, population.shape).copy()
+    _noisy_survivors(population, in_place, capped, draws, t, out=in_place)
+    np.testing.assert_array_equal(broadcast, in_place)
+    uncorrected = np.empty_like(population)
+    _noisy_survivors(population, national, noise, draws, t, out=uncorrected)
+    assert not np.array_equal(uncorrected, broadcast)

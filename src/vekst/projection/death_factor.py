@@ -31,8 +31,10 @@ largest share of a cell of the group that dies). ``min(f, c)`` loses
 ``L = E[(f - c)+]`` of the mean; where the correction is asked for, the factor becomes
 ``min(f, c) (1 - w) + c w`` with ``w = L / (c - 1 + L)``. Its mean is
 ``(1 - L)(1 - w) + c w = 1``, it stays within ``[0, c]`` and it still rises with ``z``.
-``L`` comes from a table of the power's expected excess over its value at the shock
-where the cap binds (:func:`power_normal_table`): one lookup, no error function.
+``L`` is read from a table over the factor's sd and ``q_max`` (:func:`power_normal_table`):
+one bilinear lookup on numbers the factor has already computed, no power and no error
+function (the power that found the shock where the cap binds took a third of the time
+of the corrected groups).
 """
 
 from __future__ import annotations
@@ -49,19 +51,16 @@ __all__ = ["POWER", "PowerNormalTable", "chance_factors", "power_normal_table"]
 POWER = 1.5
 #: Below this cap (every cell of the group all but certain to die) deaths keep their mean.
 MIN_CAP = 1.001
-#: Caps beyond this shock are left as they are: the tail above it holds under 1e-9 of
-#: the normal's mass, so what the cap takes off is at most ~1e-8 of a group's deaths.
-FAR_SHOCK = 6.0
 
 _B_MAX = 8.0
 _B_STEP = 0.0025
 _SD_STEP = 0.0005
-_EXCESS_B_STEP = 0.02
+#: Step of the sd grid of the cap's table (adjusted so the grid ends where the family does).
+_LOST_SD_STEP = 0.005
+#: Steps of ``q_max`` over ``[0, 1]`` in the cap's table.
+_LOST_Q_STEPS = 600
 _Z_MAX = 9.0
 _Z_STEP = 0.01
-#: Where the cap binds: ``c M(b) > M(b) >= 1``, so above the shock 0; beyond
-#: :data:`FAR_SHOCK` nothing is corrected.
-_EXCESS_Z = (0.0, FAR_SHOCK)
 
 
 @dataclass(frozen=True)
@@ -78,21 +77,21 @@ class PowerNormalTable:
         ``b`` at each sd of the grid (the largest the family has beyond its limit).
     mean
         ``M(b)``, the mean of the power, at each sd of the grid.
-    excess_b_step, z_step
-        Grid of the excess table: ``b = i * excess_b_step``, ``z = j * z_step`` from 0
-        to :data:`FAR_SHOCK`.
-    excess
-        ``E[(P - p(z))+]`` with ``P = max(1 + b Z, 0) ** POWER`` and ``p(z)`` its value
-        at the shock ``z``, on that grid, ``(b, z)``: what a cap at ``p(z)`` takes off
-        the power's mean. 1.9 MB, a third of the whole tail table it replaces.
+    lost_sd_step, q_steps
+        Grid of the cap's table: sd ``i * lost_sd_step`` up to the last sd of ``b``'s
+        grid, ``q_max = j / q_steps`` over ``[0, 1]``.
+    lost
+        ``L = E[(f - 1 / q_max)+]``, what a cap at ``1 / q_max`` takes off the factor's
+        mean (``f`` the power over its mean with the sd of the row), ``(sd, q_max)``:
+        1.6 MB.
     """
 
     sd_step: float
     b: np.ndarray
     mean: np.ndarray
-    excess_b_step: float
-    z_step: float
-    excess: np.ndarray
+    lost_sd_step: float
+    q_steps: int
+    lost: np.ndarray
 
 
 def _normal_density(z: np.ndarray) -> np.ndarray:
@@ -125,23 +124,47 @@ def power_normal_table() -> PowerNormalTable:
     sd = np.sqrt(np.maximum(second / mean**2 - 1.0, 0.0))
     sd = np.maximum.accumulate(sd)  # guards the interpolation against rounding at b ~ 0
     sd_grid = np.arange(0.0, sd[-1], _SD_STEP)
-
-    excess_b = np.arange(0.0, _B_MAX + _EXCESS_B_STEP / 2, _EXCESS_B_STEP)
-    power = _power(excess_b, z)
-    # E[P; Z > z] - p(z) P(Z > z), both as reverse cumulative trapezoids over the same
-    # grid, so their discretisation errors cancel in the difference.
-    tail = _reverse_trapezoid(power * _normal_density(z))
-    beyond = _reverse_trapezoid(_normal_density(z)[None, :])
-    kept = (z >= _EXCESS_Z[0] - _Z_STEP / 2) & (z <= _EXCESS_Z[1] + _Z_STEP / 2)
-    excess = tail[:, kept] - power[:, kept] * beyond[:, kept]
+    b_grid = np.interp(sd_grid, sd, b)
+    mean_grid = np.interp(sd_grid, sd, mean)
+    lost_sd_step, lost = _cap_table(z, sd_grid, b_grid, mean_grid)
     return PowerNormalTable(
         sd_step=_SD_STEP,
-        b=np.interp(sd_grid, sd, b),
-        mean=np.interp(sd_grid, sd, mean),
-        excess_b_step=_EXCESS_B_STEP,
-        z_step=_Z_STEP,
-        excess=np.ascontiguousarray(np.maximum(excess, 0.0)),
+        b=b_grid,
+        mean=mean_grid,
+        lost_sd_step=lost_sd_step,
+        q_steps=_LOST_Q_STEPS,
+        lost=lost,
     )
+
+
+def _cap_table(z, sd_grid, b_grid, mean_grid) -> tuple[float, np.ndarray]:
+    """``E[(f - 1 / q)+]`` on a grid of the sd of ``f`` and of ``q`` (see
+    :class:`PowerNormalTable`), and the grid's sd step.
+
+    Per row, ``E[(P - p(z))+]`` (``P`` the power, ``p(z)`` its value at the shock ``z``)
+    is ``E[P; Z > z] - p(z) P(Z > z)``, both reverse cumulative trapezoids over the same
+    ``z`` grid, so their discretisation errors cancel in the difference. A cap at
+    ``c = 1 / q`` on ``f = P / M`` binds above the shock ``z_c = ((c M) ** (1 / POWER) -
+    1) / b``, interpolated linearly along the row.
+    """
+    n_rows = int(np.ceil(sd_grid[-1] / _LOST_SD_STEP))
+    sd_rows = np.linspace(0.0, sd_grid[-1], n_rows + 1)
+    b_rows = np.interp(sd_rows, sd_grid, b_grid)
+    mean_rows = np.interp(sd_rows, sd_grid, mean_grid)
+    q = np.arange(_LOST_Q_STEPS + 1) / _LOST_Q_STEPS
+    density = _normal_density(z)
+    beyond = _reverse_trapezoid(density[None, :])[0]
+    lost = np.zeros((n_rows + 1, q.size))
+    with np.errstate(divide="ignore"):
+        cap_value = mean_rows[:, None] / q[None, :]  # c M: the cap in units of the power
+    for i in np.flatnonzero(b_rows > 0):
+        power = np.maximum(1.0 + b_rows[i] * z, 0.0) ** POWER
+        tail = _reverse_trapezoid((power * density)[None, :])[0]
+        excess = np.maximum(tail - power * beyond, 0.0)
+        shock = (cap_value[i] ** (1.0 / POWER) - 1.0) / b_rows[i]
+        within = np.isfinite(shock)
+        lost[i, within] = np.interp(shock[within], z, excess, right=0.0) / mean_rows[i]
+    return float(sd_rows[1]), np.ascontiguousarray(lost)
 
 
 def _reverse_trapezoid(integrand: np.ndarray) -> np.ndarray:
@@ -152,27 +175,28 @@ def _reverse_trapezoid(integrand: np.ndarray) -> np.ndarray:
     return out
 
 
-def _excess_at(excess_table, b, z):
-    """Bilinear interpolation of the excess table at ``(b, z)`` (clamped to the grid)."""
-    excess, b_step, z_step = excess_table
-    n_b, n_z = excess.shape
-    x = min(b / b_step, n_b - 1.000001)
-    y = min(max(z / z_step, 0.0), n_z - 1.000001)
-    i, j = int(x), int(y)
-    u, v = x - i, y - j
+def _lost_at(cap_table, x, q):
+    """Bilinear interpolation of the cap's table at ``x`` (the sd in steps of the ``b``
+    grid) and ``q`` (the largest share of a cell that dies), clamped to the grid."""
+    lost, ratio, q_steps = cap_table
+    n_sd = lost.shape[0]
+    y = min(x * ratio, n_sd - 1.000001)
+    w = min(q * q_steps, q_steps - 0.000001)
+    i, j = int(y), int(w)
+    u, v = y - i, w - j
     return (
-        excess[i, j] * (1 - u) * (1 - v)
-        + excess[i + 1, j] * u * (1 - v)
-        + excess[i, j + 1] * (1 - u) * v
-        + excess[i + 1, j + 1] * u * v
+        lost[i, j] * (1 - u) * (1 - v)
+        + lost[i + 1, j] * u * (1 - v)
+        + lost[i, j + 1] * (1 - u) * v
+        + lost[i + 1, j + 1] * u * v
     )
 
 
-def _chance_factors_impl(z, deaths, people, largest_share, first_corrected, grid, excess_table):
+def _chance_factors_impl(z, deaths, people, largest_share, first_corrected, grid, cap_table):
     """Turn the shocks ``z`` ``(rows, groups)`` into capped chance factors, in place.
 
-    ``grid`` is ``(sd_step, b, mean)`` and ``excess_table`` ``(excess, excess_b_step,
-    z_step)`` of :class:`PowerNormalTable`. A group without expected deaths, or whose
+    ``grid`` is ``(sd_step, b, mean)`` of :class:`PowerNormalTable` and ``cap_table``
+    ``(lost, sd_step / lost_sd_step, q_steps)``. A group without expected deaths, or whose
     cells all but certainly die (cap below :data:`MIN_CAP`), keeps its expected deaths
     (factor 1). From group ``first_corrected`` on, the cap is made mean-neutral (module
     docstring).
@@ -202,10 +226,7 @@ def _chance_factors_impl(z, deaths, people, largest_share, first_corrected, grid
             z[r, g] = capped
             if g < first_corrected or b <= 0.0 or not math.isfinite(c):
                 continue
-            z_cap = ((c * mean) ** (1.0 / POWER) - 1.0) / b
-            if z_cap > FAR_SHOCK:
-                continue
-            lost = _excess_at(excess_table, b, z_cap) / mean
+            lost = _lost_at(cap_table, x, largest)
             if lost > 0.0:
                 weight = lost / (c - 1.0 + lost)
                 z[r, g] = capped * (1.0 - weight) + c * weight
@@ -214,7 +235,7 @@ def _chance_factors_impl(z, deaths, people, largest_share, first_corrected, grid
 try:
     from numba import njit
 
-    _excess_at = njit(cache=True, nogil=True)(_excess_at)
+    _lost_at = njit(cache=True, nogil=True)(_lost_at)
     # Fast-math without its no-NaN/no-infinity assumptions (an empty group's cap is
     # infinite): 11 % less time per group.
     _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -261,6 +282,6 @@ def chance_factors(
         np.ascontiguousarray(largest_share, dtype=np.float64).reshape(flat),
         int(first_corrected),
         (table.sd_step, table.b, table.mean),
-        (table.excess, table.excess_b_step, table.z_step),
+        (table.lost, table.sd_step / table.lost_sd_step, float(table.q_steps)),
     )
     return factors

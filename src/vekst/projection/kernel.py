@@ -172,7 +172,7 @@ class DeathNoise:
         z = np.empty((draws.stop - draws.start, *shape))
         for i, draw in enumerate(range(draws.start, draws.stop)):
             rng = np.random.default_rng([int(self.seed), 0xDE, int(self.years[t]), draw])
-            z[i] = rng.standard_normal(shape)
+            rng.standard_normal(out=z[i])
         return z
 
     def factors(
@@ -474,19 +474,28 @@ def _single_threaded_blas():
 
 
 def _noisy_survivors(
-    population: np.ndarray, survivors: np.ndarray, noise: DeathNoise, draws: slice, t: int
+    population: np.ndarray,
+    survival: np.ndarray,
+    noise: DeathNoise,
+    draws: slice,
+    t: int,
+    out: np.ndarray,
 ) -> None:
-    """Replace expected ``survivors`` by survivors after chance deaths (:class:`DeathNoise`).
+    """Survivors after chance deaths (:class:`DeathNoise`) into ``out``.
 
-    The group sums, the factors (:func:`vekst.projection.death_factor.chance_factors`)
-    and the expansion of the group factors back to single ages are compiled loops (one
-    pass each, no temporaries).
+    ``survival`` is the one-year survival probability, ``(draw or 1, municipality or 1,
+    sex, age)``; ``out`` (may be ``survival`` itself when that is full-sized) receives
+    ``population x survival`` with the deaths of each group scaled by its chance factor.
+    The survivors and group sums, the factors
+    (:func:`vekst.projection.death_factor.chance_factors`) and the expansion of the group
+    factors back to single ages are compiled loops (one pass each, no temporaries).
     """
     starts = noise.group_starts(population.shape[-1]).astype(np.int64)
     n_age = population.shape[-1]
-    rows, kept = population.reshape(-1, n_age), survivors.reshape(-1, n_age)
     group_shape = (*population.shape[:-1], len(starts))
-    deaths, people, largest = _group_deaths(rows, kept, starts)
+    deaths, people, largest = _survive_groups(
+        population, np.ascontiguousarray(survival), out, starts
+    )
     factor = noise.factors(
         draws,
         t,
@@ -494,26 +503,54 @@ def _noisy_survivors(
         people.reshape(group_shape),
         largest.reshape(group_shape),
     )
-    _scale_deaths(rows, kept, factor.reshape(-1, len(starts)), starts)
+    _scale_deaths(
+        population.reshape(-1, n_age),
+        out.reshape(-1, n_age),
+        factor.reshape(-1, len(starts)),
+        starts,
+    )
 
 
-def _group_deaths_impl(population, survivors, starts):
-    """Deaths ``population - survivors`` and people summed per row and age group, float64,
-    and the largest share of a cell of each group that dies."""
-    n_rows, n_age = population.shape
+def _survive_groups_impl(population, survival, survivors, starts):
+    """``survivors = population x survival`` cell by cell (``survival`` broadcast over
+    draws and municipalities where its axis has length 1), and per row and age group, in
+    float64: deaths, people and the largest share of a populated cell that dies
+    (``1 - survival``: no division per cell)."""
+    _, n_mun, n_sex, n_age = population.shape
     n_groups = starts.shape[0]
+    cells = population.reshape(-1, n_age)
+    kept = survivors.reshape(-1, n_age)
+    chances = survival.reshape(-1, n_age)
+    draw_stride = survival.shape[1] * n_sex if survival.shape[0] > 1 else 0
+    mun_stride = n_sex if survival.shape[1] > 1 else 0
+    n_rows = cells.shape[0]
     deaths = np.zeros((n_rows, n_groups))
     people = np.zeros((n_rows, n_groups))
     largest = np.zeros((n_rows, n_groups))
+    first = starts[0]
     for r in range(n_rows):
+        d, rest = divmod(r, n_mun * n_sex)
+        m, s = divmod(rest, n_sex)
+        k = d * draw_stride + m * mun_stride + s
+        for a in range(first):
+            kept[r, a] = cells[r, a] * chances[k, a]
         for g in range(n_groups):
             last = starts[g + 1] if g + 1 < n_groups else n_age
+            died = 0.0
+            alive = 0.0
+            share = 0.0
             for a in range(starts[g], last):
-                died = population[r, a] - survivors[r, a]
-                people[r, g] += population[r, a]
-                deaths[r, g] += died
-                if population[r, a] > 0:
-                    largest[r, g] = max(largest[r, g], died / population[r, a])
+                # Read before the write: ``survivors`` may be ``survival`` itself.
+                cell, chance = cells[r, a], chances[k, a]
+                left = cell * chance
+                kept[r, a] = left
+                alive += cell
+                died += cell - left
+                if cell > 0:
+                    share = max(share, 1.0 - chance)
+            deaths[r, g] = died
+            people[r, g] = alive
+            largest[r, g] = share
     return deaths, people, largest
 
 
@@ -533,10 +570,10 @@ def _scale_deaths_impl(population, survivors, factor, starts) -> None:
 try:
     from numba import njit
 
-    _group_deaths = njit(cache=True, nogil=True)(_group_deaths_impl)
+    _survive_groups = njit(cache=True, nogil=True)(_survive_groups_impl)
     _scale_deaths = njit(cache=True, nogil=True)(_scale_deaths_impl)
 except ImportError:  # pragma: no cover - numba comes with nutpie
-    _group_deaths, _scale_deaths = _group_deaths_impl, _scale_deaths_impl
+    _survive_groups, _scale_deaths = _survive_groups_impl, _scale_deaths_impl
 
 
 def _row_sum(array: np.ndarray) -> np.ndarray:
@@ -639,11 +676,11 @@ class _State:
                     # Survival differs only by draw, sex and age: one exp per draw's
                     # (sex, age) instead of per cell (the fits of the embedded panel have
                     # no municipal mortality deviation).
-                    np.multiply(pop, self._national_survival(t, n, shift), out=tmp)
+                    survival = self._national_survival(t, n, shift)
                 else:
                     self._survival_probability(t, n, mort, shift, out=tmp)
-                    np.multiply(pop, tmp, out=tmp)
-                _noisy_survivors(pop, tmp, inputs.death_noise, draws, t)
+                    survival = tmp
+                _noisy_survivors(pop, survival, inputs.death_noise, draws, t, out=tmp)
                 np.copyto(flat_nxt[1:], flat_tmp[:-1])
                 nxt[..., -1] += tmp[..., -1]
             elif mort is None and shift is None:
