@@ -33,8 +33,8 @@ largest share of a cell of the group that dies). ``min(f, c)`` loses
 ``(1 - L)(1 - w) + c w = 1``, it stays within ``[0, c]`` and it still rises with ``z``.
 ``L`` is read from a table over the factor's sd and ``q_max`` (:func:`power_normal_table`):
 one bilinear lookup on numbers the factor has already computed, no power and no error
-function (the power that found the shock where the cap binds took a third of the time
-of the corrected groups).
+function (finding the shock where the cap binds, with a power, cost 22.4 against 16.5 ns
+per group on the kernel's own inputs).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def _cap_table(z, sd_grid, b_grid, mean_grid) -> tuple[float, np.ndarray]:
     with np.errstate(divide="ignore"):
         cap_value = mean_rows[:, None] / q[None, :]  # c M: the cap in units of the power
     for i in np.flatnonzero(b_rows > 0):
-        power = np.maximum(1.0 + b_rows[i] * z, 0.0) ** POWER
+        power = _power(b_rows[i : i + 1], z)[0]
         tail = _reverse_trapezoid((power * density)[None, :])[0]
         excess = np.maximum(tail - power * beyond, 0.0)
         shock = (cap_value[i] ** (1.0 / POWER) - 1.0) / b_rows[i]

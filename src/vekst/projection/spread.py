@@ -185,7 +185,7 @@ def _fused_impl(pattern, profile, residuals, index, totals, requested, cells, ca
         per_person = excess / people if people > 0.0 else 0.0
         gain = 0.0
         short = 0.0
-        # Branch-free sums (max instead of if): the loops vectorise; 10 % less time.
+        # Branch-free sums (max instead of if): 6-15 % less time in a microbenchmark.
         for c in range(n_cells):
             x = _flow(pattern[d, m, c], profile[d, m, c], residuals[m, k, c], size, net,
                       cells[d, m, c], cap, per_person)
