@@ -283,6 +283,26 @@ class AgePatternDraws:
         return self.residuals, self.year_index[draws, t]
 
 
+def _older(cells: np.ndarray, n_age: int, years: int) -> np.ndarray:
+    """Cells ``(..., sex x age)`` moved ``years`` ages up, as their cohort ages; the
+    youngest ages (not yet born) are 0."""
+    by_age = cells.reshape(*cells.shape[:-1], -1, n_age)
+    moved = np.zeros(by_age.shape)
+    if years < n_age:
+        moved[..., years:] = by_age[..., : n_age - years]
+    return moved.reshape(cells.shape)
+
+
+def _cohort_sum(cells: np.ndarray, n_age: int) -> np.ndarray:
+    """Sums along cohorts of yearly cells ``(..., year, sex x age)``: ``(..., sex x age)``.
+
+    Cell *a* of the result holds what the cohort aged *a* at the end of the last year took
+    in over the years: year *j* of *k* contributes its cell *a - (k - 1 - j)*.
+    """
+    n_years = cells.shape[-2]
+    return sum(_older(cells[..., j, :], n_age, n_years - 1 - j) for j in range(n_years))
+
+
 def _condition_on_sum(values: np.ndarray, variance: np.ndarray, target: float) -> np.ndarray:
     """Gaussian conditioning of independent cells on their sum (last axis) being ``target``."""
     total = values.sum(-1, keepdims=True, dtype=np.float64)
@@ -575,9 +595,12 @@ def _calibrated_scale(
     errors are taken unsmoothed (what the backtest scores), the residuals smoothed (what
     the draws resample).
 
-    The same is done for the errors summed over the held-out years (what a stock
-    accumulates over a horizon of that many years) against the spread the draws imply for
-    such a sum, :math:`t_{0.9,\,n-2}^2 s^2 (k + k^2 w'/n)` for :math:`k` years
+    The same is done for the errors summed over the held-out years along cohorts (the
+    cohort aged *a* at the end took in cell *a - 1* the year before, and so on: what a
+    stock accumulates over a horizon of that many years) against the spread the draws
+    imply for such a sum, :math:`t_{0.9,\,n-2}^2 (\sum_j s_j^2 + k^2 s^2 w'/n)` for
+    :math:`k` years, :math:`s_j^2` the residual variance at the ages the cohort passed
+    through *j* years before the end
     (:math:`w' = w\, z_{0.9}^2 / t_{0.9,\,n-2}^2`; yearly residuals independent, the
     schedule's uncertainty shared by all years), and the larger of the two factors is
     kept. Schedules drift, so their errors persist from year to year more than the draws
@@ -640,12 +663,24 @@ def _calibrated_scale(
     chance2 = 0.0 if chance_variance is None else both_sexes(chance_variance) * _Z90**2
     n_bands = errors.shape[-1]
     ratio = (errors**2 - chance2) / np.maximum(half_width2, 1e-300)[:, None]
-    k = usable.sum(1).astype(np.float64)[:, None, None]  # held-out years per municipality
-    summed = np.where(usable[..., None, None], errors, 0.0).sum(1)  # (m, 1, band)
-    chance_summed2 = np.where(usable[..., None, None], chance2, 0.0).sum(1)
-    spread_summed2 = per_year2 * (k + k**2 * shared)
+    # Errors summed along cohorts over the held-out years: what a stock aged a at the
+    # end has accumulated (a sum over the same ages mixes cohorts at the band's edges).
+    k = y_late.shape[1]
+    has_sum = usable.all(1) & (k >= 2)
+    summed = both_sexes(_cohort_sum(y_late - prediction, n_age))  # (m, 1, band)
+    chance_summed2 = (
+        0.0 if chance_variance is None
+        else both_sexes(_cohort_sum(chance_variance, n_age)) * _Z90**2
+    )
+    # The draws' yearly patterns are independent, so the variance of a cohort's sum is the
+    # sum of each year's variance at the ages the cohort passed through.
+    training = early.residuals.reshape(n_mun, early.residuals.shape[1], -1)
+    along_cohort2 = sum(
+        (both_sexes(_older(training, n_age, back)) ** 2).sum(1) / dof * t90**2
+        for back in range(k)
+    )
+    spread_summed2 = along_cohort2 + k**2 * shared * per_year2
     ratio_sum = (summed**2 - chance_summed2) / np.maximum(spread_summed2, 1e-300)
-    has_sum = k[:, 0, 0] >= 2
 
     def quantile_factor(values: np.ndarray) -> float:
         values = values[np.isfinite(values)]
