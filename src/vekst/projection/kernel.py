@@ -232,6 +232,10 @@ class KernelInputs:
     birth_noise
         Standard normal shocks of births, ``(draw, year, municipality)``: births are
         ``B + sqrt(B) xi`` (the normal approximation of Poisson noise), floored at 0.
+    fertility_noise
+        Relative deviation of each municipality's births from its level beyond chance,
+        ``(draw, year, municipality)``: the expected births ``B`` become ``B (1 + d)``
+        before the Poisson noise (:mod:`vekst.projection.birth_dispersion`).
     mortality_shift, mortality_loading
         Lee-Carter deviation of the period index per draw, year and sex ``(draw, year,
         sex)`` and its age loading ``(sex, age)``: hazards are multiplied by
@@ -254,6 +258,7 @@ class KernelInputs:
     age_pattern: AgePatternSource | None = None
     tfr_factor: np.ndarray | None = None
     birth_noise: np.ndarray | None = None
+    fertility_noise: np.ndarray | None = None
     mortality_shift: np.ndarray | None = None
     mortality_loading: np.ndarray | None = None
     death_noise: DeathNoise | None = None
@@ -280,6 +285,7 @@ class KernelInputs:
         per_year = {
             "tfr_factor": (self.n_years,),
             "birth_noise": (self.n_years, n_mun),
+            "fertility_noise": (self.n_years, n_mun),
             "mortality_shift": (self.n_years, n_sex),
         }
         for name, tail in per_year.items():
@@ -738,9 +744,12 @@ class _State:
             women_end = self._women(nxt, t)
             mean_births = 0.5 * (women_start + women_end) * fert_t
             births = mean_births
+            if inputs.fertility_noise is not None:
+                deviation = inputs.fertility_noise[draws, t].astype(np.float64)
+                births = mean_births * np.maximum(1.0 + deviation, 0.0)
             if inputs.birth_noise is not None:
                 noise = inputs.birth_noise[draws, t].astype(np.float64)
-                births = np.maximum(mean_births + np.sqrt(mean_births) * noise, 0.0)
+                births = np.maximum(births + np.sqrt(births) * noise, 0.0)
             newborns = births[..., None] * share
             # A loss of infants larger than the cap allows is cut back.
             guarded = np.maximum(age0_migration, -inputs.out_cap * newborns)

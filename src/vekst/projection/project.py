@@ -135,6 +135,7 @@ def project(
             seed=o.seed,
             stochastic=stochastic,
             held=held,
+            municipalities=tuple(str(m) for m in municipalities),
         ),
     )
     death_rate, asfr, tfr_factor = vital.death_rate, vital.asfr, vital.tfr_factor
@@ -208,6 +209,7 @@ def project(
         age_pattern=pattern_draws,
         tfr_factor=tfr_factor,
         birth_noise=vital.birth_noise,
+        fertility_noise=vital.fertility_noise,
         mortality_shift=vital.mortality_shift,
         mortality_loading=vital.mortality_loading,
         death_noise=vital.death_noise,

@@ -19,8 +19,10 @@ others keep the same random numbers (the same seed) shows how much of the band i
     Uncertainty of each municipality's migration age-sex schedule and its yearly residual
     patterns. Held: the posterior mean schedule, no yearly patterns.
 ``fertility``
-    The national TFR path and the demographic (Poisson) noise of births. Held: the mean TFR
-    path of the draws and expected births.
+    The national TFR path, each municipality's yearly deviation of births from its level
+    beyond chance (:mod:`vekst.projection.birth_dispersion`) and the demographic (Poisson)
+    noise of births. Held: the mean TFR path of the draws and expected births at each
+    municipality's level.
 ``mortality``
     Lee-Carter shocks of the mortality index and the demographic (binomial) noise of
     deaths. Held: the mean mortality path and expected survivors.

@@ -3,7 +3,8 @@
 Deterministic runs get the mean paths (:mod:`vekst.projection.mortality`,
 :mod:`vekst.projection.fertility`); stochastic runs add per draw a Lee-Carter mortality
 shock, an AR(1) TFR path with a schedule moving to later ages (unless a scenario sets the
-TFR), and standard normal birth shocks for the kernel. Every random input comes from
+TFR), each municipality's yearly deviation of births beyond chance, and standard normal
+birth shocks for the kernel. Every random input comes from
 generators keyed by the seed and the calendar year or horizon, so a shorter run sees the
 same shocks as a longer one and chunking changes nothing.
 """
@@ -16,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from vekst.data.panel import SEXES
+from vekst.projection.birth_dispersion import estimate_birth_dispersion
 from vekst.projection.fertility import (
     asfr_path,
     fertility_history,
@@ -51,6 +53,7 @@ class VitalConfig:
     seed: int = 0
     stochastic: bool = False
     held: frozenset[str] = frozenset()
+    municipalities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class VitalInputs:
     ``death_rate`` ``(year, sex, age)`` (mean path), ``hazard`` / ``newborn_hazard`` (its
     cohort hazards), ``asfr`` ``(year, age)``; per draw (``None`` when deterministic):
     ``tfr_factor`` ``(draw, year)``, ``birth_noise`` ``(draw, year, municipality)``,
+    ``fertility_noise`` ``(draw, year, municipality)`` (municipal births' relative
+    deviation beyond chance, :mod:`vekst.projection.birth_dispersion`),
     ``mortality_shift`` ``(draw, year, sex)`` with ``mortality_loading`` ``(sex, age)``,
     ``death_noise`` (binomial survival per cell).
     """
@@ -72,6 +77,7 @@ class VitalInputs:
     fertility_note: dict
     tfr_factor: np.ndarray | None = None
     birth_noise: np.ndarray | None = None
+    fertility_noise: np.ndarray | None = None
     mortality_shift: np.ndarray | None = None
     mortality_loading: np.ndarray | None = None
     death_noise: DeathNoise | None = None
@@ -108,7 +114,7 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
             "Lee-Carter: drift error and yearly random-walk shocks per draw"
         )
     asfr, fertility_note = _fertility(panel, c.base_year, calendar, c.scenario, ages)
-    tfr_factor = birth_noise = death_noise = None
+    tfr_factor = birth_noise = death_noise = fertility_noise = None
     if c.stochastic:
         if not hold_mortality:
             death_noise = DeathNoise(seed=int(c.seed), years=tuple(int(y) for y in calendar))
@@ -127,6 +133,11 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
             axis=1,
         )
         fertility_note["births"] = "normal approximation of Poisson noise per year"
+        if not hold_fertility:
+            codes = c.municipalities or tuple(str(i) for i in range(c.n_municipalities))
+            dispersion = estimate_birth_dispersion(panel, before_year=c.base_year)
+            fertility_noise = dispersion.draw(c.n_draws, calendar, np.asarray(codes), c.seed)
+            fertility_note["municipal_births"] = dispersion.describe()
         if c.scenario.tfr_target is None:
             asfr, tfr_factor, process_note = _stochastic_fertility(
                 panel, c.base_year, calendar, c.scenario, ages, c.n_draws, c.seed
@@ -145,6 +156,7 @@ def vital_inputs(panel: xr.Dataset, config: VitalConfig) -> VitalInputs:
         fertility_note=fertility_note,
         tfr_factor=tfr_factor,
         birth_noise=birth_noise,
+        fertility_noise=fertility_noise,
         mortality_shift=shift,
         mortality_loading=loading,
         death_noise=death_noise,
