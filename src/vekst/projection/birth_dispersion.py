@@ -115,9 +115,12 @@ class BirthDispersion:
         rho, variance = self.persistence, self.sd**2
         lookup = {str(m): i for i, m in enumerate(self.municipalities)}
         index = np.array([lookup.get(code, -1) for code in codes], dtype=np.int64)
-        known = index >= 0
-        last_mean = np.where(known, self.last_mean[index], 0.0)
-        last_variance = np.where(known, self.last_variance[index], variance)
+        known = (index >= 0) & (len(self.last_mean) > 0)
+        index = np.where(known, index, 0)
+        last_mean = np.where(known, self.last_mean[index], 0.0) if known.any() else 0.0
+        last_variance = (
+            np.where(known, self.last_variance[index], variance) if known.any() else variance
+        )
         steps = max(int(calendar[0]) - self.years[1], 1)
         decay = rho**steps
         mean = decay * last_mean
