@@ -650,12 +650,17 @@ def _calibrated_scale(
     )
     errors = both_sexes(y_late - prediction)  # (m, year, 1, band)
     fit_observed = early._loadings["observed"]
-    residuals = both_sexes(early.residuals.reshape(n_mun, early.residuals.shape[1], -1))
+    training = early.residuals.reshape(n_mun, early.residuals.shape[1], -1)
     counts = fit_observed.sum(1)
     n = np.maximum(counts, 3)[:, None, None]
     dof = np.maximum(n - 2, 1)
     t90 = student_t.ppf(0.9, dof)
-    per_year2 = (residuals**2).sum(1) / dof * t90**2  # (m, 1, band)
+
+    def band_spread2(cells: np.ndarray) -> np.ndarray:
+        """Squared 80 % half-width of one year's pattern in each band: ``(m, 1, band)``."""
+        return (both_sexes(cells) ** 2).sum(1) / dof * t90**2
+
+    per_year2 = band_spread2(training)
     own_weight = both_sexes(early._loadings["weight_pattern"][:, None])[:, 0] / (2 * 10)
     shared = own_weight * (_Z90 / t90) ** 2 / n
     half_width2 = per_year2 * (1 + shared)
@@ -674,10 +679,8 @@ def _calibrated_scale(
     )
     # The draws' yearly patterns are independent, so the variance of a cohort's sum is the
     # sum of each year's variance at the ages the cohort passed through.
-    training = early.residuals.reshape(n_mun, early.residuals.shape[1], -1)
     along_cohort2 = sum(
-        (both_sexes(_older(training, n_age, back)) ** 2).sum(1) / dof * t90**2
-        for back in range(k)
+        (band_spread2(_older(training, n_age, back)) for back in range(1, k)), start=per_year2
     )
     spread_summed2 = along_cohort2 + k**2 * shared * per_year2
     ratio_sum = (summed**2 - chance_summed2) / np.maximum(spread_summed2, 1e-300)

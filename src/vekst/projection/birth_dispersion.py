@@ -113,14 +113,15 @@ class BirthDispersion:
         if self.sd <= 0.0 or len(calendar) == 0 or self.years is None:
             return out
         rho, variance = self.persistence, self.sd**2
-        lookup = {str(m): i for i, m in enumerate(self.municipalities)}
-        index = np.array([lookup.get(code, -1) for code in codes], dtype=np.int64)
-        known = (index >= 0) & (len(self.last_mean) > 0)
-        index = np.where(known, index, 0)
-        last_mean = np.where(known, self.last_mean[index], 0.0) if known.any() else 0.0
-        last_variance = (
-            np.where(known, self.last_variance[index], variance) if known.any() else variance
-        )
+        # Municipalities without filtered states start from the stationary distribution.
+        last_mean = np.zeros(len(codes))
+        last_variance = np.full(len(codes), variance)
+        if len(self.last_mean):
+            lookup = {str(m): i for i, m in enumerate(self.municipalities)}
+            for j, code in enumerate(codes):
+                if code in lookup:
+                    last_mean[j] = self.last_mean[lookup[code]]
+                    last_variance[j] = self.last_variance[lookup[code]]
         steps = max(int(calendar[0]) - self.years[1], 1)
         decay = rho**steps
         mean = decay * last_mean
