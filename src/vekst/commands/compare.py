@@ -91,8 +91,10 @@ def register(app: typer.Typer) -> None:
         chains: int = typer.Option(4, help="Number of chains."),
         seed: int = typer.Option(20240101, help="Random seed."),
     ) -> None:
-        """Fit each spec on the same panel and rank them by expected log predictive
-        density (PSIS-LOO on the net migration observations)."""
+        """Fit each spec on the same panel and rank them by PSIS-LOO.
+
+        PSIS-LOO: expected log predictive density of the net migration observations.
+        """
         import xarray as xr
 
         from vekst import load_default
