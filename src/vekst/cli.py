@@ -37,6 +37,19 @@ class VekstGroup(TyperGroup):
     ``VEKST_DEBUG=1``) shows the stack trace instead. Bad option values exit with 1.
     """
 
+    def get_command(self, ctx, cmd_name):
+        """A command whose ``--help`` is click's plain layout.
+
+        Rich's option table has six columns; at 80 it cut long option names and defaults
+        (``--projection-dra…``, ``bayes,ols,naive…``), so a user could not read or copy
+        them. The plain layout wraps descriptions under whole names. The command list of
+        ``vekst --help`` keeps Rich, which wraps summaries instead of cutting them.
+        """
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and hasattr(command, "rich_markup_mode"):
+            command.rich_markup_mode = None
+        return command
+
     def make_context(self, *args, **kwargs):
         """Parse the command line; usage errors exit with code 1."""
         with _usage_exit_code():

@@ -393,7 +393,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--scenario",
                 help="Scenario: .json/.toml, or a job-growth .csv with columns "
-                "municipality_or_region,year,relative_job_growth. Repeat for an ensemble: "
+                "municipality_or_region, year, relative_job_growth. Repeat for an ensemble: "
                 "each scenario's files go to OUT/<file stem>/.",
             ),
         ] = None,
