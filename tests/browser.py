@@ -55,10 +55,13 @@ _PROBE = """<script>
         var fanBefore = fan.innerHTML;
         var housing = document.getElementById("housing-box");
         r.housing_before = housing ? !housing.hidden : null;
+        var caption = document.getElementById("fan-caption");
+        r.caption_before = caption ? caption.textContent : null;
         picker.value = "__TARGET__";
         picker.dispatchEvent(new Event("change"));
         r.after = name.textContent;
         r.housing_after = housing ? !housing.hidden : null;
+        r.caption_after = caption ? caption.textContent : null;
         r.fan_changed = fan.innerHTML !== fanBefore;
         r.svgs = document.querySelectorAll("#explorer svg").length;
         r.keys = document.getElementById("key-numbers").textContent;
@@ -147,7 +150,8 @@ def probe(browser: str, page: Path, *, width: int, target: str, height: int = 90
         ``viewport, page, images, broken, wide, options, before, after, fan_changed,
         svgs, keys, table_rows, official_points, official_right, fan_width, errors``,
         ``housing_before``/``housing_after`` (whether the housing plan's box is shown before
-        and after choosing ``target``; ``None`` without one)
+        and after choosing ``target``; ``None`` without one), ``caption_before`` /
+        ``caption_after`` (the fan chart's caption, with the backtest's coverage sentence)
         and ``stderr_errors`` (uncaught errors that Chromium logged).
     """
     html = page.read_text(encoding="utf-8")

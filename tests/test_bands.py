@@ -8,6 +8,7 @@ from vekst.report.bands import (
     aggregate_coverage,
     band_coverage,
     bands_section,
+    coverage_notes,
 )
 
 
@@ -111,3 +112,37 @@ def test_the_age_table_says_how_the_model_compares_with_the_best_other_method(tm
     norsk = bands_section(band_coverage(table), "nb", backtest=table, paired=read)
     assert "Mot beste andre metode" in norsk["blocks"][2]["html"]
     assert "dårligere" in norsk["blocks"][2]["html"] and "0,19" in norsk["blocks"][2]["html"]
+
+
+def _with_coverage(table, horizon, values):
+    """The table with the 80 % coverage of the municipal totals at ``horizon`` set per
+    size class (``values``: class -> share, the same in every origin)."""
+    table = table.copy()
+    for size, value in values.items():
+        rows = (table.level == "municipality") & (table.age_group == "total")
+        rows &= (table.size_class == size) & (table.horizon == horizon)
+        table.loc[rows, "coverage_80"] = value
+    return table
+
+
+def test_each_fan_chart_quotes_the_coverage_of_its_own_kind_of_unit():
+    table = _with_coverage(_table(), 2, {"all": 0.81, "<2k": 0.83, "50k+": 0.76})
+    table.loc[(table.level == "county") & (table.horizon == 2), "coverage_80"] = 0.84
+    notes = coverage_notes(table, "en")
+    assert "81 %" in notes["all"] and "2 years ahead" in notes["all"]
+    # A large municipality's chart states the 76 % its class measured, not the 81 % of all.
+    assert "50,000 inhabitants and more" in notes["50k+"] and "76 %" in notes["50k+"]
+    assert "under 2,000 inhabitants" in notes["<2k"] and "83 %" in notes["<2k"]
+    assert "counties" in notes["nation"] and "84 %" in notes["nation"]
+    norwegian = coverage_notes(table, "nb")
+    assert "50 000 innbyggere og flere" in norwegian["50k+"] and "76 %" in norwegian["50k+"]
+
+
+def test_the_intro_names_the_size_classes_whose_bands_are_too_narrow():
+    narrow = _with_coverage(_table(), 2, {"all": 0.80, "<2k": 0.83, "50k+": 0.76})
+    intro = bands_section(band_coverage(narrow), "en")["intro"]
+    assert "municipalities of 50,000 inhabitants and more (76 %)" in intro
+    assert "under 2,000" not in intro
+    # Printed as 80 %, a class is not called too narrow.
+    honest = _with_coverage(_table(), 2, {"all": 0.80, "<2k": 0.83, "50k+": 0.797})
+    assert "holds for municipalities" not in bands_section(band_coverage(honest), "en")["intro"]

@@ -283,3 +283,27 @@ def test_report_splits_the_bands_by_source(inputs, tmp_path):
     found = dict(zip(ranking["municipality"], ranking["dominant"], strict=True))
     assert found == {code: labels[s] for code, s in expected.items()}
     assert (tmp_path / "figures" / "uncertainty_4621.png").is_file()
+
+
+def test_a_municipality_chart_states_the_coverage_its_size_class_measured(inputs, tmp_path):
+    import pandas as pd
+
+    rows = []
+    for size, share in (("all", 0.81), ("<2k", 0.83), ("50k+", 0.76)):
+        rows.append(("municipality", 2015, 4, size, "total", share))
+    rows.append(("county", 2015, 4, "all", "total", 0.84))
+    backtest = pd.DataFrame(
+        rows, columns=["level", "origin", "horizon", "size_class", "age_group", "coverage_80"]
+    ).assign(method="bayes", coverage_50=0.5, coverage_95=0.95, median_ape=2.0)
+    options = ReportOptions(municipalities=["4621"], dpi=30, backtest=backtest)
+    html = write_report(tmp_path, options=options, **inputs).read_text(encoding="utf-8")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+    def section(code):
+        start = text.index(f"Municipality {code}")
+        return text[start : start + 3000]
+
+    # 0301 has 60,000 inhabitants, 4621 has 1,000 (tests/report_inputs.py).
+    assert "50,000 inhabitants and more fell inside the 80 % band 76 %" in section("0301")
+    assert "under 2,000 inhabitants fell inside the 80 % band 83 %" in section("4621")
+    assert "counties (the largest units backtested) fell inside their 80 % bands 84 %" in text

@@ -27,6 +27,19 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _backtest():
+    """A backtest table whose size classes and counties measured different coverage."""
+    rows = [
+        ("municipality", 2015, 4, size, "total", share)
+        for size, share in (("all", 0.81), ("<2k", 0.83), ("50k+", 0.76))
+    ]
+    rows.append(("county", 2015, 4, "all", "total", 0.84))
+    columns = ["level", "origin", "horizon", "size_class", "age_group", "coverage_80"]
+    return pd.DataFrame(rows, columns=columns).assign(
+        method="bayes", coverage_50=0.5, coverage_95=0.95, median_ape=2.0
+    )
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     out = tmp_path_factory.mktemp("browser")
@@ -49,6 +62,7 @@ def page(tmp_path_factory):
         lang="nb",
         official=official,
         housing_plan=make_housing_effect(codes, ["4621", "3203"]),
+        backtest=_backtest(),
     )
     attribution = make_attribution(codes, np.arange(2022, 2041))
     return write_report(out, options=options, uncertainty=attribution, **inputs)
@@ -68,6 +82,10 @@ def test_report_renders_cleanly_and_the_picker_works(page, width):
     assert result["options"] == 23
     assert result["before"] == "Norge"
     assert result["after"] == "Place 4621 (4621)"
+    # The nation quotes the counties' measured coverage, a place of 1,000 its size class's.
+    assert "fylkene" in result["caption_before"] and "84 %" in result["caption_before"]
+    assert "under 2 000 innbyggere" in result["caption_after"]
+    assert "83 %" in result["caption_after"]
     assert result["fan_changed"]
     # Fan chart, two pyramids, the drivers, the sources of the band and the housing plan.
     assert result["svgs"] == 6

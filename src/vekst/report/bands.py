@@ -22,9 +22,11 @@ __all__ = [
     "aggregate_coverage",
     "band_coverage",
     "bands_section",
+    "coverage_notes",
     "read_backtest_table",
     "read_chance_floor",
     "read_paired_comparison",
+    "size_class_words",
 ]
 
 #: Size classes of the backtest, smallest first (inhabitants at the forecast origin).
@@ -184,13 +186,70 @@ def aggregate_coverage(backtest: pd.DataFrame, method: str = "bayes") -> pd.Data
     return rows.pivot_table(index="horizon", columns="level", values="coverage_80", aggfunc="mean")
 
 
-def coverage_for_script(coverage: pd.DataFrame) -> dict[str, Any]:
-    """The longest horizon's coverage, overall and by size class, for the explorer."""
+#: Size classes in words, as the sentences of the report name them.
+SIZE_CLASS_WORDS: dict[str, tuple[str, str]] = {
+    "<2k": ("under 2,000 inhabitants", "under 2 000 innbyggere"),
+    "2-5k": ("2,000-5,000 inhabitants", "2 000-5 000 innbyggere"),
+    "5-20k": ("5,000-20,000 inhabitants", "5 000-20 000 innbyggere"),
+    "20-50k": ("20,000-50,000 inhabitants", "20 000-50 000 innbyggere"),
+    "50k+": ("50,000 inhabitants and more", "50 000 innbyggere og flere"),
+}
+
+
+def size_class_words(label: str, lang: Lang | str) -> str:
+    """A size class (``"50k+"``) in words of ``lang``."""
+    en, nb = SIZE_CLASS_WORDS.get(str(label), (str(label), str(label)))
+    return nb if Lang(lang) is Lang.nb else en
+
+
+def coverage_notes(backtest: pd.DataFrame, lang: Lang | str) -> dict[str, str]:
+    """The sentences under the fan charts: how often the 80 % band held, as measured.
+
+    A municipality's chart quotes its own size class (a band is a claim about places like
+    it: four years ahead the classes range from 76 to 83 % on the shipped backtest), the
+    nation's chart the counties, the largest units backtested.
+
+    Returns
+    -------
+    dict
+        ``"all"`` (every municipality), each size class present, and ``"county"``,
+        ``"region"`` and ``"nation"`` (the counties' sentence) where the table has
+        aggregate rows.
+    """
+    from vekst.report.i18n import t
+
+    coverage = band_coverage(backtest)
     horizon = int(coverage.index.max())
     last = coverage.loc[horizon]
-    by_size = {c: [horizon, float(last[c])] for c in SIZE_CLASSES if c in last.index}
-    overall = float(last["all"]) if "all" in last.index else float(last.mean())
-    return {"all": [horizon, overall], "by_size": by_size}
+
+    def percent(share: float) -> str:
+        return f"{100 * share:.0f} %"
+
+    notes = {"all": t("coverage_measured", lang, measured=percent(last["all"]), horizon=horizon)}
+    for label in SIZE_CLASSES:
+        if label in last.index and pd.notna(last[label]):
+            notes[label] = t(
+                "coverage_measured_class",
+                lang,
+                size=size_class_words(label, lang),
+                measured=percent(last[label]),
+                horizon=horizon,
+            )
+    aggregates = aggregate_coverage(backtest)
+    for level in ("county", "region"):
+        if aggregates is None or level not in aggregates.columns:
+            continue
+        shares = aggregates[level].dropna()
+        if not shares.empty:
+            notes[level] = t(
+                f"coverage_measured_{level}",
+                lang,
+                measured=percent(shares.loc[shares.index.max()]),
+                horizon=int(shares.index.max()),
+            )
+    if "county" in notes:
+        notes["nation"] = notes["county"]
+    return notes
 
 
 def bands_section(
@@ -222,8 +281,8 @@ def bands_section(
             "folketallet. Et ærlig 80 %-intervall skal romme det faktiske folketallet i 8 av "
             f"10 tilfeller. {horizon} år fram gjorde det det i "
             f"{fmt_number(100 * overall, lang)} % av kommunene. Er tallet lavere enn 80 %, er "
-            "intervallene for smale: regn med mer usikkerhet enn de viser, særlig i små "
-            "kommuner."
+            "intervallene for smale: regn med mer usikkerhet enn de viser."
+            + _narrow_classes(coverage.loc[horizon], horizon, lang)
         )
         caption = (
             "Andel kommuner der det faktiske folketallet lå innenfor 80 %-intervallet, etter "
@@ -236,7 +295,8 @@ def bands_section(
             "honest 80 % band holds the real population 8 times in 10. "
             f"{horizon} years ahead it did so for {fmt_number(100 * overall, lang)} % of the "
             "municipalities. Where the share is below 80 %, the bands are too narrow: expect "
-            "more uncertainty than they show, most of all in small municipalities."
+            "more uncertainty than they show."
+            + _narrow_classes(coverage.loc[horizon], horizon, lang)
         )
         caption = (
             "Share of municipalities whose real population fell inside the 80 % band, by "
@@ -246,6 +306,22 @@ def bands_section(
     if backtest is not None:
         blocks.extend(_detail_blocks(backtest, lang, floor, paired))
     return {"id": "bands", "title": t("bands", lang), "intro": intro, "blocks": blocks}
+
+
+def _narrow_classes(last: pd.Series, horizon: int, lang: Lang) -> str:
+    """The sentence naming the size classes whose bands held less than 80 % of the time."""
+    narrow = [
+        f"{size_class_words(label, lang)} ({fmt_number(100 * last[label], lang, 0)} %)"
+        for label in SIZE_CLASSES
+        # As shown: a class printed as 80 % is not called too narrow.
+        if label in last.index and pd.notna(last[label]) and round(100 * last[label]) < 80
+    ]
+    if not narrow:
+        return ""
+    joined = ", ".join(narrow)
+    if lang is Lang.nb:
+        return f" {horizon} år fram gjelder det kommuner med {joined}."
+    return f" {horizon} years ahead that holds for municipalities of {joined}."
 
 
 def _percent(frame: pd.DataFrame, lang: Lang) -> pd.DataFrame:

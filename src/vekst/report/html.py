@@ -37,7 +37,11 @@ import pandas as pd
 import xarray as xr
 
 from vekst.io import atomic_write_bytes
-from vekst.report.bands import band_coverage, bands_section, coverage_for_script
+from vekst.report.bands import (
+    band_coverage,
+    bands_section,
+    coverage_notes,
+)
 from vekst.report.explorer import explorer_data
 from vekst.report.housing_section import (
     explorer_housing,
@@ -208,7 +212,7 @@ def _explorer_context(
     data["sexes"] = [str(s) for s in projection["sex"].values] if "sex" in projection else []
     if options.backtest is not None:
         try:
-            data["coverage"] = coverage_for_script(band_coverage(options.backtest))
+            data["coverage"] = {"notes": coverage_notes(options.backtest, lang)}
         except ValueError:
             data["coverage"] = None
     # "</" would end the script element early; JSON allows the escaped form.
@@ -339,7 +343,7 @@ def write_report(
     sections: list[dict[str, Any]] = [
         {"id": "explorer", "title": t("explorer", lang), "intro": "", "blocks": []}
     ]
-    coverage_note = ""
+    notes: dict[str, str] = {}
     if options.backtest is not None:
         coverage = band_coverage(options.backtest)
         sections.append(
@@ -351,10 +355,7 @@ def write_report(
                 paired=options.paired,
             )
         )
-        horizon, share = coverage_for_script(coverage)["all"]
-        coverage_note = t(
-            "coverage_measured", lang, measured=f"{100 * share:.0f} %", horizon=horizon
-        )
+        notes = coverage_notes(options.backtest, lang)
     attractiveness, municipality_ranking = attractiveness_section(
         idata, panel, figures, tables, top=options.top, k=options.k, lang=lang
     )
@@ -367,7 +368,7 @@ def write_report(
         lang=lang,
         decomposition=decomposition,
         ranking=municipality_ranking,
-        coverage_note=coverage_note,
+        coverage_notes=notes,
         pyramid_group=options.pyramid_group,
         uncertainty=uncertainty,
         # Read together: the file's chunks hold every municipality, so reading the shown

@@ -90,6 +90,30 @@ STRINGS: dict[str, dict[str, str]] = {
         "nb": "I tilbaketester på tidligere år lå det faktiske folketallet innenfor "
         "80 %-intervallet i {measured} av tilfellene {horizon} år fram (det burde vært 80 %).",
     },
+    "coverage_measured_class": {
+        "en": "In backtests on past years, the real population of municipalities of {size} "
+        "fell inside the 80 % band {measured} of the time {horizon} years ahead (it should "
+        "be 80 %).",
+        "nb": "I tilbaketester på tidligere år lå det faktiske folketallet i kommuner med "
+        "{size} innenfor 80 %-intervallet i {measured} av tilfellene {horizon} år fram "
+        "(det burde vært 80 %).",
+    },
+    "coverage_measured_county": {
+        "en": "In backtests on past years, the real population of the counties (the largest "
+        "units backtested) fell inside their 80 % bands {measured} of the time {horizon} "
+        "years ahead (it should be 80 %).",
+        "nb": "I tilbaketester på tidligere år lå det faktiske folketallet i fylkene (de "
+        "største enhetene som er tilbaketestet) innenfor 80 %-intervallene i {measured} av "
+        "tilfellene {horizon} år fram (det burde vært 80 %).",
+    },
+    "coverage_measured_region": {
+        "en": "In backtests on past years, the real population of the labour-market regions "
+        "fell inside their 80 % bands {measured} of the time {horizon} years ahead (it "
+        "should be 80 %).",
+        "nb": "I tilbaketester på tidligere år lå det faktiske folketallet i bo- og "
+        "arbeidsmarkedsregionene innenfor 80 %-intervallene i {measured} av tilfellene "
+        "{horizon} år fram (det burde vært 80 %).",
+    },
     "coverage_nominal": {
         "en": "The bands have not been checked against past years in this report.",
         "nb": "Intervallene er ikke kontrollert mot tidligere år i denne rapporten.",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,10 @@ class PlaceContext:
         Growth decomposition, or ``None``.
     ranking
         Attractiveness ranking of municipalities (for the intro), or ``None``.
-    coverage_note
-        The sentence on how often the bands held the truth in backtests.
+    coverage_notes
+        The sentences on how often the bands held the truth in backtests
+        (:func:`vekst.report.bands.coverage_notes`): ``"all"``, per size class and
+        ``"nation"``; empty without a backtest.
     pyramid_group
         Years of age per pyramid bar (5, or 1 for single years).
     uncertainty
@@ -73,7 +75,7 @@ class PlaceContext:
     lang: Lang = Lang.en
     decomposition: xr.Dataset | xr.DataArray | None = None
     ranking: pd.DataFrame | None = None
-    coverage_note: str = ""
+    coverage_notes: Mapping[str, str] = field(default_factory=dict)
     pyramid_group: int = 5
     uncertainty: xr.Dataset | None = None
     population_cells: xr.DataArray | None = None
@@ -119,7 +121,7 @@ def national_section(ctx: PlaceContext, place: str) -> dict[str, Any]:
                 "80 % og det lyse 95 %. Et bånd uttrykker usikkerhet, ikke en rekke "
                 "scenarioer. ",
             )
-            + ctx.coverage_note,
+            + ctx.coverage_notes.get("nation", ctx.coverage_notes.get("all", "")),
         )
     ]
     counties = []
@@ -217,6 +219,17 @@ def _age_table_display(table: pd.DataFrame, lang: Lang) -> pd.DataFrame:
     return display
 
 
+def _coverage_note(ctx: PlaceContext, code: str) -> str:
+    """The backtest's coverage for municipalities of ``code``'s size (its population in
+    the base year, as the backtest classes places at each origin)."""
+    from vekst.evaluate.scoring import size_class
+
+    base = base_year(ctx.projection)
+    population = ctx.panel["population"].sel(municipality=code, year=base).sum()
+    label = str(size_class([float(population)])[0])
+    return ctx.coverage_notes.get(label, ctx.coverage_notes.get("all", ""))
+
+
 def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
     """Printable detail of one municipality: fan chart, pyramids, age groups, drivers."""
     panel, projection, totals, figures, lang = (
@@ -258,7 +271,7 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
                 "rommer 50 %, 80 % og 95 % av de simulerte framtidene. Små kommuner har brede "
                 "bånd: noen få familier som flytter, utgjør en stor forskjell. ",
             )
-            + ctx.coverage_note,
+            + _coverage_note(ctx, code),
         )
     )
     if ctx.uncertainty is not None:

@@ -335,16 +335,17 @@
     });
   }
 
+  // The backtest's sentence for units of this kind: a municipality's size class, the
+  // counties, the regions; the nation quotes the counties (built in Python: bands.py).
   function coverageSentence(unit, entry) {
     var c = D.coverage;
     if (!c) { return T.coverage_nominal; }
-    var table = c.all;
-    if (unit.kind === "municipality" && c.by_size) {
+    var notes = c.notes;
+    if (unit.kind === "municipality") {
       var now = entry.history[entry.history.length - 1] || entry.fan[3][0];
-      table = c.by_size[sizeClass(now)] || table;
+      return notes[sizeClass(now)] || notes.all;
     }
-    return fill(T.coverage_measured, { measured: Math.round(table[1] * 100) + " %",
-                                       horizon: table[0] });
+    return notes[unit.kind] || notes.all;
   }
 
   var units = {};
