@@ -134,6 +134,12 @@ def test_each_fan_chart_quotes_the_coverage_of_its_own_kind_of_unit():
     assert "50,000 inhabitants and more" in notes["50k+"] and "76 %" in notes["50k+"]
     assert "under 2,000 inhabitants" in notes["<2k"] and "83 %" in notes["<2k"]
     assert "counties" in notes["nation"] and "84 %" in notes["nation"]
+    # Age groups: the range measured at the longest horizon, with the groups at its ends.
+    cells = table[(table.age_group != "total") & (table.horizon == 2)]
+    shares = (100 * cells.groupby("age_group")["coverage_80"].mean()).round().astype(int)
+    low, high = shares.idxmin(), shares.idxmax()
+    assert f"{shares[low]} % of the time ({low})" in notes["ages"]
+    assert f"to {shares[high]} % ({high})" in notes["ages"]
     norwegian = coverage_notes(table, "nb")
     assert "50 000 innbyggere og flere" in norwegian["50k+"] and "76 %" in norwegian["50k+"]
 

@@ -292,6 +292,8 @@ def test_a_municipality_chart_states_the_coverage_its_size_class_measured(inputs
     for size, share in (("all", 0.81), ("<2k", 0.83), ("50k+", 0.76)):
         rows.append(("municipality", 2015, 4, size, "total", share))
     rows.append(("county", 2015, 4, "all", "total", 0.84))
+    rows += [("municipality", 2015, 4, "all", group, share)
+             for group, share in (("0", 0.75), ("20-29", 0.78), ("90+", 0.85))]
     backtest = pd.DataFrame(
         rows, columns=["level", "origin", "horizon", "size_class", "age_group", "coverage_80"]
     ).assign(method="bayes", coverage_50=0.5, coverage_95=0.95, median_ape=2.0)
@@ -307,3 +309,5 @@ def test_a_municipality_chart_states_the_coverage_its_size_class_measured(inputs
     assert "50,000 inhabitants and more fell inside the 80 % band 76 %" in section("0301")
     assert "under 2,000 inhabitants fell inside the 80 % band 83 %" in section("4621")
     assert "counties (the largest units backtested) fell inside their 80 % bands 84 %" in text
+    ages = "age groups held the real number 75 % of the time (0) to 85 % (90+)"
+    assert ages in section("0301")

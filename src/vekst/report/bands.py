@@ -249,6 +249,23 @@ def coverage_notes(backtest: pd.DataFrame, lang: Lang | str) -> dict[str, str]:
             )
     if "county" in notes:
         notes["nation"] = notes["county"]
+    ages = age_group_coverage(backtest)
+    if ages is not None and ages["coverage_80"].notna().any():
+        shares = (100 * ages["coverage_80"].dropna()).round().astype(int)
+
+        def groups(value: int) -> str:
+            return ", ".join(str(g) for g in shares.index[shares == value])
+
+        low, high = int(shares.min()), int(shares.max())
+        notes["ages"] = t(
+            "coverage_measured_ages",
+            lang,
+            horizon=horizon,
+            low=f"{low} %",
+            low_groups=groups(low),
+            high=f"{high} %",
+            high_groups=groups(high),
+        )
     return notes
 
 

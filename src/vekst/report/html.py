@@ -215,6 +215,8 @@ def _explorer_context(
             data["coverage"] = {"notes": coverage_notes(options.backtest, lang)}
         except ValueError:
             data["coverage"] = None
+    notes = data["coverage"]["notes"] if data.get("coverage") else {}
+    ages_note = notes.get("ages")
     # "</" would end the script element early; JSON allows the escaped form.
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     return {
@@ -222,9 +224,10 @@ def _explorer_context(
         "js": _template_text("explorer.js"),
         "first_name": data["units"][0]["name"],
         **{key: t(key, lang) for key in (
-            "pick", "fan_title", "ages_title", "ages_caption", "drivers_caption", "no_script",
+            "pick", "fan_title", "ages_title", "drivers_caption", "no_script",
             "sources_title", "sources_caption", "housing_title",
         )},
+        "ages_caption": t("ages_caption", lang) + (f" {ages_note}" if ages_note else ""),
         "has_sources": "source_keys" in data,
         "has_housing": bool(data.get("housing")),
         "pyramid_caption": t("pyramid_caption", lang, base=data["base"]),

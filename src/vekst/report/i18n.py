@@ -114,6 +114,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "arbeidsmarkedsregionene innenfor 80 %-intervallene i {measured} av tilfellene "
         "{horizon} år fram (det burde vært 80 %).",
     },
+    "coverage_measured_ages": {
+        "en": "In backtests on past years, {horizon} years ahead, the 80 % intervals of "
+        "municipalities' age groups held the real number {low} of the time ({low_groups}) "
+        "to {high} ({high_groups}).",
+        "nb": "I tilbaketester på tidligere år, {horizon} år fram, rommet 80 %-intervallene "
+        "for kommunenes aldersgrupper det faktiske tallet i {low} ({low_groups}) til "
+        "{high} ({high_groups}) av tilfellene.",
+    },
     "coverage_nominal": {
         "en": "The bands have not been checked against past years in this report.",
         "nb": "Intervallene er ikke kontrollert mot tidligere år i denne rapporten.",

@@ -375,7 +375,8 @@ def municipality_section(code: str, ctx: PlaceContext) -> dict[str, Any]:
                     "der. Gruppene følger barnehage (1-5), barneskole (6-12), ungdomsskole "
                     "(13-15), videregående (16-19) og eldreomsorg (67+). Intervallet for "
                     "totalen er totalens eget, ikke summen av gruppenes intervaller.",
-                ),
+                )
+                + (" " + ctx.coverage_notes["ages"] if "ages" in ctx.coverage_notes else ""),
                 csv=f"tables/{csv_path.name}",
             )
         )
