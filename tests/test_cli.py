@@ -98,3 +98,42 @@ def test_option_names_are_whole_in_an_80_column_terminal(runner, command):
     assert declared and declared <= names, declared - names
     assert "…" not in result.output
     assert max(len(line) for line in result.output.splitlines()) <= 80
+
+
+def test_the_fit_table_keeps_every_value_whole_at_80_columns():
+    # At 80 columns rich wrapped values inside their cells ("0.071 [0.036," / "0.109]").
+    import re
+    from types import SimpleNamespace
+
+    import numpy as np
+    import xarray as xr
+    from rich.console import Console
+
+    from vekst.commands.fit import coefficient_table
+
+    covariates, years = ["vra_0", "centrality", "housing_0", "ds"], [2019, 2020, 2021]
+    rng = np.random.default_rng(0)
+    dims = ("chain", "draw", "covariate")
+    posterior = xr.Dataset(
+        {
+            "beta_mu": (dims, rng.normal(-0.05, 0.2, (2, 50, 4))),
+            "beta_sigma": (dims, np.abs(rng.normal(0.02, 0.01, (2, 50, 4)))),
+            "beta_year": ((*dims, "year"), rng.normal(-0.05, 0.2, (2, 50, 4, 3))),
+        },
+        coords={"covariate": covariates, "year": years},
+    )
+    ols = SimpleNamespace(
+        beta=xr.DataArray([0.071, 4.931, -2.145, -0.4], coords={"covariate": covariates}),
+        beta_se=xr.DataArray([0.137, 2.005, 1.314, 0.2], coords={"covariate": covariates}),
+        beta_year=xr.DataArray(
+            rng.normal(-1, 1, (4, 3)), coords={"covariate": covariates, "year": years}
+        ),
+    )
+    fit = SimpleNamespace(idata=SimpleNamespace(posterior=posterior))
+    console = Console(width=80, record=True)
+    console.print(coefficient_table(fit, ols))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    # 4 intervals and 4 x 3 yearly pairs, each whole on one line.
+    assert len(re.findall(r"\[-?\d\.\d{3}, -?\d\.\d{3}\]", text)) == 4
+    assert len(re.findall(r"20(19|20|21): -?\d\.\d{3}/-?\d\.\d{3}", text)) == 12

@@ -28,10 +28,12 @@ def coefficient_table(fit_result, ols) -> Table:
     posterior = fit_result.idata.posterior
     table = Table(title="Migration coefficients (outcome: net migration, % of population)")
     table.add_column("covariate")
-    table.add_column("pooled mean [94 % interval]", justify="right")
-    table.add_column("across-year sd", justify="right")
-    table.add_column("OLS pooled (se)", justify="right")
-    table.add_column("years: Bayes mean / OLS", justify="left")
+    # One value per line and never split (at 80 columns a wrap inside a value, "0.071
+    # [0.036," / "0.109]", was hard to read); the covariate's name wraps instead.
+    table.add_column("pooled mean\n[94 % interval]", justify="right", no_wrap=True)
+    table.add_column("across-\nyear sd", justify="right", no_wrap=True)
+    table.add_column("OLS\npooled\n(se)", justify="right", no_wrap=True)
+    table.add_column("years:\nBayes mean / OLS", justify="left", no_wrap=True)
     for cov in posterior["covariate"].values:
         beta = posterior["beta_mu"].sel(covariate=cov).values.ravel()
         low, high = (float(q) for q in _quantiles(beta))
@@ -48,11 +50,12 @@ def coefficient_table(fit_result, ols) -> Table:
                 years.append(f"{year}: {float(beta_year.sel(year=year)):.3f}/{ols_value:.3f}")
         table.add_row(
             covariate_label(str(cov)),
-            f"{beta.mean():.3f} [{low:.3f}, {high:.3f}]",
+            f"{beta.mean():.3f}\n[{low:.3f}, {high:.3f}]",
             sigma,
-            f"{float(ols.beta.sel(covariate=cov)):.3f} "
+            f"{float(ols.beta.sel(covariate=cov)):.3f}\n"
             f"({float(ols.beta_se.sel(covariate=cov)):.3f})",
-            "  ".join(years[-4:]),
+            "\n".join(years[-4:]),
+            end_section=True,
         )
     return table
 
