@@ -137,3 +137,14 @@ def test_the_fit_table_keeps_every_value_whole_at_80_columns():
     # 4 intervals and 4 x 3 yearly pairs, each whole on one line.
     assert len(re.findall(r"\[-?\d\.\d{3}, -?\d\.\d{3}\]", text)) == 4
     assert len(re.findall(r"20(19|20|21): -?\d\.\d{3}/-?\d\.\d{3}", text)) == 12
+
+
+def test_a_step_redirected_to_a_file_says_what_it_did(capsys):
+    # A transient spinner printed only a blank line into logs and CI output.
+    from vekst.commands.ui import Verbosity, configure, step
+
+    configure(Verbosity.normal)
+    with step("projecting 3 draws to 2040"):
+        pass
+    err = capsys.readouterr().err
+    assert err.strip() == "projecting 3 draws to 2040: 0 s"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import time
 from collections.abc import Iterator
 
 from rich.console import Console
@@ -88,6 +89,14 @@ def step(description: str) -> Iterator[None]:
     logger.debug("start: %s", description)
     if console.quiet:
         yield
+        return
+    if not err_console.is_terminal:
+        # Redirected to a file or a CI log, a transient spinner left only a blank line: say
+        # what was done and how long it took instead.
+        start = time.perf_counter()
+        yield
+        err_console.print(f"{description}: {time.perf_counter() - start:.0f} s")
+        logger.debug("done: %s", description)
         return
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as progress:
