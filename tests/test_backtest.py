@@ -385,3 +385,43 @@ def test_sampler_settings_reach_each_origins_fit(small_panel, monkeypatch):
     assert (sampler.draws, sampler.tune, sampler.chains) == (123, 45, 3)
     assert sampler.target_accept == 0.9
     assert config.settings()["target_accept"] == 0.9  # part of what a store reuses
+
+
+def test_the_printed_tables_keep_every_value_whole_at_80_columns():
+    # At 80 columns eleven columns cut values to "-0.…" and "no_migration" to "no_migr…".
+    import re
+
+    import numpy as np
+    import pandas as pd
+    from rich.console import Console
+
+    from vekst.commands.backtest import age_table, pooled_table
+
+    rng = np.random.default_rng(3)
+    methods = ["bayes", "ols", "naive5", "naive10", "ccm5", "no_migration"]
+    groups = ["total", "0", "1-5", "20-29", "90+"]
+    rows = []
+    for method in methods:
+        for horizon in (1, 2, 3, 4):
+            for group in groups:
+                bands = method == "bayes"
+                rows.append({
+                    "level": "municipality", "size_class": "all", "age_group": group,
+                    "method": method, "horizon": horizon, "n": 3570,
+                    "median_ape": rng.uniform(0.4, 14.6), "mean_ape": rng.uniform(0.7, 19.9),
+                    "bias": rng.uniform(-10.9, 10.9), "crps_pct": rng.uniform(0.5, 12.5),
+                    "interval_score_pct_80": rng.uniform(3.0, 25.4),
+                    **{f"coverage_{p}": rng.uniform(0.4, 0.99) if bands else np.nan
+                       for p in ("50", "80", "95")},
+                })
+    pooled = pd.DataFrame(rows)
+    console = Console(width=80, record=True)
+    console.print(pooled_table(pooled))
+    console.print(age_table(pooled))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    # Every bias of the totals whole (4 horizons x 6 methods), every bayes coverage triple.
+    assert sum(f"{row.bias:.2f}" in text for row in pooled[pooled.age_group == "total"]
+               .itertuples()) == 24
+    bayes_rows = [line for line in text.splitlines() if line.startswith("│ bayes")]
+    assert sum(bool(re.search(r" \d{2}/\d{2}/\d{2} ", line)) for line in bayes_rows) == 4

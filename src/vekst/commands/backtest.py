@@ -58,15 +58,16 @@ def pooled_table(pooled, level: str = "municipality") -> Table:
     ]
     table = Table(
         title=f"Backtest, {level} totals, all origins pooled (APE, bias, CRPS and interval "
-        "score in % of the observed population; coverage in %)"
+        "score IS80 in % of the observed population; coverage of the 50/80/95 % bands in %)"
     )
+    # Values never wrap or get cut: at 80 columns eleven columns cut them to "-0.…".
     table.add_column("method", no_wrap=True)
-    for column in ("h", "n", "MdAPE", "MAPE", "bias", "CRPS%", "IS80%"):
-        table.add_column(column, justify="right")
-    for lv in LEVELS:
-        table.add_column(f"cov{lv}", justify="right")
+    for column in ("h", "n", "MdAPE", "MAPE", "bias", "CRPS", "IS80"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("coverage\n50/80/95", justify="right", no_wrap=True)
     for row in rows.itertuples(index=False):
         data = row._asdict()
+        coverage = [data.get(f"coverage_{lv}") for lv in LEVELS]
         table.add_row(
             str(row.method),
             str(row.horizon),
@@ -76,7 +77,9 @@ def pooled_table(pooled, level: str = "municipality") -> Table:
             _fmt(row.bias),
             _fmt(row.crps_pct),
             _fmt(data.get("interval_score_pct_80")),
-            *[_fmt(data.get(f"coverage_{lv}"), pct=True) for lv in LEVELS],
+            "/".join(_fmt(c, pct=True) for c in coverage)
+            if any(c == c and c is not None for c in coverage)
+            else "-",
         )
     return table
 
@@ -117,21 +120,29 @@ def age_table(pooled) -> Table:
         & (pooled["size_class"] == "all")
     ]
     methods = list(dict.fromkeys(rows["method"]))
+    with_bands = [
+        method
+        for method in methods
+        if "coverage_80" in rows and rows.loc[rows["method"] == method, "coverage_80"].notna().any()
+    ]
     table = Table(
-        title=f"Age groups at h{last}, all origins pooled: median APE % (bias %; 80 % "
-        "coverage for ensembles)"
+        title=f"Age groups at h{last}, all origins pooled: median APE % (bias % below); "
+        "coverage of the 80 % bands in %"
     )
-    table.add_column("age group")
+    # One value per line and never cut: at 80 columns "(0.0; 81)" broke over two lines
+    # and "no_migration" became "no_migr…".
+    table.add_column("age\ngroup", no_wrap=True)
     for method in methods:
-        table.add_column(method, justify="right")
+        table.add_column(method.replace("_", "\n"), justify="right", no_wrap=True)
+    for method in with_bands:
+        table.add_column(f"{method}\n80 %", justify="right", no_wrap=True)
     for group in dict.fromkeys(rows["age_group"]):
-        cells = []
-        for method in methods:
-            hit = rows[(rows["age_group"] == group) & (rows["method"] == method)].iloc[0]
-            text = f"{_fmt(hit['median_ape'])} ({_fmt(hit['bias'], 1)}"
-            coverage = hit.get("coverage_80")
-            text += f"; {_fmt(coverage, pct=True)})" if coverage == coverage else ")"
-            cells.append(text)
+        hits = {
+            method: rows[(rows["age_group"] == group) & (rows["method"] == method)].iloc[0]
+            for method in methods
+        }
+        cells = [f"{_fmt(hit['median_ape'])}\n({_fmt(hit['bias'], 1)})" for hit in hits.values()]
+        cells += [_fmt(hits[method]["coverage_80"], pct=True) for method in with_bands]
         table.add_row(str(group), *cells)
     return table
 
