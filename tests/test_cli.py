@@ -148,3 +148,16 @@ def test_a_step_redirected_to_a_file_says_what_it_did(capsys):
         pass
     err = capsys.readouterr().err
     assert err.strip() == "projecting 3 draws to 2040: 0 s"
+
+
+def test_info_shows_every_variable_name_whole_at_80_columns(runner):
+    # "employed_workpla…" hid the name a user would type.
+    from vekst import load_default
+    from vekst.data.panel import describe_availability
+
+    result = runner.invoke(app, ["info"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    for name in describe_availability(load_default()):
+        assert f" {name} " in result.output, name

@@ -38,9 +38,11 @@ def info_tables(panel) -> list[Table]:
         national.add_row(str(year), f"{totals[i]:,.0f}", change)
 
     variables = Table(title="Variables: observed or derived")
-    variables.add_column("variable")
-    variables.add_column("kind")
-    variables.add_column("years")
+    # Names are what a user types (panel["net_migration_total"]): never cut them; the
+    # status and units wrap instead (at 80 columns "employed_workpla…" hid the name).
+    variables.add_column("variable", no_wrap=True)
+    variables.add_column("kind", no_wrap=True)
+    variables.add_column("years", no_wrap=True)
     variables.add_column("status")
     variables.add_column("units")
     for name, entry in describe_availability(panel).items():
