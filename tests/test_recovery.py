@@ -173,11 +173,18 @@ def test_recovery_config_object_and_keyword_forms_agree(quick):
         check_recovery(1, spec, regoins=3)
 
 
-def test_coverage_table_renders(quick):
-    console = Console(record=True, width=200)
+def test_coverage_table_reads_whole_at_80_columns(quick):
+    # Bayes and OLS side by side made twelve columns; at 80 rich cut the numbers.
+    console = Console(record=True, width=80)
     console.print(coverage_table(quick))
     text = console.export_text()
-    assert "beta_year[centrality]" in text and "O94" in text
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    for group in set(quick["group"]):
+        assert f" {group} " in text, group
+    # One Bayes and one OLS row per group that both methods score.
+    assert text.count("│ Bayes ") == (quick["method"] == "bayes").sum()
+    assert text.count("│ OLS ") == (quick["method"] == "ols").sum()
+    assert "94 %" in text
 
 
 @pytest.mark.slow

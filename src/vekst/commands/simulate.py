@@ -63,34 +63,42 @@ def coverage_table(table, title: str | None = None) -> Table:
     widest = levels[-1]
     rich_table = Table(
         title=title or "Coverage of central intervals (share of true values inside)",
-        caption=f"B = Bayes posterior intervals, O = OLS estimate +- z se; w{widest} = mean "
-        f"width of the {widest} % interval; RMSE of the posterior mean / OLS estimate",
+        caption=f"Bayes: posterior intervals; OLS: estimate +- z se. width: mean width of the "
+        f"{widest} % interval; RMSE of the posterior mean / OLS estimate",
     )
+    # Bayes and OLS on two rows, not side by side: twelve columns did not fit 80, and
+    # rich cut the numbers. Values never wrap.
     rich_table.add_column("group", no_wrap=True)
-    rich_table.add_column("n", justify="right")
-    for prefix in ("B", "O"):
-        for level in levels:
-            rich_table.add_column(f"{prefix}{level}", justify="right")
-    for name in (f"w{widest} B", f"w{widest} O", "RMSE B", "RMSE O"):
-        rich_table.add_column(name, justify="right")
+    rich_table.add_column("method", no_wrap=True)
+    rich_table.add_column("n", justify="right", no_wrap=True)
+    for level in levels:
+        rich_table.add_column(f"{level} %", justify="right", no_wrap=True)
+    rich_table.add_column(f"width\n{widest} %", justify="right", no_wrap=True)
+    rich_table.add_column("RMSE", justify="right", no_wrap=True)
 
     def fmt(row, column, digits=2):
-        if row is None:
-            return "-"
         value = row[column]
         return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
     for group in dict.fromkeys(table["group"]):
         rows = table[table["group"] == group].set_index("method")
-        bayes = rows.loc["bayes"] if "bayes" in rows.index else None
-        ols = rows.loc["ols"] if "ols" in rows.index else None
-        # escape(): "beta_mu[ds]" would otherwise be read as rich markup and vanish.
-        cells = [escape(group), str(int(bayes["n"])) if bayes is not None else "-"]
-        cells += [fmt(bayes, f"cover_{level}") for level in levels]
-        cells += [fmt(ols, f"cover_{level}") for level in levels]
-        cells += [fmt(bayes, f"width_{widest}", 3), fmt(ols, f"width_{widest}", 3)]
-        cells += [fmt(bayes, "rmse", 3), fmt(ols, "rmse", 3)]
-        rich_table.add_row(*cells)
+        present = [
+            (method, label)
+            for method, label in (("bayes", "Bayes"), ("ols", "OLS"))
+            if method in rows.index
+        ]
+        for i, (method, label) in enumerate(present):
+            row = rows.loc[method]
+            rich_table.add_row(
+                # escape(): "beta_mu[ds]" would otherwise be read as rich markup and vanish.
+                escape(group) if i == 0 else "",
+                label,
+                str(int(row["n"])) if np.isfinite(row["n"]) else "-",
+                *[fmt(row, f"cover_{level}") for level in levels],
+                fmt(row, f"width_{widest}", 3),
+                fmt(row, "rmse", 3),
+                end_section=i == len(present) - 1,
+            )
     return rich_table
 
 
