@@ -78,7 +78,7 @@ def pooled_table(pooled, level: str = "municipality") -> Table:
             _fmt(row.crps_pct),
             _fmt(data.get("interval_score_pct_80")),
             "/".join(_fmt(c, pct=True) for c in coverage)
-            if any(c == c and c is not None for c in coverage)
+            if any(_fmt(c) != "-" for c in coverage)
             else "-",
         )
     return table

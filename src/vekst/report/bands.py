@@ -225,7 +225,9 @@ def coverage_notes(backtest: pd.DataFrame, lang: Lang | str) -> dict[str, str]:
     def percent(share: float) -> str:
         return f"{100 * share:.0f} %"
 
-    notes = {"all": t("coverage_measured", lang, measured=percent(last["all"]), horizon=horizon)}
+    notes: dict[str, str] = {}
+    if "all" in last.index and pd.notna(last["all"]):
+        notes["all"] = t("coverage_measured", lang, measured=percent(last["all"]), horizon=horizon)
     for label in SIZE_CLASSES:
         if label in last.index and pd.notna(last[label]):
             notes[label] = t(

@@ -198,8 +198,18 @@ def _gate(diag: dict[str, Any] | None, overridden: bool, lang: Lang) -> dict[str
 
 
 def _explorer_context(
-    panel, projection, decomposition, options, lang, uncertainty=None, housing_plan=None
+    panel,
+    projection,
+    decomposition,
+    options,
+    lang,
+    uncertainty=None,
+    housing_plan=None,
+    notes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """The explorer's data and texts; ``notes`` are the backtest's coverage sentences
+    (:func:`vekst.report.bands.coverage_notes`), empty or ``None`` without a backtest."""
+    notes = notes or {}
     data = explorer_data(
         panel, projection, decomposition=decomposition, official=options.official, lang=lang
     )
@@ -210,12 +220,7 @@ def _explorer_context(
     data["lang"] = lang.value
     data["strings"] = _script_strings(lang)
     data["sexes"] = [str(s) for s in projection["sex"].values] if "sex" in projection else []
-    if options.backtest is not None:
-        try:
-            data["coverage"] = {"notes": coverage_notes(options.backtest, lang)}
-        except ValueError:
-            data["coverage"] = None
-    notes = data["coverage"]["notes"] if data.get("coverage") else {}
+    data["coverage"] = {"notes": notes} if notes else None
     ages_note = notes.get("ages")
     # "</" would end the script element early; JSON allows the escaped form.
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
@@ -340,25 +345,24 @@ def write_report(
 
     # A plan's effect is shown only beside the fit it came from (one with housing terms).
     housing_plan = options.housing_plan if housing_covariates(idata) else None
+    # One set of coverage sentences for the explorer and the printed sections.
+    notes = coverage_notes(options.backtest, lang) if options.backtest is not None else {}
     explorer = _explorer_context(
-        panel, projection, decomposition, options, lang, uncertainty, housing_plan
+        panel, projection, decomposition, options, lang, uncertainty, housing_plan, notes
     )
     sections: list[dict[str, Any]] = [
         {"id": "explorer", "title": t("explorer", lang), "intro": "", "blocks": []}
     ]
-    notes: dict[str, str] = {}
     if options.backtest is not None:
-        coverage = band_coverage(options.backtest)
         sections.append(
             bands_section(
-                coverage,
+                band_coverage(options.backtest),
                 lang,
                 backtest=options.backtest,
                 floor=options.chance_floor,
                 paired=options.paired,
             )
         )
-        notes = coverage_notes(options.backtest, lang)
     attractiveness, municipality_ranking = attractiveness_section(
         idata, panel, figures, tables, top=options.top, k=options.k, lang=lang
     )
