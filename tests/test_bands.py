@@ -9,6 +9,9 @@ from vekst.report.bands import (
     band_coverage,
     bands_section,
     coverage_notes,
+    origins_like,
+    read_backtest_notes,
+    schedules_calibrated,
 )
 
 
@@ -152,3 +155,74 @@ def test_the_intro_names_the_size_classes_whose_bands_are_too_narrow():
     # Printed as 80 %, a class is not called too narrow.
     honest = _with_coverage(_table(), 2, {"all": 0.80, "<2k": 0.83, "50k+": 0.797})
     assert "holds for municipalities" not in bands_section(band_coverage(honest), "en")["intro"]
+
+
+def _two_kinds_of_origins():
+    """A backtest whose short-panel origins (2009, 2010) covered 95 % everywhere and whose
+    calibrated origins (2013, 2014) covered 66 % in the largest class, with their notes as
+    ``vekst backtest`` writes them."""
+    frames = []
+    for origin, share in ((2009, 0.95), (2010, 0.95), (2013, 0.66), (2014, 0.66)):
+        table = _table().query("origin == 2012").assign(origin=origin)
+        frames.append(_with_coverage(table, 2, {"all": share + 0.1 if share < 0.9 else share,
+                                                "50k+": share}))
+    table = pd.concat(frames, ignore_index=True)
+    notes = {
+        "settings": {"origins": [2009, 2010, 2013, 2014]},
+        "origins": {
+            "2009": {"converged": True, "schedule_calibrated_on": None},
+            "2010": {"converged": True, "schedule_calibrated_on": None},
+            "2013": {"converged": True, "schedule_calibrated_on": [2011, 2012]},
+            "2014": {"converged": True, "schedule_calibrated_on": [2011, 2013]},
+        },
+    }
+    return table, notes
+
+
+def test_a_band_is_judged_by_the_origins_made_as_its_forecast_was(tmp_path):
+    import json
+
+    table, notes = _two_kinds_of_origins()
+    path = tmp_path / "backtest_notes.json"
+    path.write_text(json.dumps(notes))
+    read = read_backtest_notes(path)
+    assert read[2013]["schedule_calibrated_on"] == [2011, 2012] and 2009 in read
+    assert read_backtest_notes(tmp_path / "missing.json") is None
+
+    calibrated = origins_like(table, read, calibrated=True)
+    assert calibrated.origins == (2013, 2014) and calibrated.others == (2009, 2010)
+    assert np.isclose(calibrated.others_coverage, 0.95)
+    notes_en = coverage_notes(calibrated.table, "en", calibrated)
+    # The largest places quote the 66 % of forecasts made like this one, not the mean of
+    # 66 % and 95 % over every origin, and say which origins those are.
+    assert "66 %" in notes_en["50k+"] and "2013-2014" in notes_en["50k+"]
+    assert "past years" not in notes_en["50k+"]
+    intro = bands_section(band_coverage(calibrated.table), "en", origins=calibrated)["intro"]
+    assert "origins 2013-2014, whose migration age schedules were calibrated" in intro
+    assert "other origins (2009-2010) the bands held for 95 %" in intro
+    norsk = coverage_notes(calibrated.table, "nb", calibrated)["50k+"]
+    assert "startårene 2013-2014" in norsk and "66 %" in norsk
+
+    short = origins_like(table, read, calibrated=False)
+    assert short.origins == (2009, 2010)
+    assert "95 %" in coverage_notes(short.table, "en", short)["50k+"]
+
+    # Without the forecast's kind or the notes, every origin counts, in the old words.
+    for whole in (origins_like(table, read, None), origins_like(table, None, True)):
+        assert whole.origins == (2009, 2010, 2013, 2014) and whole.calibrated is None
+        sentence = coverage_notes(whole.table, "en", whole)["50k+"]
+        assert "past years" in sentence and "80 %" in sentence  # mean of 66 and 95: 80.5
+
+
+def test_the_forecast_says_whether_its_schedules_were_calibrated():
+    import json
+
+    import xarray as xr
+
+    def projection(assumptions):
+        return xr.Dataset(attrs={"assumptions": json.dumps(assumptions)})
+
+    assert schedules_calibrated(projection({"migration_schedule_calibrated_on": [2018, 2021]}))
+    assert schedules_calibrated(projection({"migration_schedule_calibrated_on": None})) is False
+    assert schedules_calibrated(projection({"migration_schedule": "textbook"})) is None
+    assert schedules_calibrated(xr.Dataset()) is None

@@ -124,7 +124,12 @@ def build_report(
     from vekst.models.data import MigrationData
     from vekst.models.ols import fit_ols
     from vekst.projection.outputs import UNCERTAINTY_FILE
-    from vekst.report.bands import read_backtest_table, read_chance_floor, read_paired_comparison
+    from vekst.report.bands import (
+        read_backtest_notes,
+        read_backtest_table,
+        read_chance_floor,
+        read_paired_comparison,
+    )
     from vekst.report.html import ReportOptions, write_report
 
     projection_file = _projection_file(projection)
@@ -156,6 +161,8 @@ def build_report(
     options = options or ReportOptions()
     if options.backtest is None:
         options.backtest = read_backtest_table()
+        if options.backtest_notes is None:
+            options.backtest_notes = read_backtest_notes()
         if options.chance_floor is None:
             options.chance_floor = read_chance_floor()
         if options.paired is None:

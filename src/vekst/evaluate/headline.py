@@ -10,12 +10,14 @@ naive10's and OLS's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pandas as pd
 
 from vekst.evaluate.chance import floor_by_age_group
 from vekst.evaluate.scoring import SIZE_CLASSES, TOTAL
 
-__all__ = ["headline_markdown"]
+__all__ = ["headline_markdown", "origin_span", "origins_by_schedule"]
 
 
 def _pct(value) -> str:
@@ -204,6 +206,32 @@ def _weighted_coverage(rows: pd.DataFrame, by: str) -> pd.Series:
     return covered / weights.groupby(rows[by]).sum()
 
 
+def origins_by_schedule(notes: Mapping) -> tuple[list[int], list[int]]:
+    """The backtest's origins with calibrated migration age schedules, and those whose
+    panels were too short to calibrate.
+
+    Parameters
+    ----------
+    notes
+        Per-origin notes (``BacktestResult.notes``, or the ``origins`` of
+        ``backtest_notes.json``), keyed by origin (int or text).
+
+    Returns
+    -------
+    (list of int, list of int)
+        Calibrated and short-panel origins, sorted; an origin whose notes do not record
+        the calibration (no schedule was used) is in neither.
+    """
+    known = {
+        int(origin): note["schedule_calibrated_on"]
+        for origin, note in notes.items()
+        if isinstance(note, Mapping) and "schedule_calibrated_on" in note
+    }
+    calibrated = sorted(o for o, years in known.items() if years)
+    short = sorted(o for o, years in known.items() if not years)
+    return calibrated, short
+
+
 def _history_section(
     table: pd.DataFrame | None, notes: dict, method: str, last: int
 ) -> list[str]:
@@ -215,10 +243,7 @@ def _history_section(
     """
     if table is None or table.empty or not notes:
         return []
-    known = {int(o): n["schedule_calibrated_on"] for o, n in notes.items()
-             if "schedule_calibrated_on" in n}
-    calibrated = sorted(o for o, years in known.items() if years)
-    short = sorted(o for o, years in known.items() if not years)
+    calibrated, short = origins_by_schedule(notes)
     if not calibrated or not short:
         return []
     rows = table[(table["method"] == method) & table["coverage_80"].notna()]
@@ -233,7 +258,8 @@ def _history_section(
             body.append([f"{level} ({label})", *[_pct(by_h.get(h)) for h in horizons]])
     lines = [
         f"**80 % coverage (%) by history: origins with calibrated migration age schedules "
-        f"({_span(calibrated)}) and short panels too short to calibrate ({_span(short)})**",
+        f"({origin_span(calibrated)}) and short panels too short to calibrate "
+        f"({origin_span(short)})**",
         "",
     ]
     lines += _table(["totals", *[f"h = {h}" for h in horizons]], body)
@@ -258,8 +284,8 @@ def _history_section(
     return lines
 
 
-def _span(origins: list[int]) -> str:
-    """``2013-2018`` for consecutive origins, else the list."""
+def origin_span(origins: Sequence[int]) -> str:
+    """``2013-2018`` for consecutive origins, else the list (``2009, 2012``)."""
     if len(origins) > 1 and origins[-1] - origins[0] == len(origins) - 1:
         return f"{origins[0]}-{origins[-1]}"
     return ", ".join(str(o) for o in origins)

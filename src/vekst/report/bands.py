@@ -8,6 +8,9 @@ module turns it into what a planner needs: how often the real population fell in
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +21,18 @@ from vekst.report.i18n import Lang, fmt_number
 
 __all__ = [
     "SIZE_CLASSES",
+    "BacktestOrigins",
     "age_group_coverage",
     "aggregate_coverage",
     "band_coverage",
     "bands_section",
     "coverage_notes",
+    "origins_like",
+    "read_backtest_notes",
     "read_backtest_table",
     "read_chance_floor",
     "read_paired_comparison",
+    "schedules_calibrated",
     "size_class_words",
 ]
 
@@ -34,12 +41,17 @@ SIZE_CLASSES: tuple[str, ...] = ("<2k", "2-5k", "5-20k", "20-50k", "50k+")
 _REQUIRED = ("method", "horizon", "size_class", "age_group", "coverage_80")
 
 
+def _results_path(name: str, path: str | Path | None) -> Path:
+    """``path``, or ``docs/results/<name>`` of the source tree."""
+    if path is None:
+        return Path(__file__).resolve().parents[3] / "docs" / "results" / name
+    return Path(path)
+
+
 def _read_results(name: str, path: str | Path | None, text: tuple[str, ...]):
     """A CSV of the backtest's results (default: ``docs/results/<name>`` of the source
     tree), with the columns ``text`` read as text; ``None`` when there is none."""
-    if path is None:
-        path = Path(__file__).resolve().parents[3] / "docs" / "results" / name
-    path = Path(path)
+    path = _results_path(name, path)
     if not path.is_file():
         return None
     return pd.read_csv(path, dtype=dict.fromkeys(text, str))
@@ -82,6 +94,150 @@ def read_paired_comparison(path: str | Path | None = None) -> pd.DataFrame | Non
         The CSV; default beside the default backtest table (``docs/results``).
     """
     return _read_results("backtest_paired.csv", path, ("age_group", "baseline", "verdict"))
+
+
+def read_backtest_notes(path: str | Path | None = None) -> dict[int, dict] | None:
+    """Read the backtest's notes per origin (``backtest_notes.json``), or ``None``.
+
+    Parameters
+    ----------
+    path
+        The JSON file; default beside the default backtest table (``docs/results``).
+
+    Returns
+    -------
+    dict or None
+        Per origin (int): its convergence gate and the years its migration age schedules
+        were calibrated on (``schedule_calibrated_on``, ``None`` for a panel too short to
+        calibrate).
+    """
+    path = _results_path("backtest_notes.json", path)
+    if not path.is_file():
+        return None
+    notes = json.loads(path.read_text("utf-8"))
+    per_origin = notes.get("origins", notes) if isinstance(notes, dict) else None
+    if not isinstance(per_origin, dict):
+        return None
+    return {int(origin): note for origin, note in per_origin.items() if str(origin).isdigit()}
+
+
+def schedules_calibrated(projection: Any) -> bool | None:
+    """Whether a projection's migration age schedules were calibrated on held-out years.
+
+    Parameters
+    ----------
+    projection
+        A projection dataset (its ``assumptions`` attribute, JSON).
+
+    Returns
+    -------
+    bool or None
+        ``True`` for calibrated schedules (a panel with enough years), ``False`` for a panel
+        too short to calibrate, ``None`` when the projection used no such schedule.
+    """
+    assumptions = json.loads(projection.attrs.get("assumptions") or "{}")
+    if "migration_schedule_calibrated_on" not in assumptions:
+        return None
+    return bool(assumptions["migration_schedule_calibrated_on"])
+
+
+@dataclass(frozen=True)
+class BacktestOrigins:
+    """The backtest's forecast origins made as the reported forecast was made.
+
+    Origins with calibrated migration age schedules and those whose panels were too short
+    to calibrate have different bands (the short panels' cover more), so a band is judged
+    by the origins of its own kind.
+
+    Attributes
+    ----------
+    table
+        The backtest rows of those origins.
+    origins
+        Those origins.
+    calibrated
+        ``True``: origins with calibrated schedules; ``False``: short panels; ``None``:
+        every origin (the forecast's kind or the origins' is not known).
+    others
+        The other origins (empty with ``calibrated=None``).
+    others_coverage
+        80 % coverage of the municipal totals of the other origins at the longest horizon
+        (mean over origins, a share), or ``None``.
+    """
+
+    table: pd.DataFrame
+    origins: tuple[int, ...]
+    calibrated: bool | None = None
+    others: tuple[int, ...] = ()
+    others_coverage: float | None = None
+
+    @property
+    def span(self) -> str:
+        """The origins as text (``2013-2018``)."""
+        from vekst.evaluate.headline import origin_span
+
+        return origin_span(self.origins)
+
+    def source(self, lang: Lang | str) -> str:
+        """The start of a coverage sentence: which backtests it quotes."""
+        from vekst.report.i18n import t
+
+        if self.calibrated is None:
+            return t("coverage_source_all", lang)
+        return t("coverage_source_like", lang, origins=self.span)
+
+
+def origins_like(
+    backtest: pd.DataFrame,
+    notes: Mapping[int, Mapping] | None,
+    calibrated: bool | None,
+) -> BacktestOrigins:
+    """Keep the backtest's origins made as a forecast was (see :class:`BacktestOrigins`).
+
+    Parameters
+    ----------
+    backtest
+        The long backtest table (with an ``origin`` column).
+    notes
+        Per-origin notes (:func:`read_backtest_notes`).
+    calibrated
+        The forecast's kind (:func:`schedules_calibrated`).
+
+    Returns
+    -------
+    BacktestOrigins
+        Every origin (``calibrated=None``) when the notes, the forecast's kind or the
+        table's origins do not allow the split, or when no origin is of the forecast's
+        kind.
+    """
+    from vekst.evaluate.headline import origins_by_schedule
+
+    every = tuple(sorted(int(o) for o in backtest["origin"].unique())) if (
+        "origin" in backtest.columns
+    ) else ()
+    whole = BacktestOrigins(table=backtest, origins=every)
+    if not notes or calibrated is None or not every:
+        return whole
+    with_schedule, short = origins_by_schedule(notes)
+    same = [o for o in (with_schedule if calibrated else short) if o in every]
+    others = [o for o in (short if calibrated else with_schedule) if o in every]
+    if not same:
+        return whole
+    others_table = backtest[backtest["origin"].isin(others)]
+    others_coverage = None
+    if others:
+        try:
+            last = band_coverage(others_table).iloc[-1]
+            others_coverage = float(last["all"]) if "all" in last.index else None
+        except ValueError:
+            others_coverage = None
+    return BacktestOrigins(
+        table=backtest[backtest["origin"].isin(same)],
+        origins=tuple(same),
+        calibrated=bool(calibrated),
+        others=tuple(others),
+        others_coverage=others_coverage,
+    )
 
 
 #: The paired comparison's verdicts in the report's words.
@@ -202,12 +358,24 @@ def size_class_words(label: str, lang: Lang | str) -> str:
     return nb if Lang(lang) is Lang.nb else en
 
 
-def coverage_notes(backtest: pd.DataFrame, lang: Lang | str) -> dict[str, str]:
+def coverage_notes(
+    backtest: pd.DataFrame, lang: Lang | str, origins: BacktestOrigins | None = None
+) -> dict[str, str]:
     """The sentences under the fan charts: how often the 80 % band held, as measured.
 
     A municipality's chart quotes its own size class (a band is a claim about places like
-    it: four years ahead the classes range from 76 to 83 % on the shipped backtest), the
-    nation's chart the counties, the largest units backtested.
+    it: four years ahead the classes range from 66 to 84 % in the shipped backtest's
+    calibrated origins), the nation's chart the counties, the largest units backtested.
+
+    Parameters
+    ----------
+    backtest
+        The long backtest table, of the origins to quote.
+    lang
+        Language of the sentences.
+    origins
+        Which origins ``backtest`` holds (:func:`origins_like`): the sentences name them;
+        default "backtests on past years".
 
     Returns
     -------
@@ -221,18 +389,23 @@ def coverage_notes(backtest: pd.DataFrame, lang: Lang | str) -> dict[str, str]:
     coverage = band_coverage(backtest)
     horizon = int(coverage.index.max())
     last = coverage.loc[horizon]
+    source = (origins or BacktestOrigins(backtest, ())).source(lang)
 
     def percent(share: float) -> str:
         return f"{100 * share:.0f} %"
 
     notes: dict[str, str] = {}
     if "all" in last.index and pd.notna(last["all"]):
-        notes["all"] = t("coverage_measured", lang, measured=percent(last["all"]), horizon=horizon)
+        notes["all"] = t(
+            "coverage_measured", lang, source=source, measured=percent(last["all"]),
+            horizon=horizon,
+        )
     for label in SIZE_CLASSES:
         if label in last.index and pd.notna(last[label]):
             notes[label] = t(
                 "coverage_measured_class",
                 lang,
+                source=source,
                 size=size_class_words(label, lang),
                 measured=percent(last[label]),
                 horizon=horizon,
@@ -246,6 +419,7 @@ def coverage_notes(backtest: pd.DataFrame, lang: Lang | str) -> dict[str, str]:
             notes[level] = t(
                 f"coverage_measured_{level}",
                 lang,
+                source=source,
                 measured=percent(shares.loc[shares.index.max()]),
                 horizon=int(shares.index.max()),
             )
@@ -262,6 +436,7 @@ def coverage_notes(backtest: pd.DataFrame, lang: Lang | str) -> dict[str, str]:
         notes["ages"] = t(
             "coverage_measured_ages",
             lang,
+            source=source,
             horizon=horizon,
             low=f"{low} %",
             low_groups=groups(low),
@@ -277,11 +452,13 @@ def bands_section(
     backtest: pd.DataFrame | None = None,
     floor: pd.DataFrame | None = None,
     paired: pd.DataFrame | None = None,
+    origins: BacktestOrigins | None = None,
 ) -> dict[str, Any]:
     """The section: coverage tables (totals; with ``backtest`` also counties, regions and
     age groups, with ``floor`` the chance floor beside the age groups' median errors, with
     ``paired`` the difference from the best other method) and a sentence on what they
-    mean."""
+    mean; with ``origins`` (:func:`origins_like`, the origins ``coverage`` and
+    ``backtest`` hold) also which origins those are and how the others did."""
     from vekst.report.html_helpers import table_block
     from vekst.report.i18n import t
 
@@ -302,10 +479,13 @@ def bands_section(
             f"{fmt_number(100 * overall, lang)} % av kommunene. Er tallet lavere enn 80 %, er "
             "intervallene for smale: regn med mer usikkerhet enn de viser."
             + _narrow_classes(coverage.loc[horizon], horizon, lang)
+            + _origins_sentence(origins, horizon, lang)
         )
         caption = (
             "Andel kommuner der det faktiske folketallet lå innenfor 80 %-intervallet, etter "
-            "antall år fram og kommunestørrelse (innbyggere), gjennomsnitt over startårene."
+            "antall år fram og kommunestørrelse (innbyggere), gjennomsnitt over startårene"
+            + (f" {origins.span}." if origins is not None and origins.calibrated is not None
+               else ".")
         )
     else:
         intro = (
@@ -316,14 +496,17 @@ def bands_section(
             "municipalities. Where the share is below 80 %, the bands are too narrow: expect "
             "more uncertainty than they show."
             + _narrow_classes(coverage.loc[horizon], horizon, lang)
+            + _origins_sentence(origins, horizon, lang)
         )
         caption = (
             "Share of municipalities whose real population fell inside the 80 % band, by "
-            "years ahead and municipality size (inhabitants), mean over the forecast origins."
+            "years ahead and municipality size (inhabitants), mean over the forecast origins"
+            + (f" {origins.span}." if origins is not None and origins.calibrated is not None
+               else ".")
         )
     blocks = [table_block(shown, caption)]
     if backtest is not None:
-        blocks.extend(_detail_blocks(backtest, lang, floor, paired))
+        blocks.extend(_detail_blocks(backtest, lang, floor, paired, origins))
     return {"id": "bands", "title": t("bands", lang), "intro": intro, "blocks": blocks}
 
 
@@ -343,6 +526,50 @@ def _narrow_classes(last: pd.Series, horizon: int, lang: Lang) -> str:
     return f" {horizon} years ahead that holds for municipalities of {joined}."
 
 
+def _origins_sentence(origins: BacktestOrigins | None, horizon: int, lang: Lang) -> str:
+    """Which origins the tables show (those made as this forecast was) and how the other
+    origins' bands did."""
+    if origins is None or origins.calibrated is None:
+        return ""
+    from vekst.evaluate.headline import origin_span
+
+    others = origin_span(origins.others) if origins.others else ""
+    held = (
+        fmt_number(100 * origins.others_coverage, lang, 0) + " %"
+        if origins.others_coverage is not None
+        else ""
+    )
+    if lang is Lang.nb:
+        kind = (
+            "der flyttemønsteret etter alder ble kalibrert på holdt-ut år, slik det er i "
+            "denne framskrivingen"
+            if origins.calibrated
+            else "der dataene var for korte til å kalibrere flyttemønsteret etter alder, "
+            "slik de er i denne framskrivingen"
+        )
+        text = f" Tabellene viser startårene {origins.span}, {kind}."
+        if others and held:
+            text += (
+                f" I de andre startårene ({others}) rommet intervallene {held} av kommunene "
+                f"{horizon} år fram."
+            )
+        return text
+    kind = (
+        "whose migration age schedules were calibrated on held-out years, as this "
+        "forecast's were"
+        if origins.calibrated
+        else "whose panels were too short to calibrate the migration age schedules, as "
+        "this forecast's was"
+    )
+    text = f" The tables show the forecast origins {origins.span}, {kind}."
+    if others and held:
+        text += (
+            f" In the other origins ({others}) the bands held for {held} of the "
+            f"municipalities {horizon} years ahead."
+        )
+    return text
+
+
 def _percent(frame: pd.DataFrame, lang: Lang) -> pd.DataFrame:
     return frame.map(lambda v: fmt_number(100 * v, lang, 0) + " %")
 
@@ -352,6 +579,7 @@ def _detail_blocks(
     lang: Lang,
     floor: pd.DataFrame | None = None,
     paired: pd.DataFrame | None = None,
+    origins: BacktestOrigins | None = None,
 ) -> list[dict[str, Any]]:
     """Counties and regions, and age groups, from the same backtests."""
     from vekst.report.html_helpers import table_block
@@ -420,6 +648,16 @@ def _detail_blocks(
                 "published model), the mean of the last 5 or 10 years, a cohort-component "
                 "projection with fixed rates and no migration. 'No clear difference': the "
                 "90 % interval from resampling whole municipalities holds zero.",
+            }[lang]
+        if floor_note and origins is not None and origins.calibrated is not None:
+            from vekst.evaluate.headline import origin_span
+
+            every = origin_span(sorted((*origins.origins, *origins.others)))
+            floor_note += {
+                Lang.nb: f" Tilfeldighetsgulvet og sammenligningen med andre metoder gjelder "
+                f"alle startårene ({every}).",
+                Lang.en: f" The chance floor and the comparison with other methods are over "
+                f"every origin ({every}).",
             }[lang]
         blocks.append(table_block(shown, (
             f"Aldersgrupper, {horizon} år fram: andel av kommune x aldersgruppe der det "

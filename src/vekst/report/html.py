@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -41,6 +41,8 @@ from vekst.report.bands import (
     band_coverage,
     bands_section,
     coverage_notes,
+    origins_like,
+    schedules_calibrated,
 )
 from vekst.report.explorer import explorer_data
 from vekst.report.housing_section import (
@@ -100,6 +102,10 @@ class ReportOptions:
     backtest
         The backtest table (long format, ``docs/results/backtest_table.csv``) for the
         section "How good are these bands?"; ``None`` leaves the section out.
+    backtest_notes
+        The backtest's notes per origin (:func:`vekst.report.bands.read_backtest_notes`):
+        with them the bands are judged by the origins made as this forecast was
+        (:func:`vekst.report.bands.origins_like`); without, by every origin.
     chance_floor
         The backtest's chance floor (``backtest_chance_floor.csv``,
         :func:`vekst.evaluate.chance.chance_floor`), shown beside the age groups' errors.
@@ -127,6 +133,7 @@ class ReportOptions:
     k: int = 10
     dpi: int = DPI
     backtest: pd.DataFrame | None = None
+    backtest_notes: Mapping[int, Mapping] | None = None
     chance_floor: pd.DataFrame | None = None
     paired: pd.DataFrame | None = None
     official: pd.DataFrame | None = None
@@ -345,22 +352,29 @@ def write_report(
 
     # A plan's effect is shown only beside the fit it came from (one with housing terms).
     housing_plan = options.housing_plan if housing_covariates(idata) else None
+    # A band is judged by the backtest origins made as this forecast was.
+    origins = (
+        origins_like(options.backtest, options.backtest_notes, schedules_calibrated(projection))
+        if options.backtest is not None
+        else None
+    )
     # One set of coverage sentences for the explorer and the printed sections.
-    notes = coverage_notes(options.backtest, lang) if options.backtest is not None else {}
+    notes = coverage_notes(origins.table, lang, origins) if origins is not None else {}
     explorer = _explorer_context(
         panel, projection, decomposition, options, lang, uncertainty, housing_plan, notes
     )
     sections: list[dict[str, Any]] = [
         {"id": "explorer", "title": t("explorer", lang), "intro": "", "blocks": []}
     ]
-    if options.backtest is not None:
+    if origins is not None:
         sections.append(
             bands_section(
-                band_coverage(options.backtest),
+                band_coverage(origins.table),
                 lang,
-                backtest=options.backtest,
+                backtest=origins.table,
                 floor=options.chance_floor,
                 paired=options.paired,
+                origins=origins,
             )
         )
     attractiveness, municipality_ranking = attractiveness_section(

@@ -84,41 +84,50 @@ STRINGS: dict[str, dict[str, str]] = {
         "nb": "Den svarte linjen er observert folketall, den blå medianen av de simulerte "
         "framtidene. Båndene rommer de midterste 50 %, 80 % og 95 % av dem. {coverage}",
     },
+    "coverage_source_all": {
+        "en": "In backtests on past years",
+        "nb": "I tilbaketester på tidligere år",
+    },
+    "coverage_source_like": {
+        "en": "In backtests from the forecast origins {origins} (made as this forecast was)",
+        "nb": "I tilbaketester fra startårene {origins} (laget slik denne framskrivingen er "
+        "laget)",
+    },
     "coverage_measured": {
-        "en": "In backtests on past years, the real population fell inside the 80 % band "
+        "en": "{source}, the real population fell inside the 80 % band "
         "{measured} of the time {horizon} years ahead (it should be 80 %).",
-        "nb": "I tilbaketester på tidligere år lå det faktiske folketallet innenfor "
+        "nb": "{source} lå det faktiske folketallet innenfor "
         "80 %-intervallet i {measured} av tilfellene {horizon} år fram (det burde vært 80 %).",
     },
     "coverage_measured_class": {
-        "en": "In backtests on past years, the real population of municipalities of {size} "
+        "en": "{source}, the real population of municipalities of {size} "
         "fell inside the 80 % band {measured} of the time {horizon} years ahead (it should "
         "be 80 %).",
-        "nb": "I tilbaketester på tidligere år lå det faktiske folketallet i kommuner med "
+        "nb": "{source} lå det faktiske folketallet i kommuner med "
         "{size} innenfor 80 %-intervallet i {measured} av tilfellene {horizon} år fram "
         "(det burde vært 80 %).",
     },
     "coverage_measured_county": {
-        "en": "In backtests on past years, the real population of the counties (the largest "
+        "en": "{source}, the real population of the counties (the largest "
         "units backtested) fell inside their 80 % bands {measured} of the time {horizon} "
         "years ahead (it should be 80 %).",
-        "nb": "I tilbaketester på tidligere år lå det faktiske folketallet i fylkene (de "
+        "nb": "{source} lå det faktiske folketallet i fylkene (de "
         "største enhetene som er tilbaketestet) innenfor 80 %-intervallene i {measured} av "
         "tilfellene {horizon} år fram (det burde vært 80 %).",
     },
     "coverage_measured_region": {
-        "en": "In backtests on past years, the real population of the labour-market regions "
+        "en": "{source}, the real population of the labour-market regions "
         "fell inside their 80 % bands {measured} of the time {horizon} years ahead (it "
         "should be 80 %).",
-        "nb": "I tilbaketester på tidligere år lå det faktiske folketallet i bo- og "
+        "nb": "{source} lå det faktiske folketallet i bo- og "
         "arbeidsmarkedsregionene innenfor 80 %-intervallene i {measured} av tilfellene "
         "{horizon} år fram (det burde vært 80 %).",
     },
     "coverage_measured_ages": {
-        "en": "In backtests on past years, {horizon} years ahead, the 80 % intervals of "
+        "en": "{source}, {horizon} years ahead, the 80 % intervals of "
         "municipalities' age groups held the real number {low} of the time ({low_groups}) "
         "to {high} ({high_groups}).",
-        "nb": "I tilbaketester på tidligere år, {horizon} år fram, rommet 80 %-intervallene "
+        "nb": "{source}, {horizon} år fram, rommet 80 %-intervallene "
         "for kommunenes aldersgrupper det faktiske tallet i {low} ({low_groups}) til "
         "{high} ({high_groups}) av tilfellene.",
     },
