@@ -239,3 +239,36 @@ def test_headline_shows_calibrated_origins_apart_from_short_panels():
     assert "by history" not in headline_markdown(pooled, notes={2010: {}}, per_origin=table)
     only_calibrated = {o: {"schedule_calibrated_on": [2010, 2013]} for o in (2010, 2014, 2015)}
     assert "by history" not in headline_markdown(pooled, notes=only_calibrated, per_origin=table)
+
+
+def test_headline_checks_the_size_classes_of_the_calibrated_origins():
+    from vekst.evaluate.headline import headline_markdown
+
+    # Pooled over every origin the classes look fine (80 and 78 %).
+    pooled = _pooled(0.8, 0.78, {"bayes": 1.0, "ols": 2.0, "naive10": 2.0})
+    rows = []
+    # origin: coverage of places of 50,000+ and of <2k, places of 50,000+ scored
+    for origin, (large, small, n) in {
+        2010: (0.95, 0.80, 20),
+        2014: (0.66, 0.80, 10),
+        2015: (0.70, 0.85, 30),
+    }.items():
+        for horizon in (1, 2):
+            base = dict(origin=origin, method="bayes", horizon=horizon, level="municipality",
+                        age_group="total")
+            rows += [
+                dict(base, size_class="all", coverage_80=0.8, n=200),
+                dict(base, size_class="50k+", coverage_80=large, n=n),
+                dict(base, size_class="<2k", coverage_80=small, n=100),
+            ]
+    notes = {2010: {"schedule_calibrated_on": None}, 2014: {"schedule_calibrated_on": [2010, 2013]},
+             2015: {"schedule_calibrated_on": [2011, 2014]}}
+    text = headline_markdown(pooled, notes=notes, per_origin=pd.DataFrame(rows))
+    # weighted by places scored: (0.66 * 10 + 0.70 * 30) / 40 = 0.69; the short panel's
+    # 95 % is left out.
+    assert "| 50k+ | 69 | 69 |" in text and "| <2k | 82 | 82 |" in text
+    assert "- [x] 80 % bands cover at least 75 % in every size class\n" in text
+    assert (
+        "- [ ] 80 % bands cover at least 75 % in every size class in the origins with "
+        "calibrated migration age schedules (not in: 50k+ at h = 1: 69, 50k+ at h = 2: 69)"
+    ) in text
