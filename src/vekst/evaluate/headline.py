@@ -185,7 +185,8 @@ def headline_markdown(
             )
             lines.append("")
     lines += _paired_section(paired, last)
-    lines += _history_section(per_origin, notes, method, last)
+    calibrated_sizes = _calibrated_size_classes(per_origin, notes, method)
+    lines += _history_section(per_origin, notes, method, last, calibrated_sizes)
     if growth is not None and not growth.empty:
         pooled_growth = growth[(growth["origin"] == "pooled") & (growth["method"] == method)]
         if not pooled_growth.empty:
@@ -195,17 +196,16 @@ def headline_markdown(
                 "shocks: h^1; the observed errors of the embedded panel: h^1.4 to h^2)."
             )
             lines.append("")
-    lines += _targets(
-        pooled, method, last, paired, _calibrated_size_classes(per_origin, notes, method)
-    )
+    lines += _targets(pooled, method, last, paired, calibrated_sizes)
     return "\n".join(lines)
 
 
-def _weighted_coverage(rows: pd.DataFrame, by: str) -> pd.Series:
+def _weighted_coverage(rows: pd.DataFrame, by: str | list[str]) -> pd.Series:
     """80 % coverage over origins, each origin's rows weighted by their scored units."""
+    keys = [rows[column] for column in ([by] if isinstance(by, str) else by)]
     weights = rows["n"].astype(float)
-    covered = (rows["coverage_80"] * weights).groupby(rows[by]).sum()
-    return covered / weights.groupby(rows[by]).sum()
+    covered = (rows["coverage_80"] * weights).groupby(keys).sum()
+    return covered / weights.groupby(keys).sum()
 
 
 def origins_by_schedule(notes: Mapping) -> tuple[list[int], list[int]]:
@@ -235,13 +235,18 @@ def origins_by_schedule(notes: Mapping) -> tuple[list[int], list[int]]:
 
 
 def _history_section(
-    table: pd.DataFrame | None, notes: dict, method: str, last: int
+    table: pd.DataFrame | None,
+    notes: dict,
+    method: str,
+    last: int,
+    sizes: pd.DataFrame | None = None,
 ) -> list[str]:
     """80 % coverage of origins with calibrated migration age schedules against short panels.
 
     An origin with too few years of flows before it cannot calibrate the schedules'
     spread on held-out years (:func:`vekst.projection.agepattern.estimate_age_pattern`);
     its bands behave differently, and a user's full panel is in the calibrated case.
+    ``sizes`` (:func:`_calibrated_size_classes`) adds the calibrated origins' size classes.
     """
     if table is None or table.empty or not notes:
         return []
@@ -265,7 +270,6 @@ def _history_section(
         "",
     ]
     lines += _table(["totals", *[f"h = {h}" for h in horizons]], body)
-    sizes = _calibrated_size_classes(table, notes, method)
     if sizes is not None:
         lines += _table(
             ["size class (calibrated)", *[f"h = {h}" for h in sizes.columns]],
@@ -311,10 +315,7 @@ def _calibrated_size_classes(
     ]
     if rows.empty:
         return None
-    weights = rows["n"].astype(float)
-    keys = [rows["size_class"], rows["horizon"]]
-    shares = (rows["coverage_80"] * weights).groupby(keys).sum() / weights.groupby(keys).sum()
-    wide = shares.unstack("horizon")
+    wide = _weighted_coverage(rows, ["size_class", "horizon"]).unstack("horizon")
     order = [label for label, _ in SIZE_CLASSES if label in wide.index]
     return wide.loc[order + [c for c in wide.index if c not in order]]
 

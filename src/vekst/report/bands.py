@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from vekst.evaluate.headline import origin_span, origins_by_schedule
 from vekst.evaluate.paired import BETTER, TIED, WORSE
 from vekst.report.i18n import Lang, fmt_number
 
@@ -114,11 +115,10 @@ def read_backtest_notes(path: str | Path | None = None) -> dict[int, dict] | Non
     path = _results_path("backtest_notes.json", path)
     if not path.is_file():
         return None
-    notes = json.loads(path.read_text("utf-8"))
-    per_origin = notes.get("origins", notes) if isinstance(notes, dict) else None
+    per_origin = json.loads(path.read_text("utf-8")).get("origins")
     if not isinstance(per_origin, dict):
         return None
-    return {int(origin): note for origin, note in per_origin.items() if str(origin).isdigit()}
+    return {int(origin): note for origin, note in per_origin.items()}
 
 
 def schedules_calibrated(projection: Any) -> bool | None:
@@ -174,15 +174,18 @@ class BacktestOrigins:
     @property
     def span(self) -> str:
         """The origins as text (``2013-2018``)."""
-        from vekst.evaluate.headline import origin_span
-
         return origin_span(self.origins)
+
+    @property
+    def is_subset(self) -> bool:
+        """Whether only the origins of the forecast's kind are kept (not every origin)."""
+        return self.calibrated is not None
 
     def source(self, lang: Lang | str) -> str:
         """The start of a coverage sentence: which backtests it quotes."""
         from vekst.report.i18n import t
 
-        if self.calibrated is None:
+        if not self.is_subset:
             return t("coverage_source_all", lang)
         return t("coverage_source_like", lang, origins=self.span)
 
@@ -210,8 +213,6 @@ def origins_like(
         table's origins do not allow the split, or when no origin is of the forecast's
         kind.
     """
-    from vekst.evaluate.headline import origins_by_schedule
-
     every = tuple(sorted(int(o) for o in backtest["origin"].unique())) if (
         "origin" in backtest.columns
     ) else ()
@@ -389,7 +390,7 @@ def coverage_notes(
     coverage = band_coverage(backtest)
     horizon = int(coverage.index.max())
     last = coverage.loc[horizon]
-    source = (origins or BacktestOrigins(backtest, ())).source(lang)
+    source = origins.source(lang) if origins is not None else t("coverage_source_all", lang)
 
     def percent(share: float) -> str:
         return f"{100 * share:.0f} %"
@@ -470,6 +471,7 @@ def bands_section(
     shown.columns = [names.get(str(c), str(c)) for c in shown.columns]
     horizon = int(coverage.index.max())
     overall = float(coverage.loc[horizon].get("all", coverage.loc[horizon].mean()))
+    shown_origins = f" {origins.span}." if origins is not None and origins.is_subset else "."
     if lang is Lang.nb:
         intro = (
             "Framskrivingene er prøvd på tidligere år: modellen ble tilpasset data fram til et "
@@ -484,8 +486,7 @@ def bands_section(
         caption = (
             "Andel kommuner der det faktiske folketallet lå innenfor 80 %-intervallet, etter "
             "antall år fram og kommunestørrelse (innbyggere), gjennomsnitt over startårene"
-            + (f" {origins.span}." if origins is not None and origins.calibrated is not None
-               else ".")
+            + shown_origins
         )
     else:
         intro = (
@@ -501,8 +502,7 @@ def bands_section(
         caption = (
             "Share of municipalities whose real population fell inside the 80 % band, by "
             "years ahead and municipality size (inhabitants), mean over the forecast origins"
-            + (f" {origins.span}." if origins is not None and origins.calibrated is not None
-               else ".")
+            + shown_origins
         )
     blocks = [table_block(shown, caption)]
     if backtest is not None:
@@ -529,11 +529,9 @@ def _narrow_classes(last: pd.Series, horizon: int, lang: Lang) -> str:
 def _origins_sentence(origins: BacktestOrigins | None, horizon: int, lang: Lang) -> str:
     """Which origins the tables show (those made as this forecast was) and how the other
     origins' bands did."""
-    if origins is None or origins.calibrated is None:
+    if origins is None or not origins.is_subset:
         return ""
-    from vekst.evaluate.headline import origin_span
-
-    others = origin_span(origins.others) if origins.others else ""
+    others = origin_span(origins.others)
     held = (
         fmt_number(100 * origins.others_coverage, lang, 0) + " %"
         if origins.others_coverage is not None
@@ -649,9 +647,7 @@ def _detail_blocks(
                 "projection with fixed rates and no migration. 'No clear difference': the "
                 "90 % interval from resampling whole municipalities holds zero.",
             }[lang]
-        if floor_note and origins is not None and origins.calibrated is not None:
-            from vekst.evaluate.headline import origin_span
-
+        if floor_note and origins is not None and origins.is_subset:
             every = origin_span(sorted((*origins.origins, *origins.others)))
             floor_note += {
                 Lang.nb: f" Tilfeldighetsgulvet og sammenligningen med andre metoder gjelder "
