@@ -11,7 +11,9 @@ from vekst.commands.ui import console
 
 
 def info_tables(panel) -> list[Table]:
-    """Summary tables: overview, national population by year, variables."""
+    """Summary tables: overview, national population by year, variables, and suspected
+    border transfers (when any)."""
+    from vekst.data.border_transfers import suspected_border_transfers
     from vekst.data.panel import describe_availability
     from vekst.data.panel_checks import vintage_of
 
@@ -54,7 +56,27 @@ def info_tables(panel) -> list[Table]:
             "[yellow]derived (estimate)[/]" if entry["derived"] else "observed",
             str(panel[name].attrs.get("units", "")),
         )
-    return [overview, national, variables]
+    tables = [overview, national, variables]
+    transfers = suspected_border_transfers(panel)
+    if len(transfers):
+        table = Table(
+            title="Suspected border transfers",
+            caption=(
+                "One place gains what a neighbour in its county loses. Unusual changes in "
+                "persons (beyond each place's median change in the three "
+                "years either side), booked as net migration in the flow year. Check them "
+                "against the source's border changes before trusting those years."
+            ),
+        )
+        for column in ("year", "gaining", "losing", "gained", "lost"):
+            right = column in ("year", "gained", "lost")
+            table.add_column(column, justify="right" if right else "left")
+        for row in transfers.itertuples(index=False):
+            table.add_row(
+                str(row.year), row.gaining, row.losing, f"{row.gained:,}", f"{row.lost:,}"
+            )
+        tables.append(table)
+    return tables
 
 
 def register(app: typer.Typer) -> None:
