@@ -63,9 +63,9 @@ def info_tables(panel) -> list[Table]:
             title="Suspected border transfers",
             caption=(
                 "One place gains what a neighbour in its county loses. Unusual changes in "
-                "persons (beyond each place's median change in the three "
-                "years either side), booked as net migration in the flow year. Check them "
-                "against the source's border changes before trusting those years."
+                "persons (beyond each place's median change in the three years either "
+                "side), booked as net migration in the flow year. Check them against the "
+                "source's border changes before trusting those years."
             ),
         )
         for column in ("year", "gaining", "losing", "gained", "lost"):
