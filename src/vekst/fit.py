@@ -593,9 +593,11 @@ def projection_draws(
     if "fit_data" in idata.groups() and "rho" in stacked:
         fit_data = idata["fit_data"]
         stacked.attrs["last_fit_year"] = int(fit_data["year"].values[-1])
+        migration = MigrationData.from_dataset(fit_data)
         if "national_mu" in stacked:
-            migration = MigrationData.from_dataset(fit_data)
             stacked.attrs["last_national_rate"] = float(migration.national_rate[-1])
+        if "regional_shock" in stacked:
+            stacked.attrs["regional_groups"] = [int(g) for g in migration.county_index()]
     return stacked.transpose("draw", ...)
 
 

@@ -44,6 +44,9 @@ PROJECTION_VARIABLES: tuple[str, ...] = (
     "loading",
     "persistence",
     "last_deviation",
+    "regional_shock",
+    "regional_sigma",
+    "regional_persistence",
     "attract_drift",
 )
 

@@ -47,6 +47,7 @@ LIKELIHOODS_MIGRATION = ("normal", "student_t")
 LIKELIHOODS_VITAL = ("poisson", "negative_binomial")
 YEAR_COEFFICIENTS = ("pooled", "centered", "non_centered", "auto")
 TIME_STRUCTURES = ("iid", "ar1")
+REGIONAL_SHOCKS = ("none", "county")
 INNOVATIONS = ("normal", "student_t")
 ATTRACTIVENESS_LEVELS = ("county", "region", "municipality")
 
@@ -63,6 +64,7 @@ _MIGRATION_PRIOR_SCALARS = {
     "national_sigma_sd": 0.5,
     "loading_sd": 2.0,
     "persistence_sd": 1.0,
+    "regional_sigma_sd": 0.3,
 }
 _MIGRATION_PRIOR_TABLES = ("beta_mu_mean", "beta_mu_sd", "beta_sigma_sd")
 _VITAL_PRIOR_SCALARS = {
@@ -88,6 +90,7 @@ _MIGRATION_KEYS = {
     "innovations_nu",
     "national_immigration",
     "local_persistence",
+    "regional_shocks",
     "priors",
 }
 _VITAL_KEYS = {"enabled", "likelihood", "year_drift", "parameterization", "priors"}
@@ -112,6 +115,7 @@ class MigrationSpec:
     innovations_nu: float = 4.0
     national_immigration: bool = False
     local_persistence: bool = False
+    regional_shocks: str = "none"
     beta_mu_mean: dict[str, float] = field(default_factory=dict)
     beta_mu_sd: dict[str, float] = field(default_factory=dict)
     beta_sigma_sd: dict[str, float] = field(default_factory=dict)
@@ -457,6 +461,13 @@ def _parse_time_structure(raw: dict, problems: list[str]) -> dict[str, Any]:
         if value and structure != "ar1":
             problems.append(f'[migration] {key} needs time_structure = "ar1"')
         out[key] = value
+    regional = raw.get("regional_shocks", "none")
+    if regional not in REGIONAL_SHOCKS:
+        problems.append(f"[migration] regional_shocks '{regional}' is not one of {REGIONAL_SHOCKS}")
+        regional = "none"
+    if regional != "none" and structure != "ar1":
+        problems.append('[migration] regional_shocks needs time_structure = "ar1"')
+    out["regional_shocks"] = regional
     return out
 
 

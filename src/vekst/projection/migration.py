@@ -140,6 +140,13 @@ class StateDynamics:
     national_persons
         ``(year,)`` national net migration (persons) from a scenario, or ``None`` for the
         stochastic path.
+    regional_group
+        ``(municipality,)`` index of each municipality's county in ``regional_last``, or
+        ``None`` for a fit without regional shocks.
+    regional_persistence, regional_sigma
+        ``(draw,)`` AR(1) coefficient and innovation sd of the county shocks.
+    regional_last
+        ``(draw, county)`` the county shocks in the last fitted year.
     """
 
     names: list[str]
@@ -156,6 +163,22 @@ class StateDynamics:
     last_deviation: np.ndarray | None = None
     gap: int = 0
     national_persons: np.ndarray | None = None
+    regional_group: np.ndarray | None = None
+    regional_persistence: np.ndarray | None = None
+    regional_sigma: np.ndarray | None = None
+    regional_last: np.ndarray | None = None
+
+    def regional_path(self, rng: np.random.Generator, i: int, n_steps: int) -> np.ndarray:
+        """One draw's county shocks ``(n_steps, county)`` continuing from its last year.
+
+        Innovations are centred over counties each year, as in the fit.
+        """
+        n_groups = self.regional_last.shape[1]
+        innovations = rng.standard_normal((n_steps, n_groups))
+        innovations -= innovations.mean(axis=1, keepdims=True)
+        innovations *= self.regional_sigma[i]
+        persistence = np.full(n_groups, self.regional_persistence[i])
+        return var1_path(self.regional_last[i], np.zeros(n_groups), persistence, innovations)
 
     def path(self, rng: np.random.Generator, i: int, n_steps: int) -> np.ndarray:
         """One draw's state path ``(n_steps, state)`` continuing from its last state."""
@@ -178,6 +201,7 @@ class _Chunk:
     noise: np.ndarray
     states: np.ndarray | None = None
     deviation: np.ndarray | None = None
+    regional: np.ndarray | None = None
     totals: dict[int, np.ndarray] = field(default_factory=dict)
 
 
@@ -394,11 +418,18 @@ class ModelMigration:
         steps = dynamics.gap + self.n_years
         states = np.empty((n, steps, len(dynamics.names)))
         noise = np.empty((n, steps, self.n_mun))
+        regional = None
+        if dynamics.regional_group is not None:
+            regional = np.empty((n, steps, dynamics.regional_last.shape[1]))
         for i, key in enumerate(self.draw_keys[draws]):
             rng = draw_generator(self.seed, int(key))
             states[i] = dynamics.path(rng, draws.start + i, steps)
             noise[i] = standard_shocks(rng, self.noise_family, self.noise_nu, (steps, self.n_mun))
-        self._chunks[thread] = _Chunk(draws.start, year, beta, noise, states=states)
+            if regional is not None:
+                regional[i] = dynamics.regional_path(rng, draws.start + i, steps)
+        self._chunks[thread] = _Chunk(
+            draws.start, year, beta, noise, states=states, regional=regional
+        )
         return self._chunks[thread]
 
     def _local_deviation(self, draws: slice, shocks: _Chunk, t: int, scale: np.ndarray):
@@ -490,6 +521,10 @@ class ModelMigration:
             parts[..., index["noise"]] = scale * shocks.noise[:, t]
         else:
             parts[..., index["noise"]] = self._local_deviation(draws, shocks, t, scale)
+            if shocks.regional is not None:
+                # Booked with the local deviation: both are what the drivers leave.
+                regional = shocks.regional[:, self.dynamics.gap + t]
+                parts[..., index["noise"]] += regional[:, self.dynamics.regional_group]
             self._national(draws, shocks, t, parts, index, totals)
         if self.components is not None:
             self.components[draws, t] = parts

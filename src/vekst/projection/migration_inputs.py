@@ -275,7 +275,29 @@ def _state_dynamics(draws, covariates, scenario, base_year, calendar, note):
         else None,
         gap=gap,
         national_persons=national_persons,
+        **_regional_shocks(draws),
     )
+
+
+def _regional_shocks(draws) -> dict[str, np.ndarray]:
+    """The fit's county shocks (``regional_shocks = "county"``) for :class:`StateDynamics`."""
+    if "regional_shock" not in draws:
+        return {}
+    groups = draws.attrs.get("regional_groups")
+    if groups is None:
+        raise ProjectionInputError(
+            "the fit has regional shocks but its draws do not say which county each "
+            "municipality is in (attribute 'regional_groups'); read the draws with "
+            "vekst.fit.projection_draws or refit."
+        )
+    groups = json.loads(groups) if isinstance(groups, str) else groups
+    shocks = draws["regional_shock"].transpose("draw", "county", "year").values
+    return {
+        "regional_group": np.asarray(groups, dtype=np.int64),
+        "regional_persistence": draws["regional_persistence"].values.astype(np.float64),
+        "regional_sigma": draws["regional_sigma"].values.astype(np.float64),
+        "regional_last": shocks[:, :, -1].astype(np.float64),
+    }
 
 
 def _national_path(scenario, calendar) -> np.ndarray | None:

@@ -9,9 +9,10 @@ others keep the same random numbers (the same seed) shows how much of the band i
     means, loadings, persistence, the last fitted states, fertility and mortality
     deviations). Held: every draw gets the posterior mean.
 ``common_shocks``
-    Future innovations of the national processes: national net migration, the year effect
-    and the year coefficients. Held: their innovation sds are zero, so the processes follow
-    their conditional mean path from the last fitted year.
+    Future innovations of the shared processes: national net migration, the year effect,
+    the year coefficients and the county shocks where fitted. Held: their innovation sds
+    are zero, so the processes follow their conditional mean path from the last fitted
+    year.
 ``local_shocks``
     Future municipal deviations (persistent and transient). Held: their innovation scale is
     zero, so a persistent deviation decays from its last fitted value.
@@ -48,7 +49,7 @@ SOURCES: tuple[str, ...] = (
 )
 
 #: Innovation sds of the national processes (``common_shocks``) and of the local terms.
-_COMMON_SDS = ("year_effect_sigma", "beta_sigma", "national_sigma")
+_COMMON_SDS = ("year_effect_sigma", "beta_sigma", "national_sigma", "regional_sigma")
 _LOCAL_SDS = ("sigma_base", "sigma_pop")
 
 

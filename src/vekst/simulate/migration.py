@@ -45,6 +45,9 @@ class MigrationTruth:
     )
     persistence_intercept: float = -1.0
     persistence_slope: float = 0.5
+    # County x year shocks (``regional_shocks = "county"``), off at 0:
+    regional_sigma: float = 0.0
+    regional_persistence: float = 0.6
     # Filled by the simulation:
     national: np.ndarray | None = None
     loading: np.ndarray | None = None
@@ -53,6 +56,7 @@ class MigrationTruth:
     year_effect: np.ndarray | None = None
     attract_region: np.ndarray | None = None
     attractiveness: np.ndarray | None = None
+    regional_shock: np.ndarray | None = None
 
 
 def draw_net_migration_rate(
@@ -63,6 +67,7 @@ def draw_net_migration_rate(
     region_index: np.ndarray,
     covariates: tuple[str, ...],
     rng: np.random.Generator,
+    county_index: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw parameters (stored in ``truth``) and the net migration rate grid.
 
@@ -81,6 +86,9 @@ def draw_net_migration_rate(
         Covariate names, in the order of ``x``.
     rng
         Random generator.
+    county_index
+        County of each municipality (0..n_counties-1); needed when
+        ``truth.regional_sigma > 0``.
 
     Returns
     -------
@@ -92,7 +100,12 @@ def draw_net_migration_rate(
     beta_mu = np.array([truth.beta_mu[c] for c in covariates])
     beta_sigma = np.array([truth.beta_sigma[c] for c in covariates])
     if truth.rho is not None:
-        return _draw_dynamic(truth, x * x_available, population, region_index, covariates, rng)
+        rate = _draw_dynamic(truth, x * x_available, population, region_index, covariates, rng)
+        if truth.regional_sigma > 0:
+            if county_index is None:
+                raise ValueError("regional shocks (truth.regional_sigma > 0) need county_index.")
+            rate = rate + _regional_shocks(truth, county_index, n_year, rng)[county_index]
+        return rate
     truth.beta_year = beta_mu[:, None] + beta_sigma[:, None] * rng.normal(
         size=(len(covariates), n_year)
     )
@@ -158,6 +171,21 @@ def _draw_dynamic(truth, x, population, region_index, covariates, rng) -> np.nda
     for t in range(1, n_year):
         deviation[:, t] = phi * deviation[:, t - 1] + shocks[:, t]
     return mean_rate + deviation
+
+
+def _regional_shocks(truth, county_index, n_year, rng) -> np.ndarray:
+    """County x year AR(1) shocks with innovations centred over counties each year, from
+    their stationary distribution (a 50-year burn-in); stored in ``truth``."""
+    n_county = int(county_index.max()) + 1
+    burn_in = 50
+    innovations = rng.standard_normal((burn_in + n_year, n_county))
+    innovations -= innovations.mean(axis=1, keepdims=True)
+    persistence = np.full(n_county, truth.regional_persistence)
+    path = var1_path(
+        np.zeros(n_county), np.zeros(n_county), persistence, truth.regional_sigma * innovations
+    )
+    truth.regional_shock = path[burn_in:].T
+    return truth.regional_shock
 
 
 def simulate_migration_data(
@@ -236,15 +264,16 @@ def simulate_migration_data(
         for k, name in enumerate(covariates):
             if name.startswith("vra_"):
                 available[k][:, year_values < job_years_from + int(name[-1])] = False
+    county_index = region_index // 4
     rate = draw_net_migration_rate(
-        truth, x, available, population, region_index, tuple(covariates), rng
+        truth, x, available, population, region_index, tuple(covariates), rng, county_index
     )
     data = MigrationData(
         municipalities=np.array([f"{9000 + i:04d}" for i in range(n_muni)]),
         years=year_values,
         covariates=tuple(covariates),
         regions=np.array([f"R{r:02d}" for r in region_index]),
-        counties=np.array([f"C{r // 4:02d}" for r in region_index]),
+        counties=np.array([f"C{c:02d}" for c in county_index]),
         names=np.array([f"Sim {i}" for i in range(n_muni)]),
         rate=rate,
         x=np.where(available, x, 0.0),
