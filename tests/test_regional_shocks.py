@@ -1,5 +1,5 @@
 """County x year shocks of the migration equation (``regional_shocks = "county"``): the
-fitted AR(1) map, its continuation in the projection and its recovery on a simulated
+fitted AR(1) density, its continuation in the projection and its recovery on a simulated
 panel."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from test_dynamics import N_DRAWS, N_YEARS, _dynamics, _model, _run
+from test_dynamics_fit import _spec as dynamics_spec
 from vekst.fit import fit_model, projection_draws
 from vekst.models.dynamics import PHI_MAX, add_regional_shocks, zero_sum_basis
 from vekst.models.migration import build_migration_model
@@ -93,23 +94,11 @@ def test_municipalities_of_one_county_share_its_shock():
 
 
 def _spec():
-    raw = load_spec().to_dict()
-    migration = raw["migration"]
-    migration["covariates"] = ["centrality"]
-    for table in ("beta_mu_mean", "beta_mu_sd", "beta_sigma_sd"):
-        migration["priors"][table] = {"centrality": migration["priors"][table]["centrality"]}
-    migration.update(
-        time_structure="ar1",
-        national_immigration=True,
-        local_persistence=True,
-        regional_shocks="county",
-        year_coefficients="centered",
-        likelihood="normal",
-    )
-    migration.pop("student_t_nu", None)
-    migration.pop("year_coefficients_exchangeable", None)
-    raw["fertility"]["enabled"] = False
-    raw["mortality"]["enabled"] = False
+    """The time-structured recovery spec of ``test_dynamics_fit`` with county shocks."""
+    raw = dynamics_spec().to_dict()
+    raw["migration"]["regional_shocks"] = "county"
+    # to_dict writes every field; a normal likelihood refuses a t's degrees of freedom.
+    raw["migration"].pop("student_t_nu", None)
     return spec_from_dict(raw)
 
 
