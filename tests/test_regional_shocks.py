@@ -8,10 +8,12 @@ import numpy as np
 import pymc as pm
 import pytensor
 import pytest
+import xarray as xr
 from scipy.stats import multivariate_normal
 
 from test_dynamics import N_DRAWS, N_YEARS, _dynamics, _model, _run
 from test_dynamics_fit import _spec as dynamics_spec
+from vekst.commands.fit import county_shock_summary
 from vekst.fit import fit_model, projection_draws
 from vekst.models.dynamics import PHI_MAX, add_regional_shocks, zero_sum_basis
 from vekst.models.migration import build_migration_model
@@ -191,3 +193,24 @@ def test_a_panel_of_three_counties_and_eight_years_gets_county_shocks():
     model = build_migration_model(_spec(), data)
     # Three counties: two free contrasts a year.
     assert model.initial_point()["regional_shock_coordinates"].shape == (2, 8)
+
+
+def test_fit_summary_names_the_counties_with_the_largest_last_shocks():
+    rng = np.random.default_rng(2)
+    counties, years = ["03", "11", "32", "56"], [2020, 2021]
+    last = np.array([0.10, -0.50, 0.40, -0.05])
+    shocks = np.zeros((2, 200, 4, 2))
+    shocks[..., 1] = last + rng.normal(0.0, 0.01, (2, 200, 4))
+    posterior = xr.Dataset(
+        {
+            "regional_shock": (("chain", "draw", "county", "year"), shocks),
+            "regional_sigma": (("chain", "draw"), rng.uniform(0.10, 0.12, (2, 200))),
+            "regional_persistence": (("chain", "draw"), rng.uniform(0.8, 0.9, (2, 200))),
+        },
+        coords={"county": counties, "year": years},
+    )
+    names = {"03": "Oslo", "11": "Rogaland", "32": "Akershus", "56": "Finnmark"}
+    text = county_shock_summary(posterior, names)
+    assert "largest in 2021: Rogaland -0.50, Akershus +0.40, Oslo +0.10." in text
+    assert "innovation sd 0.11" in text and "persistence 0.8" in text
+    assert county_shock_summary(posterior.drop_vars("regional_shock")) is None

@@ -6,6 +6,7 @@ import enum
 import warnings
 from pathlib import Path
 
+import numpy as np
 import typer
 import xarray as xr
 from rich.table import Table
@@ -61,9 +62,38 @@ def coefficient_table(fit_result, ols) -> Table:
 
 
 def _quantiles(values):
-    import numpy as np
-
     return np.quantile(values, [0.03, 0.97])
+
+
+def county_shock_summary(
+    posterior: xr.Dataset, county_names: dict[str, str] | None = None, n_largest: int = 3
+) -> str | None:
+    """One paragraph on a fit's county shocks (``regional_shocks = "county"``), or None.
+
+    Their innovation sd and persistence (median and 94 % interval) and the counties with
+    the largest posterior mean shock in the last fitted year, which the projection
+    continues from, named from ``county_names`` (code to name) where given.
+    """
+    names = county_names or {}
+    if "regional_shock" not in posterior:
+        return None
+
+    def summary(name: str, digits: int) -> str:
+        values = posterior[name].values.ravel()
+        low, high = _quantiles(values)
+        return f"{np.median(values):.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+    last = posterior["regional_shock"].isel(year=-1).mean(("chain", "draw"))
+    year = int(posterior["year"].values[-1])
+    order = np.argsort(-np.abs(last.values))[:n_largest]
+    largest = ", ".join(
+        f"{names.get(str(code), code)} {float(last.values[i]):+.2f}"
+        for i, code in ((i, str(last["county"].values[i])) for i in order)
+    )
+    return (
+        f"County shocks (% of population a year): innovation sd {summary('regional_sigma', 3)}, "
+        f"persistence {summary('regional_persistence', 2)}; largest in {year}: {largest}."
+    )
 
 
 def diagnostics_table(diagnostics) -> Table:
@@ -135,6 +165,13 @@ def run_fit(spec_path: Path | None, out: Path, config=None, *, panel=None):
         ols = fit_ols(migration)
     save_fit(result, out)
     console.print(coefficient_table(result, ols))
+    county_names = None
+    if "county_name" in panel.coords:
+        codes = panel["county"].values.astype(str)
+        county_names = dict(zip(codes, panel["county_name"].values.astype(str), strict=True))
+    shocks = county_shock_summary(result.idata.posterior, county_names)
+    if shocks:
+        console.print(shocks)
     console.print(diagnostics_table(result.diagnostics))
     timing = result.timings
     console.print(
