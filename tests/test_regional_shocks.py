@@ -39,7 +39,7 @@ def test_county_shock_density_is_independent_stationary_ar1_series_on_the_zero_s
     point = {  # the sampler's unconstrained coordinates
         "regional_sigma_log__": np.log(sigma),
         "regional_persistence_unit_logodds__": np.log(unit / (1 - unit)),
-        "regional_shock_coordinates": coordinates,
+        "regional_shock_contrast_z": coordinates,
     }
     lag = np.abs(np.subtract.outer(np.arange(n_years), np.arange(n_years)))
     covariance = sigma**2 * persistence**lag / (1 - persistence**2)
@@ -192,7 +192,7 @@ def test_a_panel_of_three_counties_and_eight_years_gets_county_shocks():
     )
     model = build_migration_model(_spec(), data)
     # Three counties: two free contrasts a year.
-    assert model.initial_point()["regional_shock_coordinates"].shape == (2, 8)
+    assert model.initial_point()["regional_shock_contrast_z"].shape == (2, 8)
 
 
 def test_fit_summary_names_the_counties_with_the_largest_last_shocks():

@@ -400,7 +400,9 @@ def add_regional_shocks(spec, data: MigrationData) -> pt.TensorVariable:
     model = pm.modelcontext(None)
     if "county_contrast" not in model.coords:
         model.add_coord("county_contrast", list(range(n_county - 1)))
-    coordinates = pm.Flat("regional_shock_coordinates", dims=("county_contrast", "year"))
+    # A raw sampler coordinate like the other ``*_z`` (left out of the gate and the stored
+    # posterior): users and the gate read ``regional_shock``.
+    coordinates = pm.Flat("regional_shock_contrast_z", dims=("county_contrast", "year"))
     basis = zero_sum_basis(n_county)
     shocks = pm.Deterministic(
         "regional_shock", pt.dot(basis.T, coordinates), dims=("county", "year")
