@@ -214,3 +214,17 @@ def test_fit_summary_names_the_counties_with_the_largest_last_shocks():
     assert "largest in 2021: Rogaland -0.50, Akershus +0.40, Oslo +0.10." in text
     assert "innovation sd 0.11" in text and "persistence 0.8" in text
     assert county_shock_summary(posterior.drop_vars("regional_shock")) is None
+
+
+def test_a_spec_without_county_shocks_keeps_the_hash_fits_were_saved_with():
+    # A fit saved before the option stored its spec's canonical JSON without the key, and
+    # load_fit refuses a file whose stored spec no longer hashes to the stored hash.
+    spec = load_spec()
+    raw = spec.to_dict()
+    assert "regional_shocks" not in raw["migration"]
+    assert "regional_sigma_sd" not in raw["migration"]["priors"]
+    assert spec_from_dict(raw).hash == spec.hash
+    raw["migration"]["regional_shocks"] = "county"
+    with_shocks = spec_from_dict(raw)
+    assert with_shocks.hash != spec.hash
+    assert "regional_sigma_sd" in with_shocks.to_dict()["migration"]["priors"]

@@ -166,6 +166,10 @@ class ModelSpec:
         for section in ("fertility", "mortality"):
             if raw[section]["likelihood"] == "poisson":
                 raw[section]["priors"].pop("alpha_sd", None)
+        if migration["regional_shocks"] == "none":
+            # Left out when off, so specs and fits from before the option keep their hash.
+            del migration["regional_shocks"]
+            priors.pop("regional_sigma_sd")
         return raw
 
     def to_json(self) -> str:
