@@ -53,7 +53,6 @@ def test_county_shock_density_is_independent_stationary_ar1_series_on_the_zero_s
 
 
 def _regional_dynamics(persistence, sigma, last, groups):
-    n_groups = len(last)
     ones = np.ones(N_DRAWS)
     return _dynamics(
         np.array([0.0, 0.0]),
@@ -63,9 +62,7 @@ def _regional_dynamics(persistence, sigma, last, groups):
         regional_group=np.asarray(groups),
         regional_persistence=persistence * ones,
         regional_sigma=sigma * ones,
-        regional_last=np.tile(np.asarray(last, dtype=float), (N_DRAWS, 1)).reshape(
-            N_DRAWS, n_groups
-        ),
+        regional_last=np.tile(np.asarray(last, dtype=float), (N_DRAWS, 1)),
     )
 
 

@@ -86,10 +86,8 @@ def county_shock_summary(
     last = posterior["regional_shock"].isel(year=-1).mean(("chain", "draw"))
     year = int(posterior["year"].values[-1])
     order = np.argsort(-np.abs(last.values))[:n_largest]
-    largest = ", ".join(
-        f"{names.get(str(code), code)} {float(last.values[i]):+.2f}"
-        for i, code in ((i, str(last["county"].values[i])) for i in order)
-    )
+    codes = last["county"].values.astype(str)
+    largest = ", ".join(f"{names.get(codes[i], codes[i])} {last.values[i]:+.2f}" for i in order)
     return (
         f"County shocks (% of population a year): innovation sd {summary('regional_sigma', 3)}, "
         f"persistence {summary('regional_persistence', 2)}; largest in {year}: {largest}."

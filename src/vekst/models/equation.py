@@ -18,6 +18,7 @@ __all__ = [
     "standard_shocks",
     "state_innovations",
     "var1_path",
+    "zero_sum_ar1_path",
 ]
 
 #: Posterior variables every projection needs.
@@ -138,6 +139,41 @@ def var1_path(
         state = mean + rho * (state - mean) + innovations[step]
         out[step] = state
     return out
+
+
+def zero_sum_ar1_path(
+    rng: np.random.Generator,
+    last: np.ndarray,
+    persistence: float,
+    sigma: float,
+    n_steps: int,
+) -> np.ndarray:
+    """AR(1) paths of groups whose innovations sum to zero over the groups each step.
+
+    The county shocks (``regional_shocks = "county"``): standard normals centred over
+    groups, as PyMC's ``ZeroSumNormal``, scaled by ``sigma``.
+
+    Parameters
+    ----------
+    rng
+        Generator.
+    last
+        ``(group,)`` the shocks before the first step.
+    persistence, sigma
+        AR(1) coefficient and innovation sd.
+    n_steps
+        Number of steps.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(step, group)``.
+    """
+    n_groups = len(last)
+    innovations = rng.standard_normal((n_steps, n_groups))
+    innovations -= innovations.mean(axis=1, keepdims=True)
+    zero = np.zeros(n_groups)
+    return var1_path(last, zero, np.full(n_groups, persistence), sigma * innovations)
 
 
 def apply_national_constraint(

@@ -50,6 +50,7 @@ from vekst.models.equation import (
     standard_shocks,
     state_innovations,
     var1_path,
+    zero_sum_ar1_path,
 )
 
 if TYPE_CHECKING:
@@ -173,12 +174,13 @@ class StateDynamics:
 
         Innovations are centred over counties each year, as in the fit.
         """
-        n_groups = self.regional_last.shape[1]
-        innovations = rng.standard_normal((n_steps, n_groups))
-        innovations -= innovations.mean(axis=1, keepdims=True)
-        innovations *= self.regional_sigma[i]
-        persistence = np.full(n_groups, self.regional_persistence[i])
-        return var1_path(self.regional_last[i], np.zeros(n_groups), persistence, innovations)
+        return zero_sum_ar1_path(
+            rng,
+            self.regional_last[i],
+            self.regional_persistence[i],
+            self.regional_sigma[i],
+            n_steps,
+        )
 
     def path(self, rng: np.random.Generator, i: int, n_steps: int) -> np.ndarray:
         """One draw's state path ``(n_steps, state)`` continuing from its last state."""

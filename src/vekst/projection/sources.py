@@ -48,7 +48,7 @@ SOURCES: tuple[str, ...] = (
     "mortality",
 )
 
-#: Innovation sds of the national processes (``common_shocks``) and of the local terms.
+#: Innovation sds of the shared processes (``common_shocks``) and of the local terms.
 _COMMON_SDS = ("year_effect_sigma", "beta_sigma", "national_sigma", "regional_sigma")
 _LOCAL_SDS = ("sigma_base", "sigma_pop")
 

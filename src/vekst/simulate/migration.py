@@ -13,7 +13,12 @@ import numpy as np
 
 from vekst.models.data import MigrationData
 from vekst.models.dynamics import NATIONAL, YEAR_EFFECT
-from vekst.models.equation import noise_scale, state_innovations, var1_path
+from vekst.models.equation import (
+    noise_scale,
+    state_innovations,
+    var1_path,
+    zero_sum_ar1_path,
+)
 
 __all__ = ["MigrationTruth", "draw_net_migration_rate", "simulate_migration_data"]
 
@@ -176,13 +181,13 @@ def _draw_dynamic(truth, x, population, region_index, covariates, rng) -> np.nda
 def _regional_shocks(truth, county_index, n_year, rng) -> np.ndarray:
     """County x year AR(1) shocks with innovations centred over counties each year, from
     their stationary distribution (a 50-year burn-in); stored in ``truth``."""
-    n_county = int(county_index.max()) + 1
     burn_in = 50
-    innovations = rng.standard_normal((burn_in + n_year, n_county))
-    innovations -= innovations.mean(axis=1, keepdims=True)
-    persistence = np.full(n_county, truth.regional_persistence)
-    path = var1_path(
-        np.zeros(n_county), np.zeros(n_county), persistence, truth.regional_sigma * innovations
+    path = zero_sum_ar1_path(
+        rng,
+        np.zeros(int(county_index.max()) + 1),
+        truth.regional_persistence,
+        truth.regional_sigma,
+        burn_in + n_year,
     )
     truth.regional_shock = path[burn_in:].T
     return truth.regional_shock
