@@ -12,7 +12,9 @@ from vekst.projection.migration import ModelMigration, StateDynamics
 N_DRAWS, N_MUN, N_YEARS = 4000, 3, 6
 
 
-def _model(dynamics=None, *, noise_family="normal", sigma=1e-9, n_draws=N_DRAWS, **kw):
+def _model(
+    dynamics=None, *, noise_family="normal", sigma=1e-9, n_draws=N_DRAWS, record=False, **kw
+):
     ones = np.ones(n_draws)
     return ModelMigration(
         covariates=["centrality"],
@@ -30,7 +32,7 @@ def _model(dynamics=None, *, noise_family="normal", sigma=1e-9, n_draws=N_DRAWS,
         ds_center=None,
         n_years=N_YEARS,
         seed=7,
-        record=False,
+        record=record,
         dynamics=dynamics,
         noise_family=noise_family,
         **kw,

@@ -62,6 +62,16 @@ VARIABLE_LABELS: dict[str, tuple[str, str]] = {
     "regional_shock": ("county shock shared by the county's municipalities", "% of population"),
     "regional_sigma": ("sd of the county shocks' yearly innovations", "% of population"),
     "regional_persistence": ("AR(1) coefficient of the county shocks", "1"),
+    "attract_walk_sigma": (
+        "yearly sd of the attractiveness walk at the mean size",
+        "% of population",
+    ),
+    "attract_walk_slope": ("change of the walk's log sd per sd of log population", "1"),
+    "attract_walk_sd": ("yearly sd of the municipality's attractiveness walk", "% of population"),
+    "attract_walk_last": (
+        "attractiveness walk in the last fitted year, around the mean",
+        "% of population",
+    ),
     "net_migration_obs": ("net migration", "% of population"),
     "births_obs": ("live births", "births"),
     "deaths_obs": ("deaths", "deaths"),

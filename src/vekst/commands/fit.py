@@ -94,6 +94,36 @@ def county_shock_summary(
     )
 
 
+def attractiveness_walk_summary(
+    posterior: xr.Dataset, names: dict[str, str] | None = None, n_largest: int = 3
+) -> str | None:
+    """One paragraph on a fit's attractiveness walk (``attractiveness_walk = true``), or
+    None.
+
+    Its yearly sd at the mean size and for the largest and smallest place (median and
+    94 % interval of the first), and the municipalities whose attractiveness in the last
+    fitted year lies furthest from their mean over the fitted years (posterior mean): the
+    level the projection walks on from, named from ``names`` (code to name) where given.
+    """
+    if "attract_walk_last" not in posterior:
+        return None
+    names = names or {}
+    sigma = posterior["attract_walk_sigma"].values.ravel()
+    low, high = _quantiles(sigma)
+    sd = posterior["attract_walk_sd"].mean(("chain", "draw")).values
+    last = posterior["attract_walk_last"].mean(("chain", "draw"))
+    codes = last["municipality"].values.astype(str)
+    order = np.argsort(-np.abs(last.values))[:n_largest]
+    moved = ", ".join(f"{names.get(codes[i], codes[i])} {last.values[i]:+.2f}" for i in order)
+    year = int(posterior["year"].values[-1])
+    first = int(posterior["year"].values[0])
+    return (
+        f"Attractiveness walk (% of population a year): yearly sd {np.median(sigma):.3f} "
+        f"[{low:.3f}, {high:.3f}] at the mean size, {sd.min():.3f}-{sd.max():.3f} by "
+        f"size; furthest from their {first}-{year} mean in {year}: {moved}."
+    )
+
+
 def diagnostics_table(diagnostics) -> Table:
     """The convergence summary as a table."""
     table = Table(title="Diagnostics")
@@ -170,6 +200,13 @@ def run_fit(spec_path: Path | None, out: Path, config=None, *, panel=None):
     shocks = county_shock_summary(result.idata.posterior, county_names)
     if shocks:
         console.print(shocks)
+    municipality_names = None
+    if "name" in panel.coords:
+        codes = panel["municipality"].values.astype(str)
+        municipality_names = dict(zip(codes, panel["name"].values.astype(str), strict=True))
+    walk = attractiveness_walk_summary(result.idata.posterior, municipality_names)
+    if walk:
+        console.print(walk)
     console.print(diagnostics_table(result.diagnostics))
     timing = result.timings
     console.print(

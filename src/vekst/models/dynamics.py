@@ -32,6 +32,16 @@ form of the equation is
   municipality's deviation carry. Off in the shipped specs: in the backtest it moved the
   large places' coverage by one to two points for fits three times slower
   (``docs/results/README.md``).
+* :math:`w_{mt}` (``attractiveness_walk = true``): attractiveness that moves, a random
+  walk with yearly sd :math:`\tau_m = \tau \exp(c\,z_m)` (:math:`z_m` as below),
+  written on knots every :data:`WALK_KNOT_YEARS` years back from the last fitted year
+  and interpolated between them, and centred over the fitted years, so
+  :math:`\alpha_m` stays the mean attractiveness of the fitted years and
+  :math:`\alpha_m + w_{mT}` is the level of the last. Why: a municipality's deviations
+  drift (the variogram of the embedded panel rises at about 0.17-0.21 points a year for
+  places of 5,000-50,000, ``../shared/reference/forecast-uncertainty.md``), which a fixed
+  attractiveness and a decaying AR(1) deviation do not carry into the forecast: the
+  bands of places of 20,000 and more covered 66 % four years ahead.
 * :math:`\phi_m = \operatorname{logistic}(a + b\,z_m)`, :math:`z_m` the standardised log
   population: persistent local deviations, more persistent in larger places; the
   innovation scale :math:`\sqrt{\sigma_{base}^2 + \sigma_{pop}^2 10^4/N_{mt}}` is larger
@@ -43,6 +53,9 @@ each draw's state in the last fitted year.
 
 from __future__ import annotations
 
+import itertools
+import warnings
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -53,12 +66,14 @@ from vekst.models.data import MigrationData
 __all__ = [
     "NATIONAL",
     "YEAR_EFFECT",
+    "add_attractiveness_walk",
     "add_local_persistence",
     "add_regional_shocks",
     "add_state_processes",
     "covariate_directions",
     "loading_inputs",
     "persistence_inputs",
+    "walk_design",
 ]
 
 #: Largest AR(1) coefficient of the state processes and of the municipal deviations.
@@ -67,6 +82,8 @@ PHI_MAX = 0.95
 #: Names of the non-covariate state processes on the ``state`` coordinate.
 NATIONAL = "national_net_migration"
 YEAR_EFFECT = "year_effect"
+#: Years between the knots of the attractiveness walk.
+WALK_KNOT_YEARS = 4
 
 
 def loading_inputs(
@@ -415,3 +432,99 @@ def add_regional_shocks(spec, data: MigrationData) -> pt.TensorVariable:
         + pm.logp(pm.Normal.dist(0.0, start_sd), coordinates[:, 0]).sum(),
     )
     return shocks[data.county_index()]
+
+
+def walk_knots(n_years: int, spacing: int = WALK_KNOT_YEARS) -> list[int]:
+    """Year indices of the walk's knots: every ``spacing`` years back from the last fitted
+    year, and the first year (so the last step may be shorter)."""
+    return sorted(set(range(n_years - 1, -1, -spacing)) | {0})
+
+
+def walk_design(n_years: int, spacing: int = WALK_KNOT_YEARS) -> np.ndarray:
+    """Map from the walk's standardised steps to its path, ``(step, year)``.
+
+    With ``K`` knots there are ``K - 1`` steps; the step between knots ``j - 1`` and ``j``
+    has sd ``sqrt(years between them)``, so at the knots the path is a random walk with
+    unit yearly sd. Between knots it is interpolated linearly (the within-step wiggle is
+    left to the AR(1) deviation), and the path is centred over the years.
+    """
+    knots = walk_knots(n_years, spacing)
+    n_steps = len(knots) - 1
+    at_knots = np.zeros((n_steps, len(knots)))
+    for j in range(1, len(knots)):
+        at_knots[j - 1, j:] = np.sqrt(knots[j] - knots[j - 1])
+    interpolate = np.zeros((len(knots), n_years))
+    for t in range(n_years):
+        j = min(int(np.searchsorted(knots, t, side="right")) - 1, len(knots) - 2)
+        share = (t - knots[j]) / (knots[j + 1] - knots[j])
+        interpolate[j, t] += 1.0 - share
+        interpolate[j + 1, t] += share
+    path = at_knots @ interpolate
+    return path - path.mean(axis=1, keepdims=True)
+
+
+#: Yearly sd of the walk assumed when weighing how well a place's own years inform its
+#: steps (:func:`walk_centring_weights`): about the fitted value on the embedded panel.
+WALK_SD_GUESS = 0.15
+
+
+def walk_centring_weights(data: MigrationData, spacing: int = WALK_KNOT_YEARS) -> np.ndarray:
+    """How strongly each municipality's own years pin its walk's steps down, in [0, 1].
+
+    ``w_m = v / (v + d_m)``: ``v`` is the variance of a step of ``spacing`` years at
+    :data:`WALK_SD_GUESS`, ``d_m`` that of the difference of two ``spacing``-year means of
+    the municipality's yearly deviations from the national mean (their variance over the
+    years, ``2 s_m^2 / spacing``). Large places are near 1 (centred), small noisy ones near
+    0 (non-centred), as for attractiveness (:func:`vekst.models.migration.centring_weights`).
+    """
+    rate = np.where(data.observed, data.rate, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        deviation = rate - np.nanmean(rate, axis=0, keepdims=True)
+        within = np.nanvar(deviation, axis=1, ddof=1)
+    within = np.where(np.isfinite(within), within, np.nanmax(within))
+    step = spacing * WALK_SD_GUESS**2
+    return step / (step + 2.0 * within / spacing)
+
+
+def add_attractiveness_walk(spec, data: MigrationData) -> pt.TensorVariable:
+    """Attractiveness as a random walk around its fitted mean, ``(municipality, year)``.
+
+    The yearly sd is ``attract_walk_sigma * exp(attract_walk_slope * z_m)`` with ``z_m``
+    the standardised log population (:func:`persistence_inputs`) and a slope of at least
+    zero, kept per municipality as ``attract_walk_sd``; the walk's value in the last fitted
+    year is ``attract_walk_last``. The projection continues the walk from there with that
+    sd. Why the slope is not negative: the variogram of the embedded panel's deviations
+    rises with size and is flat below 5,000 people, and with a free slope the short
+    backtest panels, which cannot tell a small place's drift from its noise, gave small
+    places walks that widened their bands, already wide enough, by 4-20 % four years out.
+    The steps are partially centred (:func:`walk_centring_weights`): non-centred, the
+    well-informed steps of large places made the walk's scale the slowest direction.
+    """
+    priors = spec.migration.priors
+    n_years = len(data.years)
+    design = walk_design(n_years)
+    knots = walk_knots(n_years)
+    years = [int(y) for y in data.years]
+    model = pm.modelcontext(None)
+    if "walk_step" not in model.coords:
+        model.add_coord(
+            "walk_step", [f"{years[a]}-{years[b]}" for a, b in itertools.pairwise(knots)]
+        )
+    sigma = pm.HalfNormal("attract_walk_sigma", priors["attract_walk_sigma_sd"])
+    slope = pm.HalfNormal("attract_walk_slope", priors["attract_walk_slope_sd"])
+    z = persistence_inputs(data)
+    scale = pm.Deterministic("attract_walk_sd", sigma * pt.exp(slope * z), dims="municipality")
+    weights = walk_centring_weights(data)
+    weight = pm.Data("attract_walk_centring_weight", weights, dims="municipality")[:, None]
+    # step = sd^(1 - w) * free with free ~ N(0, sd^w): step ~ N(0, sd) in every form.
+    free = pm.Normal(
+        "attract_walk_partial_z",
+        0.0,
+        scale[:, None] ** weight,
+        dims=("municipality", "walk_step"),
+    )
+    steps = scale[:, None] ** (1.0 - weight) * free
+    path = pt.dot(steps, pt.as_tensor_variable(design))
+    pm.Deterministic("attract_walk_last", path[:, -1], dims="municipality")
+    return path

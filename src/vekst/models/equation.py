@@ -48,6 +48,8 @@ PROJECTION_VARIABLES: tuple[str, ...] = (
     "regional_shock",
     "regional_sigma",
     "regional_persistence",
+    "attract_walk_sd",
+    "attract_walk_last",
     "attract_drift",
 )
 

@@ -42,6 +42,7 @@ from vekst.models.spec import ModelSpec
 __all__ = [
     "MIN_COUNTIES_FOR_SHOCKS",
     "MIN_YEARS_FOR_SHOCKS",
+    "MIN_YEARS_FOR_WALK",
     "add_migration_block",
     "build_migration_model",
 ]
@@ -53,6 +54,9 @@ MIN_COUNTIES_FOR_SHOCKS = 3
 #: 2009) their persistence and scale were prior only and the fit had 206 divergent
 #: transitions (70 after a refit at 0.99) against 24 without them.
 MIN_YEARS_FOR_SHOCKS = 8
+#: Fewest fitted years for the attractiveness walk: with fewer than two of its four-year
+#: steps, a walk and the AR(1) deviation cannot be told apart.
+MIN_YEARS_FOR_WALK = 8
 
 
 def build_migration_model(spec: ModelSpec, data: MigrationData) -> pm.Model:
@@ -151,7 +155,23 @@ def _time_structured_mean(spec, data: MigrationData, covariates, x_data):
         mu = mu + _covariate_terms(beta_year, x_data)
     if spec.migration.regional_shocks == "county":
         mu = mu + _regional_shocks_if_identified(spec, data)
+    if spec.migration.attractiveness_walk:
+        mu = mu + _attractiveness_walk_if_identified(spec, data)
     return mu
+
+
+def _attractiveness_walk_if_identified(spec, data: MigrationData):
+    """The attractiveness walk, or 0 with a warning on a panel too short for it."""
+    n_years = len(data.years)
+    if n_years >= MIN_YEARS_FOR_WALK:
+        return dynamics.add_attractiveness_walk(spec, data)
+    warnings.warn(
+        f"attractiveness_walk needs at least {MIN_YEARS_FOR_WALK} years of net migration; "
+        f"the panel has {n_years}, so attractiveness is held fixed over the years "
+        "(set attractiveness_walk = false in the spec to silence this).",
+        stacklevel=3,
+    )
+    return 0.0
 
 
 def _regional_shocks_if_identified(spec, data: MigrationData):

@@ -65,6 +65,8 @@ _MIGRATION_PRIOR_SCALARS = {
     "loading_sd": 2.0,
     "persistence_sd": 1.0,
     "regional_sigma_sd": 0.3,
+    "attract_walk_sigma_sd": 0.2,
+    "attract_walk_slope_sd": 0.5,
 }
 _MIGRATION_PRIOR_TABLES = ("beta_mu_mean", "beta_mu_sd", "beta_sigma_sd")
 _VITAL_PRIOR_SCALARS = {
@@ -91,6 +93,7 @@ _MIGRATION_KEYS = {
     "national_immigration",
     "local_persistence",
     "regional_shocks",
+    "attractiveness_walk",
     "priors",
 }
 _VITAL_KEYS = {"enabled", "likelihood", "year_drift", "parameterization", "priors"}
@@ -116,6 +119,7 @@ class MigrationSpec:
     national_immigration: bool = False
     local_persistence: bool = False
     regional_shocks: str = "none"
+    attractiveness_walk: bool = False
     beta_mu_mean: dict[str, float] = field(default_factory=dict)
     beta_mu_sd: dict[str, float] = field(default_factory=dict)
     beta_sigma_sd: dict[str, float] = field(default_factory=dict)
@@ -170,6 +174,10 @@ class ModelSpec:
             # Left out when off, so specs and fits from before the option keep their hash.
             del migration["regional_shocks"]
             priors.pop("regional_sigma_sd")
+        if not migration["attractiveness_walk"]:
+            del migration["attractiveness_walk"]
+            priors.pop("attract_walk_sigma_sd")
+            priors.pop("attract_walk_slope_sd")
         return raw
 
     def to_json(self) -> str:
@@ -370,6 +378,11 @@ def _parse_migration(raw: Any, problems: list[str]) -> MigrationSpec:
     orthogonal = _covariate_list(raw, "attractiveness_orthogonal_to", covariates, problems)
     loading_orthogonal = _covariate_list(raw, "loading_orthogonal_to", covariates, problems)
     time = _parse_time_structure(raw, problems)
+    if drift and time["attractiveness_walk"]:
+        problems.append(
+            "[migration] attractiveness_drift (a straight-line trend) and attractiveness_walk "
+            "(a random walk) both move attractiveness over time; choose one"
+        )
     priors_raw = _table(raw, "priors", "[migration.priors]", problems)
     allowed_priors = set(_MIGRATION_PRIOR_SCALARS) | set(_MIGRATION_PRIOR_TABLES)
     _unknown(priors_raw, allowed_priors, "[migration.priors]", problems)
@@ -457,7 +470,7 @@ def _parse_time_structure(raw: dict, problems: list[str]) -> dict[str, Any]:
         problems.append("[migration] innovations_nu must be a number above 2")
         nu = 4.0
     out["innovations_nu"] = float(nu)
-    for key in ("national_immigration", "local_persistence"):
+    for key in ("national_immigration", "local_persistence", "attractiveness_walk"):
         value = raw.get(key, False)
         if not isinstance(value, bool):
             problems.append(f"[migration] {key} must be true or false (without quotes)")

@@ -148,6 +148,9 @@ class StateDynamics:
         ``(draw,)`` AR(1) coefficient and innovation sd of the county shocks.
     regional_last
         ``(draw, county)`` the county shocks in the last fitted year.
+    walk_sd, walk_last
+        ``(draw, municipality)`` yearly sd of the attractiveness walk and its value in the
+        last fitted year, or ``None`` for a fit without the walk.
     """
 
     names: list[str]
@@ -168,6 +171,14 @@ class StateDynamics:
     regional_persistence: np.ndarray | None = None
     regional_sigma: np.ndarray | None = None
     regional_last: np.ndarray | None = None
+    walk_sd: np.ndarray | None = None
+    walk_last: np.ndarray | None = None
+
+    def walk_path(self, rng: np.random.Generator, i: int, n_steps: int) -> np.ndarray:
+        """One draw's attractiveness walk ``(n_steps, municipality)`` continuing from its
+        value in the last fitted year."""
+        steps = rng.standard_normal((n_steps, self.walk_sd.shape[1])) * self.walk_sd[i]
+        return self.walk_last[i] + np.cumsum(steps, axis=0)
 
     def regional_path(self, rng: np.random.Generator, i: int, n_steps: int) -> np.ndarray:
         """One draw's county shocks ``(n_steps, county)`` continuing from its last year.
@@ -204,6 +215,7 @@ class _Chunk:
     states: np.ndarray | None = None
     deviation: np.ndarray | None = None
     regional: np.ndarray | None = None
+    walk: np.ndarray | None = None
     totals: dict[int, np.ndarray] = field(default_factory=dict)
 
 
@@ -423,14 +435,17 @@ class ModelMigration:
         regional = None
         if dynamics.regional_group is not None:
             regional = np.empty((n, steps, dynamics.regional_last.shape[1]))
+        walk = None if dynamics.walk_sd is None else np.empty((n, steps, self.n_mun))
         for i, key in enumerate(self.draw_keys[draws]):
             rng = draw_generator(self.seed, int(key))
             states[i] = dynamics.path(rng, draws.start + i, steps)
             noise[i] = standard_shocks(rng, self.noise_family, self.noise_nu, (steps, self.n_mun))
             if regional is not None:
                 regional[i] = dynamics.regional_path(rng, draws.start + i, steps)
+            if walk is not None:
+                walk[i] = dynamics.walk_path(rng, draws.start + i, steps)
         self._chunks[thread] = _Chunk(
-            draws.start, year, beta, noise, states=states, regional=regional
+            draws.start, year, beta, noise, states=states, regional=regional, walk=walk
         )
         return self._chunks[thread]
 
@@ -518,6 +533,8 @@ class ModelMigration:
                 value = x[t][None, :]
             parts[..., index[component]] += beta[:, k, None] * value
         parts[..., index["attractiveness"]] = self.attractiveness[draws]
+        if self.dynamics is not None and shocks.walk is not None:
+            parts[..., index["attractiveness"]] += shocks.walk[:, self.dynamics.gap + t]
         scale = noise_scale(self.sigma_base[draws], self.sigma_pop[draws], totals)
         if self.dynamics is None:
             parts[..., index["noise"]] = scale * shocks.noise[:, t]

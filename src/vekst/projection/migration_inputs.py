@@ -276,6 +276,8 @@ def _state_dynamics(draws, covariates, scenario, base_year, calendar, note):
         gap=gap,
         national_persons=national_persons,
         **_regional_shocks(draws),
+        walk_sd=municipal("attract_walk_sd"),
+        walk_last=municipal("attract_walk_last"),
     )
 
 

@@ -14,8 +14,10 @@ others keep the same random numbers (the same seed) shows how much of the band i
     are zero, so the processes follow their conditional mean path from the last fitted
     year.
 ``local_shocks``
-    Future municipal deviations (persistent and transient). Held: their innovation scale is
-    zero, so a persistent deviation decays from its last fitted value.
+    Future municipal deviations (persistent and transient) and the future steps of the
+    attractiveness walk where fitted. Held: their innovation scale is zero, so a
+    persistent deviation decays from its last fitted value and attractiveness stays at
+    its last fitted level.
 ``age_schedule``
     Uncertainty of each municipality's migration age-sex schedule and its yearly residual
     patterns. Held: the posterior mean schedule, no yearly patterns.
@@ -50,7 +52,7 @@ SOURCES: tuple[str, ...] = (
 
 #: Innovation sds of the shared processes (``common_shocks``) and of the local terms.
 _COMMON_SDS = ("year_effect_sigma", "beta_sigma", "national_sigma", "regional_sigma")
-_LOCAL_SDS = ("sigma_base", "sigma_pop")
+_LOCAL_SDS = ("sigma_base", "sigma_pop", "attract_walk_sd")
 
 
 class UnknownSourceError(InputError):

@@ -53,6 +53,10 @@ class MigrationTruth:
     # County x year shocks (``regional_shocks = "county"``), off at 0:
     regional_sigma: float = 0.0
     regional_persistence: float = 0.6
+    # Attractiveness as a yearly random walk (``attractiveness_walk = true``), off at 0:
+    # sd ``walk_sigma * exp(walk_slope * z)`` with z the standardised log population.
+    walk_sigma: float = 0.0
+    walk_slope: float = 0.0
     # Filled by the simulation:
     national: np.ndarray | None = None
     loading: np.ndarray | None = None
@@ -62,6 +66,7 @@ class MigrationTruth:
     attract_region: np.ndarray | None = None
     attractiveness: np.ndarray | None = None
     regional_shock: np.ndarray | None = None
+    walk: np.ndarray | None = None
 
 
 def draw_net_migration_rate(
@@ -175,6 +180,12 @@ def _draw_dynamic(truth, x, population, region_index, covariates, rng) -> np.nda
     deviation[:, 0] = shocks[:, 0] / np.sqrt(1.0 - phi**2)
     for t in range(1, n_year):
         deviation[:, t] = phi * deviation[:, t - 1] + shocks[:, t]
+    if truth.walk_sigma > 0:
+        # Drawn last, so panels without the walk keep their random numbers.
+        steps = rng.standard_normal((n_muni, n_year))
+        walk = np.cumsum(truth.walk_sigma * np.exp(truth.walk_slope * z)[:, None] * steps, axis=1)
+        truth.walk = walk - walk.mean(axis=1, keepdims=True)
+        deviation = deviation + truth.walk
     return mean_rate + deviation
 
 

@@ -1,0 +1,240 @@
+"""Attractiveness as a random walk (``attractiveness_walk = true``): the walk's design, the
+model's variables, its continuation in the projection and its recovery on a simulated
+panel."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytensor
+import pytest
+
+from test_dynamics import N_DRAWS, N_MUN, N_YEARS, _dynamics, _model, _run
+from test_dynamics_fit import _spec as dynamics_spec
+from vekst.fit import fit_model, projection_draws
+from vekst.models.dynamics import (
+    persistence_inputs,
+    walk_centring_weights,
+    walk_design,
+    walk_knots,
+)
+from vekst.models.migration import build_migration_model
+from vekst.models.spec import SpecError, load_spec, spec_from_dict
+from vekst.projection.sources import hold_draws
+from vekst.simulate import MigrationTruth, simulate_migration_data
+
+
+def _spec():
+    """The time-structured recovery spec of ``test_dynamics_fit`` with the walk."""
+    raw = dynamics_spec().to_dict()
+    raw["migration"]["attractiveness_walk"] = True
+    raw["migration"].pop("student_t_nu", None)
+    return spec_from_dict(raw)
+
+
+@pytest.mark.parametrize("n_years", [8, 10, 17, 21])
+def test_the_walk_at_its_knots_is_a_random_walk_with_unit_yearly_variance(n_years):
+    design = walk_design(n_years)
+    knots = walk_knots(n_years)
+    assert knots[0] == 0 and knots[-1] == n_years - 1
+    assert all(0 < b - a <= 4 for a, b in itertools.pairwise(knots))
+    # Steps are independent standard normals, so the variance of a difference of two
+    # years is the squared norm of the difference of their columns.
+    for a, b in itertools.combinations(knots, 2):
+        assert np.sum((design[:, b] - design[:, a]) ** 2) == pytest.approx(b - a)
+    # Centred over the years: the level it adds to has the meaning of a mean.
+    np.testing.assert_allclose(design.sum(axis=1), 0.0, atol=1e-12)
+    # Linear between knots: the second difference vanishes inside every segment.
+    inside = [t for t in range(1, n_years - 1) if t not in knots]
+    second = design[:, 2:] - 2 * design[:, 1:-1] + design[:, :-2]
+    np.testing.assert_allclose(second[:, [t - 1 for t in inside]], 0.0, atol=1e-12)
+
+
+def test_the_fitted_walk_is_its_design_scaled_by_each_places_sd():
+    data, _ = simulate_migration_data(
+        n_regions=6,
+        municipalities_per_region=3,
+        years=range(2001, 2011),
+        covariates=("centrality",),
+    )
+    model = build_migration_model(_spec(), data)
+    free_name = "attract_walk_partial_z"
+    assert model.named_vars_to_dims[free_name] == ("municipality", "walk_step")
+    point = model.initial_point()
+    rng = np.random.default_rng(1)
+    free = rng.standard_normal(point[free_name].shape)
+    point[free_name] = free
+    point["attract_walk_sigma_log__"] = np.log(0.3)
+    point["attract_walk_slope_log__"] = np.log(0.4)
+    graph = model.replace_rvs_by_values([model["attract_walk_sd"], model["attract_walk_last"]])
+    values = pytensor.function(model.value_vars, graph, on_unused_input="ignore")(**point)
+    scale = 0.3 * np.exp(0.4 * persistence_inputs(data))
+    np.testing.assert_allclose(values[0], scale, rtol=1e-10)
+    weight = walk_centring_weights(data)[:, None]
+    assert np.all((weight > 0) & (weight < 1))
+    steps = scale[:, None] ** (1.0 - weight) * free
+    expected_last = (steps @ walk_design(10))[:, -1]
+    np.testing.assert_allclose(values[1], expected_last, rtol=1e-10)
+
+
+def test_a_panel_shorter_than_eight_years_is_fitted_without_the_walk_and_says_so():
+    data, _ = simulate_migration_data(
+        n_regions=6,
+        municipalities_per_region=2,
+        years=range(2005, 2012),
+        covariates=("centrality",),
+    )
+    with pytest.warns(UserWarning, match="at least 8 years of net migration; the panel has 7"):
+        model = build_migration_model(_spec(), data)
+    assert "attract_walk_last" not in model.named_vars
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"attractiveness_walk": "yes"}, "attractiveness_walk must be true or false"),
+        (
+            {"attractiveness_walk": True, "attractiveness_drift": True},
+            "attractiveness_drift .* and attractiveness_walk .* choose one",
+        ),
+        (
+            {
+                "attractiveness_walk": True,
+                "time_structure": "iid",
+                "local_persistence": False,
+                "national_immigration": False,
+            },
+            'attractiveness_walk needs time_structure = "ar1"',
+        ),
+    ],
+)
+def test_spec_refuses_a_walk_it_cannot_fit_or_project(changes, message):
+    raw = load_spec().to_dict()
+    raw["migration"].update(changes)
+    with pytest.raises(SpecError, match=message):
+        spec_from_dict(raw)
+
+
+def test_a_spec_without_the_walk_keeps_the_hash_fits_were_saved_with():
+    spec = load_spec()
+    raw = spec.to_dict()
+    assert "attractiveness_walk" not in raw["migration"]
+    assert "attract_walk_sigma_sd" not in raw["migration"]["priors"]
+    assert spec_from_dict(raw).hash == spec.hash
+    raw["migration"]["attractiveness_walk"] = True
+    walking = spec_from_dict(raw)
+    assert walking.hash != spec.hash
+    assert walking.to_dict()["migration"]["priors"]["attract_walk_sigma_sd"] == 0.2
+
+
+def _walking_dynamics(sd, last):
+    return _dynamics(
+        np.array([0.0, 0.0]),
+        np.array([1e-9, 1e-9]),
+        [0.0, 2.0],
+        [0.0, 2.0],
+        walk_sd=np.tile(np.asarray(sd, dtype=float), (N_DRAWS, 1)),
+        walk_last=np.tile(np.asarray(last, dtype=float), (N_DRAWS, 1)),
+    )
+
+
+def test_projected_attractiveness_walks_on_from_its_last_level_with_variance_growing_as_h():
+    sd, last = np.array([0.1, 0.3, 0.5]), np.array([0.4, -0.2, 0.0])
+    model = _model(_walking_dynamics(sd, last), record=True)
+    rates = _run(model)
+    # The helper's municipalities have centrality -0.2 / 0 / 0.3 (x 2.0) and nothing else.
+    walk = rates - 2.0 * np.array([-0.2, 0.0, 0.3])[None, None, :]
+    h = np.arange(1, N_YEARS + 1)[:, None]
+    expected_var = sd[None, :] ** 2 * h
+    se = np.sqrt(expected_var / N_DRAWS)
+    assert np.all(np.abs(walk.mean(0) - last[None, :]) < 4 * se)
+    ratio = walk.var(0) / expected_var
+    assert np.all(np.abs(ratio - 1) < 0.1), ratio
+    # Booked to attractiveness, so the decomposition shows attractiveness moving.
+    components = model.components[:, :N_YEARS, :, :]
+    from vekst.projection.migration import COMPONENTS
+
+    moving = components[..., COMPONENTS.index("attractiveness")]
+    np.testing.assert_allclose(moving, walk, atol=1e-4)
+
+
+def test_holding_local_shocks_keeps_attractiveness_at_its_last_fitted_level():
+    import xarray as xr
+
+    draws = xr.Dataset(
+        {
+            "attract_walk_sd": (("draw", "municipality"), np.full((4, N_MUN), 0.3)),
+            "sigma_base": ("draw", np.full(4, 0.2)),
+        }
+    )
+    held = hold_draws(draws, frozenset({"local_shocks"}))
+    assert float(abs(held["attract_walk_sd"]).max()) == 0.0
+    rates = _run(_model(_walking_dynamics(np.zeros(N_MUN), [0.4, -0.2, 0.0])))
+    walk = rates - 2.0 * np.array([-0.2, 0.0, 0.3])[None, None, :]
+    np.testing.assert_allclose(walk, np.broadcast_to([0.4, -0.2, 0.0], walk.shape), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_attractiveness_walk_is_recovered_on_a_simulated_panel():
+    truth = MigrationTruth(
+        rho={"national_net_migration": 0.8, "year_effect": 0.8, "centrality": 0.7},
+        walk_sigma=0.25,
+        sigma_pop=0.8,
+    )
+    data, truth = simulate_migration_data(
+        n_regions=20,
+        municipalities_per_region=4,
+        years=range(2001, 2022),
+        covariates=("centrality",),
+        truth=truth,
+        seed=4,
+    )
+    result = fit_model(_spec(), data, draws=400, tune=600, chains=2, seed=4, progress=False)
+    post = result.idata.posterior
+    assert result.diagnostics.divergences <= 2
+    low, high = np.quantile(post["attract_walk_sigma"].values, [0.03, 0.97])
+    assert low <= 0.25 <= high, (low, high)
+    low, high = np.quantile(post["attract_walk_slope"].values, [0.03, 0.97])
+    assert low <= 0.0 <= high, (low, high)
+    # The last year's level: what the projection starts from.
+    last = post["attract_walk_last"].transpose("chain", "draw", "municipality").values
+    true_last = truth.walk[:, -1]
+    assert np.corrcoef(last.mean(axis=(0, 1)), true_last)[0, 1] > 0.6
+    low, high = np.quantile(last, [0.05, 0.95], axis=(0, 1))
+    covered = np.mean((low <= true_last) & (true_last <= high))
+    # 80 municipalities at 90 %: binomial sd 3.4 points.
+    assert 0.78 <= covered <= 0.99, covered
+    draws = projection_draws(result.idata)
+    assert draws["attract_walk_sd"].dims == ("draw", "municipality")
+    assert "attract_walk_last" in draws
+
+
+def test_fit_summary_names_the_places_furthest_from_their_mean_attractiveness():
+    import xarray as xr
+
+    from vekst.commands.fit import attractiveness_walk_summary
+
+    rng = np.random.default_rng(3)
+    codes, last = ["0301", "3029", "4627", "1103"], np.array([-0.69, 1.22, -0.05, 0.30])
+    shape = (2, 300)
+    posterior = xr.Dataset(
+        {
+            "attract_walk_sigma": (("chain", "draw"), rng.uniform(0.10, 0.12, shape)),
+            "attract_walk_sd": (
+                ("chain", "draw", "municipality"),
+                np.broadcast_to([0.25, 0.2, 0.15, 0.2], (*shape, 4)),
+            ),
+            "attract_walk_last": (
+                ("chain", "draw", "municipality"),
+                last + rng.normal(0.0, 0.01, (*shape, 4)),
+            ),
+        },
+        coords={"municipality": codes, "year": [2005, 2021]},
+    )
+    names = {"0301": "Oslo", "3029": "Lørenskog", "4627": "Askøy"}
+    text = attractiveness_walk_summary(posterior, names, n_largest=3)
+    expected = "furthest from their 2005-2021 mean in 2021: Lørenskog +1.22, Oslo -0.69, 1103 +0.30"
+    assert expected in text
+    assert "yearly sd 0.11" in text and "0.150-0.250 by size" in text
+    assert attractiveness_walk_summary(posterior.drop_vars("attract_walk_last")) is None
