@@ -13,12 +13,7 @@ import pytest
 from test_dynamics import N_DRAWS, N_MUN, N_YEARS, _dynamics, _model, _run
 from test_dynamics_fit import _spec as dynamics_spec
 from vekst.fit import fit_model, projection_draws
-from vekst.models.dynamics import (
-    persistence_inputs,
-    walk_centring_weights,
-    walk_design,
-    walk_knots,
-)
+from vekst.models.dynamics import persistence_inputs, walk_design, walk_knots
 from vekst.models.migration import build_migration_model
 from vekst.models.spec import SpecError, load_spec, spec_from_dict
 from vekst.projection.sources import hold_draws
@@ -59,22 +54,19 @@ def test_the_fitted_walk_is_its_design_scaled_by_each_places_sd():
         covariates=("centrality",),
     )
     model = build_migration_model(_spec(), data)
-    free_name = "attract_walk_partial_z"
+    free_name = "attract_walk_z"
     assert model.named_vars_to_dims[free_name] == ("municipality", "walk_step")
     point = model.initial_point()
     rng = np.random.default_rng(1)
     free = rng.standard_normal(point[free_name].shape)
     point[free_name] = free
     point["attract_walk_sigma_log__"] = np.log(0.3)
-    point["attract_walk_slope_log__"] = np.log(0.4)
+    point["attract_walk_slope"] = np.array(0.4)
     graph = model.replace_rvs_by_values([model["attract_walk_sd"], model["attract_walk_last"]])
     values = pytensor.function(model.value_vars, graph, on_unused_input="ignore")(**point)
     scale = 0.3 * np.exp(0.4 * persistence_inputs(data))
     np.testing.assert_allclose(values[0], scale, rtol=1e-10)
-    weight = walk_centring_weights(data)[:, None]
-    assert np.all((weight > 0) & (weight < 1))
-    steps = scale[:, None] ** (1.0 - weight) * free
-    expected_last = (steps @ walk_design(10))[:, -1]
+    expected_last = scale * (free @ walk_design(10))[:, -1]
     np.testing.assert_allclose(values[1], expected_last, rtol=1e-10)
 
 
