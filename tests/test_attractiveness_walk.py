@@ -46,13 +46,15 @@ def test_the_walk_at_its_knots_is_a_random_walk_with_unit_yearly_variance(n_year
     np.testing.assert_allclose(second[:, [t - 1 for t in inside]], 0.0, atol=1e-12)
 
 
-def test_the_fitted_walk_is_its_design_scaled_by_each_places_sd():
+def _panel(years: range):
     data, _ = simulate_migration_data(
-        n_regions=6,
-        municipalities_per_region=3,
-        years=range(2001, 2011),
-        covariates=("centrality",),
+        n_regions=6, municipalities_per_region=3, years=years, covariates=("centrality",)
     )
+    return data
+
+
+def test_the_fitted_walk_is_its_design_scaled_by_each_places_sd():
+    data = _panel(range(2001, 2011))
     model = build_migration_model(_spec(), data)
     free_name = "attract_walk_z"
     assert model.named_vars_to_dims[free_name] == ("municipality", "walk_step")
@@ -71,12 +73,7 @@ def test_the_fitted_walk_is_its_design_scaled_by_each_places_sd():
 
 
 def test_a_panel_shorter_than_eight_years_is_fitted_without_the_walk_and_says_so():
-    data, _ = simulate_migration_data(
-        n_regions=6,
-        municipalities_per_region=2,
-        years=range(2005, 2012),
-        covariates=("centrality",),
-    )
+    data = _panel(range(2005, 2012))
     with pytest.warns(UserWarning, match="at least 8 years of net migration; the panel has 7"):
         model = build_migration_model(_spec(), data)
     assert "attract_walk_last" not in model.named_vars

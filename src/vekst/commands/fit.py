@@ -124,6 +124,15 @@ def attractiveness_walk_summary(
     )
 
 
+def _names(panel: xr.Dataset, codes: str, names: str) -> dict[str, str] | None:
+    """Code-to-name map from two of the panel's coordinates, or None without names."""
+    if names not in panel.coords:
+        return None
+    return dict(
+        zip(panel[codes].values.astype(str), panel[names].values.astype(str), strict=True)
+    )
+
+
 def diagnostics_table(diagnostics) -> Table:
     """The convergence summary as a table."""
     table = Table(title="Diagnostics")
@@ -193,20 +202,13 @@ def run_fit(spec_path: Path | None, out: Path, config=None, *, panel=None):
         ols = fit_ols(migration)
     save_fit(result, out)
     console.print(coefficient_table(result, ols))
-    county_names = None
-    if "county_name" in panel.coords:
-        codes = panel["county"].values.astype(str)
-        county_names = dict(zip(codes, panel["county_name"].values.astype(str), strict=True))
-    shocks = county_shock_summary(result.idata.posterior, county_names)
-    if shocks:
-        console.print(shocks)
-    municipality_names = None
-    if "name" in panel.coords:
-        codes = panel["municipality"].values.astype(str)
-        municipality_names = dict(zip(codes, panel["name"].values.astype(str), strict=True))
-    walk = attractiveness_walk_summary(result.idata.posterior, municipality_names)
-    if walk:
-        console.print(walk)
+    posterior = result.idata.posterior
+    for paragraph in (
+        county_shock_summary(posterior, _names(panel, "county", "county_name")),
+        attractiveness_walk_summary(posterior, _names(panel, "municipality", "name")),
+    ):
+        if paragraph:
+            console.print(paragraph)
     console.print(diagnostics_table(result.diagnostics))
     timing = result.timings
     console.print(
