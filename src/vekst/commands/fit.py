@@ -85,9 +85,7 @@ def county_shock_summary(
 
     last = posterior["regional_shock"].isel(year=-1).mean(("chain", "draw"))
     year = int(posterior["year"].values[-1])
-    order = np.argsort(-np.abs(last.values))[:n_largest]
-    codes = last["county"].values.astype(str)
-    largest = ", ".join(f"{names.get(codes[i], codes[i])} {last.values[i]:+.2f}" for i in order)
+    largest = _largest(last, "county", names, n_largest)
     return (
         f"County shocks (% of population a year): innovation sd {summary('regional_sigma', 3)}, "
         f"persistence {summary('regional_persistence', 2)}; largest in {year}: {largest}."
@@ -100,8 +98,8 @@ def attractiveness_walk_summary(
     """One paragraph on a fit's attractiveness walk (``attractiveness_walk = true``), or
     None.
 
-    Its yearly sd at the mean size and for the largest and smallest place (median and
-    94 % interval of the first), and the municipalities whose attractiveness in the last
+    Its yearly sd at the mean size (median and 94 % interval), the range of the places'
+    posterior mean sds, and the municipalities whose attractiveness in the last
     fitted year lies furthest from their mean over the fitted years (posterior mean): the
     level the projection walks on from, named from ``names`` (code to name) where given.
     """
@@ -112,9 +110,7 @@ def attractiveness_walk_summary(
     low, high = _quantiles(sigma)
     sd = posterior["attract_walk_sd"].mean(("chain", "draw")).values
     last = posterior["attract_walk_last"].mean(("chain", "draw"))
-    codes = last["municipality"].values.astype(str)
-    order = np.argsort(-np.abs(last.values))[:n_largest]
-    moved = ", ".join(f"{names.get(codes[i], codes[i])} {last.values[i]:+.2f}" for i in order)
+    moved = _largest(last, "municipality", names, n_largest)
     year = int(posterior["year"].values[-1])
     first = int(posterior["year"].values[0])
     return (
@@ -122,6 +118,13 @@ def attractiveness_walk_summary(
         f"[{low:.3f}, {high:.3f}] at the mean size, {sd.min():.3f}-{sd.max():.3f} by "
         f"size; furthest from their {first}-{year} mean in {year}: {moved}."
     )
+
+
+def _largest(values: xr.DataArray, dim: str, names: dict[str, str], n: int) -> str:
+    """The ``n`` entries of ``values`` largest in absolute value, as "name +0.12, ..."."""
+    codes = values[dim].values.astype(str)
+    order = np.argsort(-np.abs(values.values))[:n]
+    return ", ".join(f"{names.get(codes[i], codes[i])} {values.values[i]:+.2f}" for i in order)
 
 
 def _names(panel: xr.Dataset, codes: str, names: str) -> dict[str, str] | None:

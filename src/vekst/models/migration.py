@@ -153,39 +153,33 @@ def _time_structured_mean(spec, data: MigrationData, covariates, x_data):
         mu = mu + loading[:, None] * national[None, :]
     if beta_year is not None:
         mu = mu + _covariate_terms(beta_year, x_data)
+    n_counties, n_years = len(data.coords()["county"]), len(data.years)
     if spec.migration.regional_shocks == "county":
-        mu = mu + _regional_shocks_if_identified(spec, data)
+        mu = mu + _term_if_identified(
+            lambda: dynamics.add_regional_shocks(spec, data),
+            n_counties >= MIN_COUNTIES_FOR_SHOCKS and n_years >= MIN_YEARS_FOR_SHOCKS,
+            f'regional_shocks = "county" needs at least {MIN_COUNTIES_FOR_SHOCKS} counties '
+            f"and {MIN_YEARS_FOR_SHOCKS} years; the panel has {n_counties} and {n_years}, so "
+            'the fit has no county shocks (set regional_shocks = "none" in the spec to '
+            "silence this).",
+        )
     if spec.migration.attractiveness_walk:
-        mu = mu + _attractiveness_walk_if_identified(spec, data)
+        mu = mu + _term_if_identified(
+            lambda: dynamics.add_attractiveness_walk(spec, data),
+            n_years >= MIN_YEARS_FOR_WALK,
+            f"attractiveness_walk needs at least {MIN_YEARS_FOR_WALK} years of net "
+            f"migration; the panel has {n_years}, so attractiveness is held fixed over the "
+            "years (set attractiveness_walk = false in the spec to silence this).",
+        )
     return mu
 
 
-def _attractiveness_walk_if_identified(spec, data: MigrationData):
-    """The attractiveness walk, or 0 with a warning on a panel too short for it."""
-    n_years = len(data.years)
-    if n_years >= MIN_YEARS_FOR_WALK:
-        return dynamics.add_attractiveness_walk(spec, data)
-    warnings.warn(
-        f"attractiveness_walk needs at least {MIN_YEARS_FOR_WALK} years of net migration; "
-        f"the panel has {n_years}, so attractiveness is held fixed over the years "
-        "(set attractiveness_walk = false in the spec to silence this).",
-        stacklevel=3,
-    )
-    return 0.0
-
-
-def _regional_shocks_if_identified(spec, data: MigrationData):
-    """County shocks, or 0 with a warning on a panel too small to tell them apart."""
-    n_counties, n_years = len(data.coords()["county"]), len(data.years)
-    if n_counties >= MIN_COUNTIES_FOR_SHOCKS and n_years >= MIN_YEARS_FOR_SHOCKS:
-        return dynamics.add_regional_shocks(spec, data)
-    warnings.warn(
-        f"regional_shocks = \"county\" needs at least {MIN_COUNTIES_FOR_SHOCKS} counties "
-        f"and {MIN_YEARS_FOR_SHOCKS} years; the panel has {n_counties} and {n_years}, so "
-        "the fit has no county shocks (set regional_shocks = \"none\" in the spec to "
-        "silence this).",
-        stacklevel=3,
-    )
+def _term_if_identified(build, identified: bool, why_not: str):
+    """An optional term of the equation, or 0 with the warning ``why_not`` on a panel too
+    small to identify it."""
+    if identified:
+        return build()
+    warnings.warn(why_not, stacklevel=3)
     return 0.0
 
 

@@ -533,7 +533,7 @@ class ModelMigration:
                 value = x[t][None, :]
             parts[..., index[component]] += beta[:, k, None] * value
         parts[..., index["attractiveness"]] = self.attractiveness[draws]
-        if self.dynamics is not None and shocks.walk is not None:
+        if shocks.walk is not None:
             parts[..., index["attractiveness"]] += shocks.walk[:, self.dynamics.gap + t]
         scale = noise_scale(self.sigma_base[draws], self.sigma_pop[draws], totals)
         if self.dynamics is None:
