@@ -13,7 +13,12 @@ import pytest
 from test_dynamics import N_DRAWS, N_MUN, N_YEARS, _dynamics, _model, _run
 from test_dynamics_fit import _spec as dynamics_spec
 from vekst.fit import fit_model, projection_draws
-from vekst.models.dynamics import persistence_inputs, walk_design, walk_knots
+from vekst.models.dynamics import (
+    persistence_inputs,
+    walk_design,
+    walk_knots,
+    walking_municipalities,
+)
 from vekst.models.migration import build_migration_model
 from vekst.models.spec import SpecError, load_spec, spec_from_dict
 from vekst.projection.sources import hold_draws
@@ -57,7 +62,8 @@ def test_the_fitted_walk_is_its_design_scaled_by_each_places_sd():
     data = _panel(range(2001, 2011))
     model = build_migration_model(_spec(), data)
     free_name = "attract_walk_z"
-    assert model.named_vars_to_dims[free_name] == ("municipality", "walk_step")
+    assert model.named_vars_to_dims[free_name] == ("walk_municipality", "walk_step")
+    assert model.coords["walk_municipality"] == model.coords["municipality"]
     point = model.initial_point()
     rng = np.random.default_rng(1)
     free = rng.standard_normal(point[free_name].shape)
@@ -70,6 +76,50 @@ def test_the_fitted_walk_is_its_design_scaled_by_each_places_sd():
     np.testing.assert_allclose(values[0], scale, rtol=1e-10)
     expected_last = scale * (free @ walk_design(10))[:, -1]
     np.testing.assert_allclose(values[1], expected_last, rtol=1e-10)
+
+
+def _floored_spec(floor):
+    raw = _spec().to_dict()
+    raw["migration"]["attractiveness_walk_min_population"] = floor
+    raw["migration"].pop("student_t_nu", None)
+    return spec_from_dict(raw)
+
+
+def test_a_population_floor_walks_the_large_places_and_holds_the_small_ones():
+    data = _panel(range(2001, 2011))
+    last = data.population[:, -1]
+    floor = float(np.median(last))
+    walking = walking_municipalities(data, floor)
+    assert 0 < walking.sum() < len(walking)
+    np.testing.assert_array_equal(walking, last >= floor)
+    model = build_migration_model(_floored_spec(floor), data)
+    free_name = "attract_walk_z"
+    assert model.coords["walk_municipality"] == tuple(str(m) for m in data.municipalities[walking])
+    point = model.initial_point()
+    assert point[free_name].shape == (walking.sum(), len(walk_knots(10)) - 1)
+    free = np.random.default_rng(2).standard_normal(point[free_name].shape)
+    point[free_name] = free
+    point["attract_walk_sigma_log__"] = np.log(0.3)
+    point["attract_walk_slope"] = np.array(0.4)
+    graph = model.replace_rvs_by_values([model["attract_walk_sd"], model["attract_walk_last"]])
+    sd, walk_last = pytensor.function(model.value_vars, graph, on_unused_input="ignore")(**point)
+    # Sizes are centred over the places that walk: sigma is the sd at their mean size.
+    z = persistence_inputs(data)
+    scale = 0.3 * np.exp(0.4 * (z - z[walking].mean()))
+    np.testing.assert_allclose(sd[walking], scale[walking], rtol=1e-10)
+    assert np.exp(np.log(sd[walking]).mean()) == pytest.approx(0.3)
+    np.testing.assert_array_equal(sd[~walking], 0.0)
+    np.testing.assert_array_equal(walk_last[~walking], 0.0)
+    expected_last = scale[walking] * (free @ walk_design(10))[:, -1]
+    np.testing.assert_allclose(walk_last[walking], expected_last, rtol=1e-10)
+
+
+def test_a_floor_no_place_reaches_fits_without_the_walk_and_says_so():
+    data = _panel(range(2001, 2011))
+    floor = float(data.population[:, -1].max()) + 1.0
+    with pytest.warns(UserWarning, match="no municipality has the .* people"):
+        model = build_migration_model(_floored_spec(floor), data)
+    assert "attract_walk_last" not in model.named_vars
 
 
 def test_a_panel_shorter_than_eight_years_is_fitted_without_the_walk_and_says_so():
@@ -96,6 +146,18 @@ def test_a_panel_shorter_than_eight_years_is_fitted_without_the_walk_and_says_so
             },
             'attractiveness_walk needs time_structure = "ar1"',
         ),
+        (
+            {"attractiveness_walk_min_population": 10000},
+            "attractiveness_walk_min_population only applies with attractiveness_walk = true",
+        ),
+        (
+            {"attractiveness_walk": True, "attractiveness_walk_min_population": -1},
+            "attractiveness_walk_min_population must be a number of people, 0 or more",
+        ),
+        (
+            {"attractiveness_walk": True, "attractiveness_walk_min_population": "10k"},
+            "attractiveness_walk_min_population must be a number of people, 0 or more",
+        ),
     ],
 )
 def test_spec_refuses_a_walk_it_cannot_fit_or_project(changes, message):
@@ -115,6 +177,12 @@ def test_a_spec_without_the_walk_keeps_the_hash_fits_were_saved_with():
     walking = spec_from_dict(raw)
     assert walking.hash != spec.hash
     assert walking.to_dict()["migration"]["priors"]["attract_walk_sigma_sd"] == 0.2
+    # A walk without a floor keeps the hash it had before the floor existed.
+    assert "attractiveness_walk_min_population" not in walking.to_dict()["migration"]
+    raw["migration"]["attractiveness_walk_min_population"] = 10000
+    floored = spec_from_dict(raw)
+    assert floored.hash not in (spec.hash, walking.hash)
+    assert spec_from_dict(floored.to_dict()).hash == floored.hash
 
 
 def _walking_dynamics(sd, last):
@@ -227,3 +295,10 @@ def test_fit_summary_names_the_places_furthest_from_their_mean_attractiveness():
     assert expected in text
     assert "yearly sd 0.11" in text and "0.150-0.250 by size" in text
     assert attractiveness_walk_summary(posterior.drop_vars("attract_walk_last")) is None
+    assert "at the mean size," in text
+
+    # With a population floor the held places (sd 0) are left out of the range.
+    held = xr.DataArray([1, 1, 0, 1], dims="municipality")
+    floored = posterior.assign(attract_walk_sd=posterior["attract_walk_sd"] * held)
+    text = attractiveness_walk_summary(floored, names, n_largest=3)
+    assert "at the mean size of the 3 of 4 places that walk, 0.200-0.250 by size" in text

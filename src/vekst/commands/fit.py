@@ -109,14 +109,21 @@ def attractiveness_walk_summary(
     sigma = posterior["attract_walk_sigma"].values.ravel()
     low, high = _quantiles(sigma)
     sd = posterior["attract_walk_sd"].mean(("chain", "draw")).values
+    walking = sd > 0
     last = posterior["attract_walk_last"].mean(("chain", "draw"))
     moved = _largest(last, "municipality", names, n_largest)
     year = int(posterior["year"].values[-1])
     first = int(posterior["year"].values[0])
+    size = (
+        "the mean size"
+        if walking.all()
+        else f"the mean size of the {walking.sum()} of {walking.size} places that walk"
+    )
     return (
         f"Attractiveness walk (% of population a year): yearly sd {np.median(sigma):.3f} "
-        f"[{low:.3f}, {high:.3f}] at the mean size, {sd.min():.3f}-{sd.max():.3f} by "
-        f"size; furthest from their {first}-{year} mean in {year}: {moved}."
+        f"[{low:.3f}, {high:.3f}] at {size}, {sd[walking].min():.3f}-"
+        f"{sd[walking].max():.3f} by size; furthest from their {first}-{year} mean in "
+        f"{year}: {moved}."
     )
 
 

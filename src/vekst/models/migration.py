@@ -164,12 +164,20 @@ def _time_structured_mean(spec, data: MigrationData, covariates, x_data):
             "silence this).",
         )
     if spec.migration.attractiveness_walk:
+        floor = spec.migration.attractiveness_walk_min_population
+        walking = int(dynamics.walking_municipalities(data, floor).sum())
+        why_not = (
+            f"attractiveness_walk needs at least {MIN_YEARS_FOR_WALK} years of net "
+            f"migration; the panel has {n_years}"
+            if n_years < MIN_YEARS_FOR_WALK
+            else f"no municipality has the {floor:,.0f} people that "
+            "attractiveness_walk_min_population asks for in the last fitted year"
+        )
         mu = mu + _term_if_identified(
             lambda: dynamics.add_attractiveness_walk(spec, data),
-            n_years >= MIN_YEARS_FOR_WALK,
-            f"attractiveness_walk needs at least {MIN_YEARS_FOR_WALK} years of net "
-            f"migration; the panel has {n_years}, so attractiveness is held fixed over the "
-            "years (set attractiveness_walk = false in the spec to silence this).",
+            n_years >= MIN_YEARS_FOR_WALK and walking > 0,
+            f"{why_not}, so attractiveness is held fixed over the years (set "
+            "attractiveness_walk = false in the spec to silence this).",
         )
     return mu
 

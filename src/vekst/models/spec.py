@@ -94,6 +94,7 @@ _MIGRATION_KEYS = {
     "local_persistence",
     "regional_shocks",
     "attractiveness_walk",
+    "attractiveness_walk_min_population",
     "priors",
 }
 _VITAL_KEYS = {"enabled", "likelihood", "year_drift", "parameterization", "priors"}
@@ -120,6 +121,7 @@ class MigrationSpec:
     local_persistence: bool = False
     regional_shocks: str = "none"
     attractiveness_walk: bool = False
+    attractiveness_walk_min_population: float = 0.0
     beta_mu_mean: dict[str, float] = field(default_factory=dict)
     beta_mu_sd: dict[str, float] = field(default_factory=dict)
     beta_sigma_sd: dict[str, float] = field(default_factory=dict)
@@ -178,6 +180,8 @@ class ModelSpec:
             del migration["attractiveness_walk"]
             priors.pop("attract_walk_sigma_sd")
             priors.pop("attract_walk_slope_sd")
+        if not migration["attractiveness_walk_min_population"]:
+            del migration["attractiveness_walk_min_population"]
         return raw
 
     def to_json(self) -> str:
@@ -478,6 +482,18 @@ def _parse_time_structure(raw: dict, problems: list[str]) -> dict[str, Any]:
         if value and structure != "ar1":
             problems.append(f'[migration] {key} needs time_structure = "ar1"')
         out[key] = value
+    floor = raw.get("attractiveness_walk_min_population", 0.0)
+    if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor < 1e9:
+        problems.append(
+            "[migration] attractiveness_walk_min_population must be a number of people, 0 or more"
+        )
+        floor = 0.0
+    elif floor > 0 and not out["attractiveness_walk"]:
+        problems.append(
+            "[migration] attractiveness_walk_min_population only applies with "
+            "attractiveness_walk = true"
+        )
+    out["attractiveness_walk_min_population"] = float(floor)
     regional = raw.get("regional_shocks", "none")
     if regional not in REGIONAL_SHOCKS:
         problems.append(f"[migration] regional_shocks '{regional}' is not one of {REGIONAL_SHOCKS}")
