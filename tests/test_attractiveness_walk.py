@@ -302,3 +302,45 @@ def test_fit_summary_names_the_places_furthest_from_their_mean_attractiveness():
     floored = posterior.assign(attract_walk_sd=posterior["attract_walk_sd"] * held)
     text = attractiveness_walk_summary(floored, names, n_largest=3)
     assert "at the mean size of the 3 of 4 places that walk, 0.200-0.250 by size" in text
+
+
+@pytest.mark.slow
+def test_a_walk_for_the_larger_places_only_is_recovered_and_the_others_held():
+    data, _ = simulate_migration_data(
+        n_regions=20, municipalities_per_region=4, years=range(2001, 2022),
+        covariates=("centrality",), seed=5,
+    )
+    floor = float(np.median(data.population[:, -1]))
+    truth = MigrationTruth(
+        rho={"national_net_migration": 0.8, "year_effect": 0.8, "centrality": 0.7},
+        walk_sigma=0.3,
+        walk_min_population=floor,
+        sigma_pop=0.8,
+    )
+    data, truth = simulate_migration_data(
+        n_regions=20,
+        municipalities_per_region=4,
+        years=range(2001, 2022),
+        covariates=("centrality",),
+        truth=truth,
+        seed=5,
+    )
+    walking = data.population[:, -1] >= floor
+    assert 30 <= walking.sum() <= 50
+    np.testing.assert_array_equal(truth.walk[~walking], 0.0)
+    result = fit_model(
+        _floored_spec(floor), data, draws=400, tune=600, chains=2, seed=5, progress=False
+    )
+    post = result.idata.posterior
+    assert result.diagnostics.divergences <= 2
+    low, high = np.quantile(post["attract_walk_sigma"].values, [0.03, 0.97])
+    assert low <= 0.3 <= high, (low, high)
+    last = post["attract_walk_last"].transpose("chain", "draw", "municipality").values
+    np.testing.assert_array_equal(last[..., ~walking], 0.0)
+    true_last = truth.walk[walking, -1]
+    fitted = last[..., walking]
+    assert np.corrcoef(fitted.mean(axis=(0, 1)), true_last)[0, 1] > 0.6
+    low, high = np.quantile(fitted, [0.05, 0.95], axis=(0, 1))
+    covered = np.mean((low <= true_last) & (true_last <= high))
+    # About 40 places at 90 %: binomial sd 4.7 points.
+    assert 0.75 <= covered <= 1.0, covered

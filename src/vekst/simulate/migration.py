@@ -57,6 +57,9 @@ class MigrationTruth:
     # sd ``walk_sigma * exp(walk_slope * z)`` with z the standardised log population.
     walk_sigma: float = 0.0
     walk_slope: float = 0.0
+    # Only places of at least this many people in the last year walk
+    # (``attractiveness_walk_min_population``):
+    walk_min_population: float = 0.0
     # Filled by the simulation:
     national: np.ndarray | None = None
     loading: np.ndarray | None = None
@@ -183,7 +186,9 @@ def _draw_dynamic(truth, x, population, region_index, covariates, rng) -> np.nda
     if truth.walk_sigma > 0:
         # Drawn last, so panels without the walk keep their random numbers.
         steps = rng.standard_normal((n_muni, n_year))
-        walk = np.cumsum(truth.walk_sigma * np.exp(truth.walk_slope * z)[:, None] * steps, axis=1)
+        walking = population[:, -1] >= truth.walk_min_population
+        sd = truth.walk_sigma * np.exp(truth.walk_slope * z) * walking
+        walk = np.cumsum(sd[:, None] * steps, axis=1)
         truth.walk = walk - walk.mean(axis=1, keepdims=True)
         deviation = deviation + truth.walk
     return mean_rate + deviation
