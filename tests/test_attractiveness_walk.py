@@ -232,39 +232,75 @@ def test_holding_local_shocks_keeps_attractiveness_at_its_last_fitted_level():
     np.testing.assert_allclose(walk, np.broadcast_to([0.4, -0.2, 0.0], walk.shape), atol=1e-4)
 
 
-@pytest.mark.slow
-def test_the_attractiveness_walk_is_recovered_on_a_simulated_panel():
+def _simulated_walk(seed: int, **walk) -> tuple:
+    """A simulated panel of 80 places x 21 years whose attractiveness walks, and its truth."""
     truth = MigrationTruth(
         rho={"national_net_migration": 0.8, "year_effect": 0.8, "centrality": 0.7},
-        walk_sigma=0.25,
         sigma_pop=0.8,
+        **walk,
     )
-    data, truth = simulate_migration_data(
+    return simulate_migration_data(
         n_regions=20,
         municipalities_per_region=4,
         years=range(2001, 2022),
         covariates=("centrality",),
         truth=truth,
-        seed=4,
+        seed=seed,
     )
-    result = fit_model(_spec(), data, draws=400, tune=600, chains=2, seed=4, progress=False)
-    post = result.idata.posterior
+
+
+def _fit_walk(spec, data, seed: int):
+    """The short sampler run of the recovery tests; at most 2 divergent transitions."""
+    result = fit_model(spec, data, draws=400, tune=600, chains=2, seed=seed, progress=False)
     assert result.diagnostics.divergences <= 2
-    low, high = np.quantile(post["attract_walk_sigma"].values, [0.03, 0.97])
-    assert low <= 0.25 <= high, (low, high)
-    low, high = np.quantile(post["attract_walk_slope"].values, [0.03, 0.97])
-    assert low <= 0.0 <= high, (low, high)
-    # The last year's level: what the projection starts from.
-    last = post["attract_walk_last"].transpose("chain", "draw", "municipality").values
-    true_last = truth.walk[:, -1]
+    return result
+
+
+def _assert_inside(values: np.ndarray, truth: float) -> None:
+    low, high = np.quantile(values, [0.03, 0.97])
+    assert low <= truth <= high, (low, high)
+
+
+def _last_level_coverage(last: np.ndarray, true_last: np.ndarray) -> float:
+    """Share of places whose true last level lies in the 90 % interval of ``last``
+    (``(chain, draw, place)``), after checking that the means follow the truth."""
     assert np.corrcoef(last.mean(axis=(0, 1)), true_last)[0, 1] > 0.6
     low, high = np.quantile(last, [0.05, 0.95], axis=(0, 1))
-    covered = np.mean((low <= true_last) & (true_last <= high))
+    return float(np.mean((low <= true_last) & (true_last <= high)))
+
+
+@pytest.mark.slow
+def test_the_attractiveness_walk_is_recovered_on_a_simulated_panel():
+    data, truth = _simulated_walk(4, walk_sigma=0.25)
+    result = _fit_walk(_spec(), data, seed=4)
+    post = result.idata.posterior
+    _assert_inside(post["attract_walk_sigma"].values, 0.25)
+    _assert_inside(post["attract_walk_slope"].values, 0.0)
+    # The last year's level: what the projection starts from.
+    last = post["attract_walk_last"].transpose("chain", "draw", "municipality").values
+    covered = _last_level_coverage(last, truth.walk[:, -1])
     # 80 municipalities at 90 %: binomial sd 3.4 points.
     assert 0.78 <= covered <= 0.99, covered
     draws = projection_draws(result.idata)
     assert draws["attract_walk_sd"].dims == ("draw", "municipality")
     assert "attract_walk_last" in draws
+
+
+@pytest.mark.slow
+def test_a_walk_for_the_larger_places_only_is_recovered_and_the_others_held():
+    unwalked, _ = _simulated_walk(5)
+    floor = float(np.median(unwalked.population[:, -1]))
+    data, truth = _simulated_walk(5, walk_sigma=0.3, walk_min_population=floor)
+    walking = data.population[:, -1] >= floor
+    assert 30 <= walking.sum() <= 50
+    np.testing.assert_array_equal(truth.walk[~walking], 0.0)
+    post = _fit_walk(_floored_spec(floor), data, seed=5).idata.posterior
+    _assert_inside(post["attract_walk_sigma"].values, 0.3)
+    last = post["attract_walk_last"].transpose("chain", "draw", "municipality").values
+    np.testing.assert_array_equal(last[..., ~walking], 0.0)
+    covered = _last_level_coverage(last[..., walking], truth.walk[walking, -1])
+    # About 40 places at 90 %: binomial sd 4.7 points.
+    assert 0.75 <= covered <= 1.0, covered
 
 
 def test_fit_summary_names_the_places_furthest_from_their_mean_attractiveness():
@@ -302,45 +338,3 @@ def test_fit_summary_names_the_places_furthest_from_their_mean_attractiveness():
     floored = posterior.assign(attract_walk_sd=posterior["attract_walk_sd"] * held)
     text = attractiveness_walk_summary(floored, names, n_largest=3)
     assert "at the mean size of the 3 of 4 places that walk, 0.200-0.250 by size" in text
-
-
-@pytest.mark.slow
-def test_a_walk_for_the_larger_places_only_is_recovered_and_the_others_held():
-    data, _ = simulate_migration_data(
-        n_regions=20, municipalities_per_region=4, years=range(2001, 2022),
-        covariates=("centrality",), seed=5,
-    )
-    floor = float(np.median(data.population[:, -1]))
-    truth = MigrationTruth(
-        rho={"national_net_migration": 0.8, "year_effect": 0.8, "centrality": 0.7},
-        walk_sigma=0.3,
-        walk_min_population=floor,
-        sigma_pop=0.8,
-    )
-    data, truth = simulate_migration_data(
-        n_regions=20,
-        municipalities_per_region=4,
-        years=range(2001, 2022),
-        covariates=("centrality",),
-        truth=truth,
-        seed=5,
-    )
-    walking = data.population[:, -1] >= floor
-    assert 30 <= walking.sum() <= 50
-    np.testing.assert_array_equal(truth.walk[~walking], 0.0)
-    result = fit_model(
-        _floored_spec(floor), data, draws=400, tune=600, chains=2, seed=5, progress=False
-    )
-    post = result.idata.posterior
-    assert result.diagnostics.divergences <= 2
-    low, high = np.quantile(post["attract_walk_sigma"].values, [0.03, 0.97])
-    assert low <= 0.3 <= high, (low, high)
-    last = post["attract_walk_last"].transpose("chain", "draw", "municipality").values
-    np.testing.assert_array_equal(last[..., ~walking], 0.0)
-    true_last = truth.walk[walking, -1]
-    fitted = last[..., walking]
-    assert np.corrcoef(fitted.mean(axis=(0, 1)), true_last)[0, 1] > 0.6
-    low, high = np.quantile(fitted, [0.05, 0.95], axis=(0, 1))
-    covered = np.mean((low <= true_last) & (true_last <= high))
-    # About 40 places at 90 %: binomial sd 4.7 points.
-    assert 0.75 <= covered <= 1.0, covered

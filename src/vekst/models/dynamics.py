@@ -509,6 +509,7 @@ def add_attractiveness_walk(spec, data: MigrationData) -> pt.TensorVariable:
     )
     steps = pm.Normal("attract_walk_z", 0.0, 1.0, dims=("walk_municipality", "walk_step"))
     if walking.all():
+        # Without a floor the graph stays the one fits were sampled with (no scatter).
         path = scale[:, None] * pt.dot(steps, pt.as_tensor_variable(design))
     else:
         index = np.flatnonzero(walking)
