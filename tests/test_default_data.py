@@ -249,12 +249,28 @@ def test_population_equals_source_outside_the_documented_fixes(default_panel):
     )
     cube = source.set_index(["municip_code", "year", "age", "sex"])["pop_jan1"].to_xarray()
     cube = cube.rename(municip_code="municipality")
-    untouched = [
-        c for c in default_panel["municipality"].values if c not in ("1508", "1580", "1160", "1576")
-    ]
+    from vekst.data.border_transfers import KNOWN_TRANSFERS, moved_transfers
+
+    transferred = {code for t in KNOWN_TRANSFERS for code in (t.losing, t.gaining)}
+    fixed = {"1508", "1580", "1160", "1576"} | transferred
+    untouched = [c for c in default_panel["municipality"].values if c not in fixed]
     ours = default_panel["population"].sel(municipality=untouched)
     theirs = cube.sel(municipality=untouched).transpose(*ours.dims)
     np.testing.assert_array_equal(ours.values, theirs.values)
+    # A transfer only moves persons between its two places, before it took effect.
+    assert moved_transfers(default_panel) == list(KNOWN_TRANSFERS)
+    for transfer in KNOWN_TRANSFERS:
+        pair = [transfer.losing, transfer.gaining]
+        ours = default_panel["population"].sel(municipality=pair)
+        theirs = cube.sel(municipality=pair).transpose(*ours.dims)
+        np.testing.assert_array_equal(ours.sum("municipality"), theirs.sum("municipality"))
+        after = ours["year"] >= transfer.effective
+        np.testing.assert_array_equal(ours.sel(year=after), theirs.sel(year=after))
+        before = int(transfer.effective) - 1
+        moved = theirs.sel(municipality=transfer.losing, year=before) - ours.sel(
+            municipality=transfer.losing, year=before
+        )
+        assert int(moved.sum()) == transfer.persons
     # Ålesund + Haram together are the source's combined cells.
     both = default_panel["population"].sel(municipality=["1508", "1580"]).sum("municipality")
     src_both = cube.sel(municipality=["1508", "1580"]).sum("municipality")

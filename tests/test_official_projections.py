@@ -81,7 +81,37 @@ def test_merged_municipalities_are_summed(official):
         & (official["alternative"] == "MMMM")
     ]
     assert len(row) == 1
-    assert float(row["population"].iloc[0]) == sum(float(r["value"]) for r in raw)
+    # Less the Hjuksebø area, moved to Notodden in 2020: the panel's share of Midt-Telemark
+    # on the old border in 2019.
+    from vekst import load_default
+
+    panel = load_default()
+    remaining = float(panel["population"].sel(municipality="4020", year=2019).sum())
+    share = 466 / (remaining + 466)
+    expected = sum(float(r["value"]) for r in raw) * (1 - share)
+    assert float(row["population"].iloc[0]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_transferred_area_moves_to_the_place_that_gained_it(tmp_path, default_panel):
+    rows = [
+        ["Sauherad (-2019)", "Hovedalternativet (MMMM)", "2019", "20-44 år", "1000"],
+        ["Notodden (-2019)", "Hovedalternativet (MMMM)", "2019", "20-44 år", "3000"],
+        ["Sauherad (-2019)", "Hovedalternativet (MMMM)", "2021", "20-44 år", "1000"],
+        ["Notodden (-2019)", "Hovedalternativet (MMMM)", "2021", "20-44 år", "3000"],
+    ]
+    frame = read_ssb_projection(_write(tmp_path, rows), default_panel)
+    remaining = float(default_panel["population"].sel(municipality="4020", year=2019).sum())
+    share = 466 / (remaining + 466)
+    for year in (2019, 2021):  # SSB's old-border numbers, also after the move
+        at = frame[frame["year"] == year].set_index("municipality")["population"]
+        assert at["4020"] == pytest.approx(1000 * (1 - share), rel=1e-12)
+        assert at["4005"] == pytest.approx(3000 + 1000 * share, rel=1e-12)
+    # A vintage from after the move is on the new border already: left as it is.
+    later = [[r[0].replace("(-2019)", ""), r[1], str(int(r[2]) + 2), r[3], r[4]] for r in rows]
+    later = [[("Midt-Telemark" if r[0].startswith("Sauherad") else r[0].strip()), *r[1:]]
+             for r in later]
+    frame = read_ssb_projection(_write(tmp_path, later), default_panel)
+    assert sorted(frame["population"]) == [1000, 1000, 3000, 3000]
 
 
 def test_jump_off_stock_equals_the_observed_population(official, default_panel):
@@ -94,7 +124,11 @@ def test_jump_off_stock_equals_the_observed_population(official, default_panel):
         totals = base.groupby("municipality")["population"].sum()
         for code, value in totals.items():
             observed = float(default_panel["population"].sel(municipality=code, year=vintage).sum())
-            assert value == observed, (vintage, code)
+            # Midt-Telemark and Notodden: SSB's old-border numbers with the Hjuksebø area
+            # moved as the panel's build moved it (rounded there to whole persons).
+            assert abs(value - observed) <= 0.5, (vintage, code, value, observed)
+    moved = {"4005", "4020"} & set(official["municipality"])
+    assert moved, "the file should cover a place of a border transfer"
 
 
 def _write(tmp_path, rows, header=("region", "statistikkvariabel", "år", "alder", "value")):
@@ -146,7 +180,9 @@ def test_compare_official_scores_ssb_beside_the_methods(official, default_panel)
     result = backtest(panel, config)
     table = compare_official(result, official)
     assert table.attrs["skipped_origins"] == [2015]
-    assert table.attrs["jump_off_difference"] == 0.0
+    # Exact but for Midt-Telemark, whose age groups carry the Hjuksebø area's share (4 %)
+    # unrounded where the panel's build rounded it cell by cell.
+    assert 0.0 < table.attrs["jump_off_difference"] <= 5.0
     assert set(table["method"]) == {"naive5", "no_migration", "ssb_MMMM"}
     assert set(table["municipality"]) == {"4001", "4014", "4020"}
     # 20-44 and 45-66 cut through the planner group 30-49, so they are merged

@@ -1,22 +1,129 @@
-"""Border transfers that a panel's redistricting left in its population counts.
+"""Border transfers between municipalities: the known ones, and a search for others.
 
 A panel moved onto one code vintage sums merged municipalities over their whole history,
 but a transfer of part of a municipality to another (common at the 2017-2020 reforms) is
 only corrected where the source knew how many people moved. Where it did not, one
 municipality gains and a neighbour loses about the same number of people in one year,
-and the residual method books both as migration: the embedded panel has Tønsberg at
-+5.1 % and Sandefjord at -2.3 % net migration in 2016. A fit takes the pair for a
-migration shock and a backtest scores it as a miss. :func:`suspected_border_transfers`
-finds such mirrored jumps so that a user can check them against the source.
+and the residual method books both as migration: before the correction, the embedded
+panel had Tønsberg at +5.1 % and Sandefjord at -2.3 % net migration in 2016. A fit takes
+such a pair for a migration shock and a backtest scores it as a miss.
+
+:data:`KNOWN_TRANSFERS` lists the transfers of people that the embedded panel's source
+leaves in its counts, with the number of residents the ministry gave when it decided
+each; the build puts the years before each onto the later border
+(:func:`vekst.data.build_sources.read_population`). :func:`suspected_border_transfers`
+finds mirrored jumps in any panel, so that a user can check them against their source.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["suspected_border_transfers"]
+__all__ = [
+    "KNOWN_TRANSFERS",
+    "BorderTransfer",
+    "moved_transfers",
+    "moved_transfers_attribute",
+    "suspected_border_transfers",
+]
+
+#: Attribute of a panel's ``population`` listing the transfers its build moved.
+MOVED_ATTRIBUTE = "border_transfers_moved"
+
+
+@dataclass(frozen=True)
+class BorderTransfer:
+    """Part of one municipality moved to another.
+
+    Attributes
+    ----------
+    effective
+        Year of the first 1 January count on the new border.
+    losing, gaining
+        Municipality codes (2024 vintage) that lost and gained the area.
+    persons
+        Residents of the area when the move was decided, as published.
+    area
+        What moved.
+    reference
+        Where the number of residents is published.
+    """
+
+    effective: int
+    losing: str
+    gaining: str
+    persons: int
+    area: str
+    reference: str
+
+
+#: Transfers of people that SSB's series on 2024 borders (and so the embedded panel's
+#: source) leave in the counts: the series sum whole municipalities. The four are exactly
+#: the pairs :func:`suspected_border_transfers` finds in the uncorrected panel; for the
+#: three of 2020-2021 the means of its mirrored jumps (466, 537, 438) agree with the
+#: published numbers of residents used here.
+KNOWN_TRANSFERS: tuple[BorderTransfer, ...] = (
+    # The 2015 decision gave "about 2,500" residents for the area as then proposed; with
+    # 2,500 the corrected panel still had Sandefjord +500 and Tønsberg -220 persons beyond
+    # their usual change in 2016. The panel's own mirrored jumps are used instead.
+    BorderTransfer(
+        2017, "3907", "3905", 2126,
+        "Vear, Hogsnes and Bjelland, from Stokke (now Sandefjord) to Tønsberg",
+        "the mean of the uncorrected panel's mirrored jumps in 2016 (Tønsberg +2,245, "
+        "Sandefjord -2,008 beyond their usual change); Kommunal- og "
+        "moderniseringsdepartementet, 'Grensejustering mellom Stokke og Tønsberg', press "
+        "release 2015 (regjeringen.no): about 2,500 residents on the Stokke side",
+    ),
+    BorderTransfer(
+        2020, "4020", "4005", 466,
+        "basic units Angard and Hjuksebø, from Sauherad (now Midt-Telemark) to Notodden",
+        "Kommunal- og moderniseringsdepartementet, 'Vedtar grensejustering mellom "
+        "Sauherad og Notodden kommuner', press release 2018 (regjeringen.no): 466 residents",
+    ),
+    BorderTransfer(
+        2020, "4602", "4649", 541,
+        "Bryggja (basic units Totland, Bryggja and Maurstad), from Vågsøy (now Kinn) to "
+        "Stad",
+        "Kommunal- og moderniseringsdepartementet, decision of November 2017 (Firda "
+        "Tidend, 28 November 2017): 541 residents",
+    ),
+    BorderTransfer(
+        2021, "1539", "1535", 442,
+        "Vågstranda (basic units Hjelvik and Våge), from Rauma to Vestnes",
+        "Kommunal- og moderniseringsdepartementet, press release of June 2019 (Åndalsnes "
+        "Avis, 20 June 2019): 442 residents",
+    ),
+)
+
+def moved_transfers_attribute(transfers: tuple[BorderTransfer, ...]) -> str:
+    """The value of ``population.attrs["border_transfers_moved"]`` for ``transfers``:
+    ``"<losing>><gaining>:<effective>:<persons>"`` joined by ``"; "``."""
+    return "; ".join(f"{t.losing}>{t.gaining}:{t.effective}:{t.persons}" for t in transfers)
+
+
+def moved_transfers(panel: xr.Dataset) -> list[BorderTransfer]:
+    """The border transfers a panel's build moved onto the later borders.
+
+    Read from ``population.attrs["border_transfers_moved"]`` (written by
+    :func:`vekst.data.build_sources.move_border_transfers`); empty for a panel without it,
+    such as one fetched from SSB, whose years before a transfer keep the old border.
+    """
+    text = str(panel["population"].attrs.get(MOVED_ATTRIBUTE, "")).strip()
+    known = {(t.losing, t.gaining, t.effective): t for t in KNOWN_TRANSFERS}
+    moved = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        pair, effective, persons = item.split(":")
+        losing, gaining = pair.split(">")
+        entry = known.get((losing, gaining, int(effective)))
+        area = entry.area if entry else "an area"
+        reference = entry.reference if entry else "the panel's population attributes"
+        moved.append(BorderTransfer(int(effective), losing, gaining, int(persons), area, reference))
+    return moved
+
 
 #: Years on each side whose median change is a municipality's usual change.
 WINDOW = 3

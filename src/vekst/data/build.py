@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from vekst.data import components
+from vekst.data.border_transfers import MOVED_ATTRIBUTE
 from vekst.data.build_sources import (  # noqa: F401 - re-exported
     CODE_VINTAGE,
     DATA_VERSION,
@@ -125,8 +126,14 @@ def build_panel(source: str | Path) -> tuple[xr.Dataset, dict[str, pd.DataFrame]
                     "national shortfall and their 2006 profile carried back one year; "
                     "1508 Ålesund / 1580 Haram in all years: csdata splits them 50/50, "
                     "re-split by SSB population shares (Haram share held at its 2019 value "
-                    "in 2020-2022), same age-sex profile for both"
+                    "in 2020-2022), same age-sex profile for both; "
+                    "the years before four border transfers (Sandefjord to Tønsberg 2017, "
+                    "Midt-Telemark to Notodden and Kinn to Stad 2020, Rauma to Vestnes 2021) "
+                    "moved onto the 2024 borders: the published number of residents of each "
+                    "area as a fixed share of every cell of the municipality that lost it "
+                    "(vekst.data.border_transfers.KNOWN_TRANSFERS)"
                 ),
+                **{MOVED_ATTRIBUTE: population.attrs.get(MOVED_ATTRIBUTE)},
             ),
         ),
         "employed_workplace": (

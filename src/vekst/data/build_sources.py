@@ -14,11 +14,18 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from vekst.data.border_transfers import (
+    KNOWN_TRANSFERS,
+    MOVED_ATTRIBUTE,
+    BorderTransfer,
+    moved_transfers_attribute,
+)
 from vekst.data.codes import harmonise
 from vekst.data.panel import SEXES
 from vekst.errors import InputError
 
-DATA_VERSION = "1"
+#: 2: the known border transfers moved onto the 2024 borders in the years before them.
+DATA_VERSION = "2"
 CODE_VINTAGE = 2024
 YEARS = np.arange(2005, 2023)  # population stocks, 1 January
 HIST_YEARS = np.arange(1950, 2022)  # national vital rates
@@ -303,9 +310,84 @@ def read_population(
     pop = _fill_formed_2006(pop, national, source, log)
     if bool(pop.isnull().any()):
         raise SourceFileError("population still has missing cells after the 2005 fill.")
+    pop = move_border_transfers(pop, KNOWN_TRANSFERS, log)
     national_table = national.sum("age").to_pandas().reset_index().rename_axis(None, axis=1)
     national_table["total"] = national_table["female"] + national_table["male"]
     return pop.astype(np.int32), national_table.astype(np.int64)
+
+
+def move_border_transfers(
+    pop: xr.DataArray, transfers: tuple[BorderTransfer, ...], log: BuildLog | None = None
+) -> xr.DataArray:
+    """Put the years before each border transfer onto the border after it.
+
+    The area's residents in a year before ``effective`` are taken as a fixed share of
+    every age-sex cell of the municipality that lost it: ``persons`` over that
+    municipality's total on the last 1 January before the move. No age data for the areas
+    exist in the sources, so the area is given its municipality's age-sex profile, and
+    its share is held in earlier years. Each year's cells are rounded to whole persons
+    keeping the year's rounded total, and never above the cell they come from.
+
+    Parameters
+    ----------
+    pop
+        Population ``(municipality, year, age, sex)``, whole persons.
+    transfers
+        The transfers (:data:`vekst.data.border_transfers.KNOWN_TRANSFERS`).
+    log
+        Receives, per transfer, the persons moved in the last year before it and the share.
+
+    Returns
+    -------
+    xarray.DataArray
+        The population with the transfers listed in its ``border_transfers_moved``
+        attribute (:func:`vekst.data.border_transfers.moved_transfers` reads it back).
+
+    Raises
+    ------
+    SourceFileError
+        When a transfer names a municipality the panel lacks, falls outside its years, or
+        moves half or more of a municipality.
+    """
+    pop = pop.copy()
+    years = pop["year"].values
+    codes = set(pop["municipality"].values.astype(str))
+    moved_log = {}
+    for transfer in transfers:
+        label = f"{transfer.losing}->{transfer.gaining} ({transfer.effective})"
+        missing = [c for c in (transfer.losing, transfer.gaining) if c not in codes]
+        if missing:
+            raise SourceFileError(
+                f"border transfer {label}: municipality {missing[0]} is not in the panel; "
+                "fix KNOWN_TRANSFERS in vekst.data.border_transfers."
+            )
+        before = years[years < transfer.effective]
+        if transfer.effective not in years or not len(before):
+            raise SourceFileError(
+                f"border transfer {label}: the panel's years {years[0]}-{years[-1]} must "
+                "hold the effective year and one before it."
+            )
+        losing = pop.sel(municipality=transfer.losing)
+        share = transfer.persons / float(losing.sel(year=before[-1]).sum())
+        if not 0 < share < 0.5:
+            raise SourceFileError(
+                f"border transfer {label}: {transfer.persons} persons are a share {share:.2f} "
+                f"of {transfer.losing}; expected under a half."
+            )
+        for year in before:
+            cells = losing.sel(year=year).values
+            total = round(share * float(cells.sum()))
+            moved = _round_preserving_total((share * cells).ravel(), total).reshape(cells.shape)
+            moved = np.minimum(moved, cells)
+            pop.loc[{"municipality": transfer.losing, "year": year}] = cells - moved
+            gaining = pop.sel(municipality=transfer.gaining, year=year).values
+            pop.loc[{"municipality": transfer.gaining, "year": year}] = gaining + moved
+            if year == before[-1]:
+                moved_log[label] = {"persons": int(moved.sum()), "share": round(share, 4)}
+    if log is not None:
+        log.notes["border_transfers"] = moved_log
+    pop.attrs[MOVED_ATTRIBUTE] = moved_transfers_attribute(transfers)
+    return pop
 
 
 def _resplit_alesund_haram(pop: xr.DataArray, source: Path, log: BuildLog) -> xr.DataArray:

@@ -12,6 +12,12 @@ with the columns ``region, statistikkvariabel, år, alder, value`` and optionall
   municipalities merged since the vintage are mapped through ``aliases`` (by default
   :data:`DEFAULT_ALIASES`: Bø (Telemark) and Sauherad -> Midt-Telemark) and summed. A name
   that is neither a panel name nor an alias is an error listing every such name.
+* Border transfers the panel's build moved onto the 2024 borders
+  (:func:`vekst.data.border_transfers.moved_transfers`) are moved in SSB's numbers too: a
+  vintage before 2020 projects Sauherad with the Hjuksebø area (466 residents, moved to
+  Notodden in 2020), so that share of Midt-Telemark's numbers (every year and age group,
+  the share the panel's build used) goes to Notodden. The jump-off stocks then equal the
+  panel's to within a person.
 * Rows of the nation and of counties (``"Hele landet"``, ``"Telemark (-2019)"``,
   ``"Vestfold og Telemark (2020-2023)"``) are dropped and listed in
   ``frame.attrs["dropped_regions"]``.
@@ -245,8 +251,47 @@ def read_ssb_projection(
     tidy = tidy.sort_values(
         ["vintage", "alternative", "municipality", "year", "age_first"], ignore_index=True
     )[list(OUTPUT_COLUMNS)]
+    tidy = _onto_panel_borders(tidy, panel, keys)
     tidy.attrs = {"source": str(path), "dropped_regions": dropped, "merged": merged}
     return tidy
+
+
+def _onto_panel_borders(tidy: pd.DataFrame, panel: xr.Dataset, keys: list[str]) -> pd.DataFrame:
+    """Move the share of each transferred area in vintages before the transfer, as the
+    panel's build did (see the module docstring)."""
+    from vekst.data.border_transfers import moved_transfers
+
+    parts = [tidy]
+    for transfer in moved_transfers(panel):
+        last_old = transfer.effective - 1
+        if last_old not in panel["year"].values:
+            continue
+        remaining = float(
+            panel["population"].sel(municipality=transfer.losing, year=last_old).sum()
+        )
+        share = transfer.persons / (remaining + transfer.persons)
+        rows = (tidy["municipality"] == transfer.losing) & (tidy["vintage"] < transfer.effective)
+        if not rows.any():
+            continue
+        tidy["population"] = tidy["population"].astype(float)
+        parts[0] = tidy
+        moved = tidy.loc[rows].copy()
+        moved["population"] *= share
+        moved["municipality"] = transfer.gaining
+        moved["name"] = str(panel["name"].sel(municipality=transfer.gaining).values)
+        tidy.loc[rows, "population"] *= 1.0 - share
+        gaining = (tidy["municipality"] == transfer.gaining) & (
+            tidy["vintage"] < transfer.effective
+        )
+        if gaining.any():  # a place the file does not cover gets nothing
+            parts.append(moved)
+    if len(parts) == 1:
+        return tidy
+    combined = pd.concat(parts, ignore_index=True)
+    summed = combined.groupby(keys, sort=False, dropna=False)["population"].sum(min_count=1)
+    return summed.reset_index().sort_values(
+        ["vintage", "alternative", "municipality", "year", "age_first"], ignore_index=True
+    )[list(OUTPUT_COLUMNS)]
 
 
 # --- comparison ----------------------------------------------------------------------------
