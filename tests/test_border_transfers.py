@@ -162,8 +162,12 @@ def test_the_embedded_panel_has_its_known_transfers_on_the_2024_borders():
 
     panel = load_default()
     assert suspected_border_transfers(panel).empty
-    titles = [str(table.title) for table in info_tables(panel)]
-    assert "Suspected border transfers" not in titles
+    tables = {str(table.title): table for table in info_tables(panel)}
+    assert "Suspected border transfers" not in tables
+    moved = tables["Border transfers moved onto the later borders"]
+    assert moved.row_count == len(KNOWN_TRANSFERS)
+    assert next(iter(moved.columns[1].cells)) == "3907 Sandefjord"
+    assert list(moved.columns[3].cells) == [f"{t.persons:,}" for t in KNOWN_TRANSFERS]
     totals = panel["population"].sum(("age", "sex"))
     change = totals.diff("year")
     for transfer in KNOWN_TRANSFERS:

@@ -11,9 +11,9 @@ from vekst.commands.ui import console
 
 
 def info_tables(panel) -> list[Table]:
-    """Summary tables: overview, national population by year, variables, and suspected
-    border transfers (when any)."""
-    from vekst.data.border_transfers import suspected_border_transfers
+    """Summary tables: overview, national population by year, variables, the border
+    transfers the panel's build moved, and suspected ones (when any)."""
+    from vekst.data.border_transfers import moved_transfers, suspected_border_transfers
     from vekst.data.panel import describe_availability
     from vekst.data.panel_checks import vintage_of
 
@@ -57,6 +57,30 @@ def info_tables(panel) -> list[Table]:
             str(panel[name].attrs.get("units", "")),
         )
     tables = [overview, national, variables]
+    moved = moved_transfers(panel)
+    if moved:
+        names = dict(
+            zip(panel["municipality"].values.astype(str), panel["name"].values.astype(str),
+                strict=True)
+        )
+        table = Table(
+            title="Border transfers moved onto the later borders",
+            caption=(
+                "Years before each move hold the area in the place that gained it, as a "
+                "fixed share of the other's cells (data/README.md)."
+            ),
+        )
+        for column in ("from 1 January", "from", "to", "persons"):
+            right = column in ("from 1 January", "persons")
+            table.add_column(column, justify="right" if right else "left")
+        for transfer in moved:
+            table.add_row(
+                str(transfer.effective),
+                f"{transfer.losing} {names.get(transfer.losing, '')}".strip(),
+                f"{transfer.gaining} {names.get(transfer.gaining, '')}".strip(),
+                f"{transfer.persons:,}",
+            )
+        tables.append(table)
     transfers = suspected_border_transfers(panel)
     if len(transfers):
         table = Table(
