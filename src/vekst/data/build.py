@@ -130,8 +130,9 @@ def build_panel(source: str | Path) -> tuple[xr.Dataset, dict[str, pd.DataFrame]
                     "the years before five border transfers (Sandefjord to Tønsberg 2017, "
                     "Midt-Telemark to Notodden, Lillestrøm to Nes and Kinn to Stad 2020, "
                     "Rauma to Vestnes 2021) "
-                    "moved onto the 2024 borders: the published number of residents of each "
-                    "area as a fixed share of every cell of the municipality that lost it "
+                    "moved onto the 2024 borders: each area's residents (published, or the "
+                    "panel's mirrored jumps where the published number was approximate) as a "
+                    "fixed share of every cell of the municipality that lost it "
                     "(vekst.data.border_transfers.KNOWN_TRANSFERS)"
                 ),
                 **{MOVED_ATTRIBUTE: population.attrs.get(MOVED_ATTRIBUTE)},

@@ -17,7 +17,7 @@ with the columns ``region, statistikkvariabel, år, alder, value`` and optionall
   vintage before 2020 projects Sauherad with the Hjuksebø area (466 residents, moved to
   Notodden in 2020), so that share of Midt-Telemark's numbers (every year and age group,
   the share the panel's build used) goes to Notodden. The jump-off stocks then equal the
-  panel's to within a person.
+  panel's to within a few persons by age group (the panel's cells were rounded).
 * Rows of the nation and of counties (``"Hele landet"``, ``"Telemark (-2019)"``,
   ``"Vestfold og Telemark (2020-2023)"``) are dropped and listed in
   ``frame.attrs["dropped_regions"]``.
@@ -261,11 +261,18 @@ def _onto_panel_borders(tidy: pd.DataFrame, panel: xr.Dataset, keys: list[str]) 
     panel's build did (see the module docstring)."""
     from vekst.data.border_transfers import moved_transfers
 
+    transfers = moved_transfers(panel)
+    if not transfers:
+        return tidy
+    original = tidy
+    tidy = tidy.assign(population=tidy["population"].astype(float))
     parts = [tidy]
-    for transfer in moved_transfers(panel):
+    changed = False
+    for transfer in transfers:
         last_old = transfer.effective - 1
         if last_old not in panel["year"].values:
             continue
+        # The area's share of the old border's total, as the build took it.
         remaining = float(
             panel["population"].sel(municipality=transfer.losing, year=last_old).sum()
         )
@@ -273,8 +280,7 @@ def _onto_panel_borders(tidy: pd.DataFrame, panel: xr.Dataset, keys: list[str]) 
         rows = (tidy["municipality"] == transfer.losing) & (tidy["vintage"] < transfer.effective)
         if not rows.any():
             continue
-        tidy["population"] = tidy["population"].astype(float)
-        parts[0] = tidy
+        changed = True
         moved = tidy.loc[rows].copy()
         moved["population"] *= share
         moved["municipality"] = transfer.gaining
@@ -285,6 +291,8 @@ def _onto_panel_borders(tidy: pd.DataFrame, panel: xr.Dataset, keys: list[str]) 
         )
         if gaining.any():  # a place the file does not cover gets nothing
             parts.append(moved)
+    if not changed:
+        return original
     if len(parts) == 1:
         return tidy
     combined = pd.concat(parts, ignore_index=True)
